@@ -1,0 +1,215 @@
+"""The Case: the one value that passes between modules.
+
+A Case is plain JSON: graph inputs (with how their values are drawn), nodes (canonical ATen op
+name, argument references, concrete keyword attributes), outputs and origin. Validation raises
+`CaseError` with a one-line message naming the problem; the canonical hash is its identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+DTYPES = ("float32", "float64", "float16", "bfloat16", "int8", "uint8", "int16", "int32",
+          "int64", "bool")
+FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
+MAX_NUMEL = 1 << 20  # per input: keeps every Case cheap to run and to store
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::(\d+))?$")
+
+
+class CaseError(ValueError):
+    """A malformed Case. The message is one line and names the offending field."""
+
+
+@dataclass
+class Input:
+    name: str
+    shape: list[int]
+    dtype: str = "float32"
+    values: dict[str, Any] = field(default_factory=lambda: {"dist": "normal", "scale": 1.0})
+    # Dimensions (indices) exported as dynamic; the oracle also runs other sizes of them.
+    dynamic: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Node:
+    id: str
+    op: str
+    args: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Case:
+    seed: int
+    inputs: list[Input]
+    nodes: list[Node]
+    outputs: list[str]
+    origin: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA
+
+    # -- serialization -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    def identity(self) -> dict[str, Any]:
+        """What determines behaviour: everything but the origin."""
+        d = self.to_dict()
+        d.pop("origin", None)
+        return d
+
+    @property
+    def hash(self) -> str:
+        canon = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+    @property
+    def ops(self) -> list[str]:
+        return [n.op for n in self.nodes]
+
+    def node(self, node_id: str) -> Node:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Case:
+        case = _parse(d)
+        validate(case)
+        return case
+
+    @classmethod
+    def from_json(cls, text: str) -> Case:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CaseError(f"not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        return cls.from_dict(d)
+
+    def copy(self) -> Case:
+        return _parse(json.loads(self.to_json()))
+
+
+def load(path: str | Path) -> Case:
+    p = Path(path)
+    if not p.is_file():
+        raise CaseError(f"{p}: no such file")
+    try:
+        return Case.from_json(p.read_text())
+    except CaseError as e:
+        raise CaseError(f"{p}: {e}") from None
+
+
+def split_ref(ref: str) -> tuple[str, int | None]:
+    m = _REF.match(ref)
+    if not m:
+        raise CaseError(f"bad reference {ref!r} (expected NAME or NAME:INDEX)")
+    return m.group(1), (int(m.group(2)) if m.group(2) is not None else None)
+
+
+def _req(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
+    if key not in d:
+        raise CaseError(f"{where}: missing field {key!r}")
+    v = d[key]
+    if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
+        name = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+        raise CaseError(f"{where}.{key}: expected {name}, got {type(v).__name__}")
+    return v
+
+
+def _parse(d: Any) -> Case:
+    if not isinstance(d, dict):
+        raise CaseError("a Case must be a JSON object")
+    schema = d.get("schema", None)
+    if schema != SCHEMA:
+        raise CaseError(f"unsupported schema {schema!r} (this convfuzz reads schema {SCHEMA})")
+    known = {"schema", "seed", "inputs", "nodes", "outputs", "origin"}
+    extra = sorted(set(d) - known)
+    if extra:
+        raise CaseError(f"unknown field {extra[0]!r}")
+    inputs = []
+    for i, x in enumerate(_req(d, "inputs", list, "case")):
+        w = f"inputs[{i}]"
+        if not isinstance(x, dict):
+            raise CaseError(f"{w}: expected an object")
+        inputs.append(Input(name=_req(x, "name", str, w), shape=_req(x, "shape", list, w),
+                            dtype=x.get("dtype", "float32"),
+                            values=x.get("values", {"dist": "normal", "scale": 1.0}),
+                            dynamic=x.get("dynamic", [])))
+    nodes = []
+    for i, n in enumerate(_req(d, "nodes", list, "case")):
+        w = f"nodes[{i}]"
+        if not isinstance(n, dict):
+            raise CaseError(f"{w}: expected an object")
+        nodes.append(Node(id=_req(n, "id", str, w), op=_req(n, "op", str, w),
+                          args=_req(n, "args", list, w), attrs=n.get("attrs", {})))
+    return Case(seed=_req(d, "seed", int, "case"), inputs=inputs, nodes=nodes,
+                outputs=_req(d, "outputs", list, "case"), origin=d.get("origin") or {},
+                schema=schema)
+
+
+def validate(case: Case) -> None:
+    """Structural checks plus 'every op is in the catalogue'. Shape consistency is checked by
+    the materializer (it runs the shape rules); a Case that only fails in eager is `invalid`."""
+    from fuzzer import ops  # local: the catalogue imports torch; keep case.py light to import
+
+    names: set[str] = set()
+    for i, x in enumerate(case.inputs):
+        w = f"inputs[{i}]"
+        if not _NAME.match(x.name):
+            raise CaseError(f"{w}.name: {x.name!r} is not an identifier")
+        if x.name in names:
+            raise CaseError(f"{w}.name: duplicate name {x.name!r}")
+        names.add(x.name)
+        if x.dtype not in DTYPES:
+            raise CaseError(f"{w}.dtype: unknown dtype {x.dtype!r} (one of {', '.join(DTYPES)})")
+        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in x.shape):
+            raise CaseError(f"{w}.shape: {x.shape!r} must be a list of non-negative ints")
+        numel = 1
+        for s in x.shape:
+            numel *= s
+        if numel > MAX_NUMEL:
+            raise CaseError(f"{w}.shape: {numel} elements exceeds the cap of {MAX_NUMEL}")
+        if not isinstance(x.values, dict) or "dist" not in x.values:
+            raise CaseError(f"{w}.values: expected an object with a 'dist' field")
+        from fuzzer.values import DISTRIBUTIONS
+
+        if x.values["dist"] not in DISTRIBUTIONS:
+            raise CaseError(f"{w}.values.dist: unknown distribution {x.values['dist']!r}")
+        if not all(isinstance(a, int) and 0 <= a < len(x.shape) for a in x.dynamic):
+            raise CaseError(f"{w}.dynamic: {x.dynamic!r} must list dimension indices")
+    for i, n in enumerate(case.nodes):
+        w = f"nodes[{i}]"
+        if not _NAME.match(n.id):
+            raise CaseError(f"{w}.id: {n.id!r} is not an identifier")
+        if n.id in names:
+            raise CaseError(f"{w}.id: duplicate name {n.id!r}")
+        if n.op not in ops.REGISTRY:
+            raise CaseError(f"{w}.op: unknown operator {n.op!r} (see `convfuzz ops`)")
+        if not isinstance(n.attrs, dict):
+            raise CaseError(f"{w}.attrs: expected an object")
+        for a in n.args:
+            if not isinstance(a, str):
+                raise CaseError(f"{w}.args: {a!r} is not a reference string")
+            base, _ = split_ref(a)
+            if base not in names:
+                raise CaseError(f"{w}.args: {a!r} is not defined before node {n.id!r}")
+        names.add(n.id)
+    if not case.outputs:
+        raise CaseError("outputs: a Case needs at least one output")
+    for o in case.outputs:
+        if not isinstance(o, str):
+            raise CaseError(f"outputs: {o!r} is not a reference string")
+        base, _ = split_ref(o)
+        if base not in names:
+            raise CaseError(f"outputs: {o!r} is not defined")

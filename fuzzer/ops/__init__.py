@@ -1,0 +1,21 @@
+"""The operator catalogue. Importing this package registers every family module."""
+
+from __future__ import annotations
+
+import importlib
+
+from fuzzer.ops.spec import REGISTRY, Meta, Operand, OpSpec
+
+FAMILIES = ("activations", "elementwise", "reductions", "shape", "convpool", "norms", "linalg")
+for _fam in FAMILIES:
+    importlib.import_module(f"fuzzer.ops.{_fam}")
+
+
+def get(name: str) -> OpSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown operator {name!r} (see `convfuzz ops`)") from None
+
+
+__all__ = ["REGISTRY", "Meta", "OpSpec", "Operand", "get"]

@@ -1,0 +1,210 @@
+"""The declarative operator entry and its registry.
+
+One `OpSpec` per canonical ATen name: which inputs it takes (dtype and rank domains), every
+keyword argument with its domain (default, non-default and edge values), the parameters it
+owns, the torch lowering, and the source template used in repro scripts. The shape rule is,
+by default, the lowering itself run on meta tensors: exact for every op torch can run on
+'meta', and free of a second, hand-written copy of torch's semantics that could drift.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from fuzzer.values import TORCH_DTYPES
+
+FLOAT = ("float32", "float64", "float16", "bfloat16")
+FLOAT32 = ("float32", "float64")  # ops whose CPU kernels or exports lack half types
+INT = ("int8", "uint8", "int16", "int32", "int64")
+SIGNED = ("int8", "int16", "int32", "int64")
+NUM = FLOAT + INT
+ALL = NUM + ("bool",)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What generation and shape rules know of a tensor: shape and dtype, no values."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+
+@dataclass(frozen=True)
+class Operand:
+    """An extra tensor input the generator must create (a new graph input)."""
+
+    meta: Meta
+    values: dict[str, Any] = field(default_factory=lambda: {"dist": "normal", "scale": 1.0})
+
+
+# -- argument domains -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Arg:
+    """A keyword argument: its default, non-default candidates and edge values. `pick` may
+    compute candidates from the input metas (e.g. a dim must be < rank)."""
+
+    name: str
+    default: Any
+    values: tuple[Any, ...] = ()
+    edges: tuple[Any, ...] = ()
+    pick: Callable[[list[Meta]], Sequence[Any]] | None = None
+
+    def candidates(self, metas: list[Meta]) -> list[Any]:
+        vals = list(self.pick(metas)) if self.pick else list(self.values)
+        return [v for v in vals + list(self.edges) if v != self.default] or [self.default]
+
+    def sample(self, rng: np.random.Generator, metas: list[Meta], nondefault: float) -> Any:
+        if rng.random() >= nondefault:
+            return self.default
+        cands = self.candidates(metas)
+        return cands[int(rng.integers(len(cands)))]
+
+
+def dim_arg(name: str = "dim", default: Any = -1, allow_none: bool = False) -> Arg:
+    def pick(metas: list[Meta]) -> list[Any]:
+        r = max(metas[0].rank, 1)
+        vals: list[Any] = list(range(-r, r))
+        return [*vals, None] if allow_none else vals
+    return Arg(name, default, pick=pick)
+
+
+def dims_arg(name: str = "dim", default: Any = None) -> Arg:
+    def pick(metas: list[Meta]) -> list[Any]:
+        r = metas[0].rank
+        out: list[Any] = [[d] for d in range(r)] + [[-1]]
+        if r >= 2:
+            out += [[0, r - 1], list(range(1, r)), [-2, -1]]
+        return out
+    return Arg(name, default, pick=pick)
+
+
+def flag(name: str, default: bool = False) -> Arg:
+    return Arg(name, default, values=(not default,))
+
+
+# -- the entry --------------------------------------------------------------------------------
+Lowering = Callable[..., Any]
+ParamRule = Callable[[dict[str, Any], list[Meta]], dict[str, tuple[tuple[int, ...], str]]]
+OperandRule = Callable[[np.random.Generator, Meta, dict[str, Any]], list[Operand]]
+TieRule = Callable[[list[torch.Tensor], dict[str, Any], torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    family: str
+    fn: Lowering
+    template: str
+    dtypes: tuple[str, ...] = FLOAT
+    ranks: tuple[int, int] = (0, 5)
+    args: tuple[Arg, ...] = ()
+    params: ParamRule | None = None
+    operands: OperandRule | None = None  # extra tensor inputs beyond the chained one
+    ties: dict[int, TieRule] = field(default_factory=dict)  # output index -> value selector
+    n_outputs: int = 1
+    values: dict[str, Any] | None = None  # preferred value distribution of input 0
+    accepts: Callable[[Meta], bool] | None = None  # extra constraint on input 0
+    shape: Callable[[list[Meta], dict[str, Any]], list[Meta]] | None = None
+    # Checks meta execution cannot make (some meta kernels validate less than CPU ones).
+    constraint: Callable[[dict[str, Any], list[Meta]], bool] | None = None
+    doc: str = ""
+
+    def accepts_meta(self, m: Meta) -> bool:
+        lo, hi = self.ranks
+        if m.dtype not in self.dtypes or not lo <= m.rank <= hi:
+            return False
+        return self.accepts(m) if self.accepts else True
+
+    def defaults(self) -> dict[str, Any]:
+        return {a.name: a.default for a in self.args}
+
+    def sample_attrs(self, rng: np.random.Generator, metas: list[Meta],
+                     nondefault: float) -> dict[str, Any]:
+        return {a.name: a.sample(rng, metas, nondefault) for a in self.args}
+
+    def param_shapes(self, attrs: dict[str, Any],
+                     metas: list[Meta]) -> dict[str, tuple[tuple[int, ...], str]]:
+        return self.params(attrs, metas) if self.params else {}
+
+    def call(self, tensors: Sequence[torch.Tensor], attrs: dict[str, Any],
+             params: dict[str, torch.Tensor]) -> Any:
+        return self.fn(*tensors, **attrs, **params)
+
+    def infer(self, metas: list[Meta], attrs: dict[str, Any]) -> list[Meta]:
+        """Output metas, by running the lowering on meta tensors (or the explicit rule)."""
+        if self.constraint is not None and not self.constraint(attrs, metas):
+            raise ValueError(f"{self.name}: attributes violate the operator's constraint")
+        if self.shape is not None:
+            return self.shape(metas, attrs)
+        ts = [torch.empty(m.shape, dtype=TORCH_DTYPES[m.dtype], device="meta") for m in metas]
+        ps = {k: torch.empty(s, dtype=TORCH_DTYPES[d], device="meta")
+              for k, (s, d) in self.param_shapes(attrs, metas).items()}
+        out = self.call(ts, attrs, ps)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        res = []
+        for o in outs:
+            if not isinstance(o, torch.Tensor):
+                raise TypeError(f"{self.name} returned a non-tensor {type(o).__name__}")
+            res.append(Meta(tuple(o.shape), _dtype_name(o.dtype)))
+        return res
+
+
+def _dtype_name(dt: torch.dtype) -> str:
+    for k, v in TORCH_DTYPES.items():
+        if v == dt:
+            return k
+    raise TypeError(f"unsupported dtype {dt}")
+
+
+REGISTRY: dict[str, OpSpec] = {}
+
+
+def op(name: str, family: str, template: str, **kw: Any) -> Callable[[Lowering], Lowering]:
+    """Register the decorated lowering as the catalogue entry `name`."""
+    if not name.startswith("aten::"):
+        raise ValueError(f"catalogue names are canonical ATen names, got {name!r}")
+
+    def deco(fn: Lowering) -> Lowering:
+        if name in REGISTRY:
+            raise ValueError(f"operator {name} registered twice")
+        REGISTRY[name] = OpSpec(name=name, family=family, fn=fn, template=template,
+                                doc=(fn.__doc__ or "").strip(), **kw)
+        return fn
+    return deco
+
+
+# -- helpers shared by families -----------------------------------------------------------
+def same(rng: np.random.Generator, m: Meta, attrs: dict[str, Any]) -> list[Operand]:
+    """A second operand of the same shape and dtype (binary elementwise ops)."""
+    return [Operand(m)]
+
+
+def fan_in_scale(shape: tuple[int, ...]) -> float:
+    return 1.0 / math.sqrt(max(1, int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]))
+
+
+def gather_ties(dim_key: str = "dim", keepdim_key: str | None = "keepdim") -> TieRule:
+    """Index outputs are judged by the input values they select, so ties cannot fail."""
+    def select(inputs: list[torch.Tensor], attrs: dict[str, Any],
+               idx: torch.Tensor) -> torch.Tensor:
+        x = inputs[0]
+        dim = attrs.get(dim_key)
+        if dim is None:
+            return x.reshape(-1)[idx.reshape(-1).long()]
+        idx = idx.long()
+        if keepdim_key is not None and not attrs.get(keepdim_key, False) and x.dim() > 0:
+            idx = idx.unsqueeze(dim)
+        if x.dim() == 0:
+            return x
+        return torch.gather(x, dim, idx)
+    return select

@@ -1,0 +1,23 @@
+"""Targets under test. Importing this package registers every component module."""
+
+from __future__ import annotations
+
+import importlib
+
+from fuzzer.targets.registry import (
+    DEFAULT_TARGETS,
+    NAMED,
+    PATTERNS,
+    Artifact,
+    Component,
+    StageFailure,
+    Target,
+    TargetError,
+    parse,
+)
+
+for _mod in ("exporters", "runtimes", "faults"):
+    importlib.import_module(f"fuzzer.targets.{_mod}")
+
+__all__ = ["DEFAULT_TARGETS", "NAMED", "PATTERNS", "Artifact", "Component", "StageFailure",
+           "Target", "TargetError", "parse"]

@@ -1,0 +1,128 @@
+"""The two torch.onnx exporters as components."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import traceback
+import warnings
+
+import torch
+
+from fuzzer.targets.registry import Artifact, Component, StageFailure, component
+from fuzzer.verdict import Stage
+
+DYNAMO_OPSET = 18  # the dynamo exporter's native opset in torch 2.13
+
+
+def input_names(art: Artifact) -> list[str]:
+    return [x.name for x in art.case.inputs]
+
+
+def output_names(art: Artifact) -> list[str]:
+    return [f"out{i}" for i in range(len(art.case.outputs))]
+
+
+@contextlib.contextmanager
+def quiet():
+    """Exporters print warnings and diagnostics to stdout/stderr; a campaign keeps them out of
+    the terminal (the error text that matters travels in the exception)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _torchscript_stage(exc: BaseException) -> Stage:
+    """Which part of the TorchScript exporter raised, from the traceback's files."""
+    files = " ".join(f.filename for f in traceback.extract_tb(exc.__traceback__))
+    text = str(exc)
+    if "symbolic_opset" in files or "symbolic_helper" in files or "symbolic" in text.lower():
+        return Stage.NODE_CONVERSION
+    if "UnsupportedOperatorError" in type(exc).__name__ or "to ONNX opset" in text:
+        return Stage.NODE_CONVERSION
+    if "jit/_trace" in files or "_create_jit_graph" in files or "trace" in text.lower()[:80]:
+        return Stage.TRACE
+    if "_jit_pass" in text or "_model_to_graph" in files:
+        return Stage.GRAPH_OPTIMIZATION
+    return Stage.NODE_CONVERSION
+
+
+def torchscript(opset: str) -> Component:
+    level = int(opset)
+    if not 7 <= level <= 20:
+        raise ValueError(f"TorchScript exporter opset must be 7..20, got {level}")
+
+    def run(art: Artifact) -> None:
+        f = io.BytesIO()
+        dyn = {x.name: x.dynamic for x in art.case.inputs if x.dynamic}
+        try:
+            with quiet():
+                torch.onnx.export(art.module, tuple(art.inputs), f, dynamo=False,
+                                  opset_version=level, input_names=input_names(art),
+                                  output_names=output_names(art),
+                                  dynamic_axes=dyn or None)
+        except Exception as e:
+            raise StageFailure(_torchscript_stage(e), e) from e
+        art.model = f.getvalue()
+
+    return Component("exporter", f"torchscript-{level}", run, "torch.onnx",
+                     {"dynamo": False, "opset_version": level})
+
+
+component("exporter", r"torchscript-(?P<opset>\d+)", ("torchscript-17", "torchscript-11"),
+          "TorchScript-based exporter, torch.onnx.export(dynamo=False), at an opset 7-20")(
+    torchscript)
+
+
+def _dynamo_stage(exc: BaseException) -> Stage:
+    from torch.onnx._internal.exporter import _errors
+
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and len(chain) < 10:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    if any(isinstance(c, _errors.TorchExportError) for c in chain):
+        return Stage.TRACE
+    return Stage.NODE_CONVERSION
+
+
+def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
+    opt = optimize != "-noopt"
+    level = int(opset) if opset else None
+
+    def run(art: Artifact) -> None:
+        try:
+            with quiet():
+                prog = torch.onnx.export(art.module, tuple(art.inputs), dynamo=True,
+                                         optimize=False, opset_version=level,
+                                         input_names=input_names(art),
+                                         output_names=output_names(art), verbose=False)
+        except Exception as e:
+            raise StageFailure(_dynamo_stage(e), e) from e
+        if opt:
+            # Run the exporter's optimizer as its own step so its failures get their own stage.
+            try:
+                with quiet():
+                    prog.optimize()
+            except Exception as e:
+                raise StageFailure(Stage.GRAPH_OPTIMIZATION, e) from e
+        try:
+            art.model = prog.model_proto.SerializeToString()
+        except Exception as e:  # e.g. a >2 GB proto: a conversion problem, not a runtime one
+            raise StageFailure(Stage.NODE_CONVERSION, e) from e
+
+    name = "dynamo" + ("" if opt else "-noopt") + (f"-{level}" if level else "")
+    return Component("exporter", name, run, "torch.onnx",
+                     {"dynamo": True, "optimize": opt, "opset_version": level})
+
+
+component("exporter", r"dynamo(?P<optimize>-noopt)?(?:-(?P<opset>\d+))?",
+          ("dynamo", "dynamo-noopt", "dynamo-17"),
+          "torch.export-based exporter, torch.onnx.export(dynamo=True); `-noopt` skips its "
+          "optimizer; `-N` requests opset N (it exports at 18 and converts)")(dynamo)

@@ -1,0 +1,128 @@
+"""Targets as plugins. A *component* is one exporter, ONNX pass or runtime, registered under a
+name pattern; a *target* is a chain of them, named like `torchscript-17/ort-all`.
+
+Components raise `StageFailure` (or any exception, classified by the stage they declare) and
+pass an `Artifact` along: the torch module and inputs in, ONNX bytes through, outputs out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fuzzer.verdict import Stage, Symptom
+
+
+@dataclass
+class Artifact:
+    case: Any  # fuzzer.case.Case
+    module: Any  # fuzzer.model.CaseModule
+    inputs: list[Any]  # torch tensors, in Case input order
+    model: bytes | None = None
+    outputs: list[np.ndarray] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class StageFailure(Exception):
+    """A component failed at a known stage with a known symptom (None: classify from text)."""
+
+    def __init__(self, stage: Stage, error: BaseException | str,
+                 symptom: Symptom | None = None) -> None:
+        super().__init__(str(error))
+        self.stage = stage
+        self.error = error
+        self.symptom = symptom
+
+
+@dataclass(frozen=True)
+class Component:
+    kind: str  # exporter | pass | runtime
+    name: str
+    run: Callable[[Artifact], None]
+    family: str  # which project is blamed: torch.onnx, onnxscript, onnxruntime, onnx, test
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    kind: str
+    regex: re.Pattern[str]
+    factory: Callable[..., Component]
+    examples: tuple[str, ...]
+    help: str
+    fault: bool  # fault-injection doubles: listed apart, never picked by default
+
+
+PATTERNS: list[Pattern] = []
+
+
+def component(kind: str, pattern: str, examples: tuple[str, ...], help: str,
+              fault: bool = False) -> Callable[[Callable[..., Component]],
+                                               Callable[..., Component]]:
+    def deco(factory: Callable[..., Component]) -> Callable[..., Component]:
+        PATTERNS.append(Pattern(kind, re.compile(f"^{pattern}$"), factory, examples, help,
+                                fault))
+        return factory
+    return deco
+
+
+class TargetError(ValueError):
+    """An unknown or malformed target name."""
+
+
+def resolve(name: str) -> Component:
+    for p in PATTERNS:
+        m = p.regex.match(name)
+        if m:
+            return p.factory(**m.groupdict())
+    raise TargetError(f"unknown target component {name!r} (see `convfuzz targets`)")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    components: tuple[Component, ...]
+
+    @property
+    def exporter(self) -> Component:
+        return self.components[0]
+
+    @property
+    def runtime(self) -> Component:
+        return self.components[-1]
+
+
+def parse(name: str) -> Target:
+    """`exporter[/pass...]/runtime`; a bare exporter defaults to ONNX Runtime at level all."""
+    parts = [p for p in name.strip().split("/") if p]
+    if not parts:
+        raise TargetError("empty target name")
+    comps = [resolve(p) for p in parts]
+    if comps[0].kind != "exporter":
+        raise TargetError(f"target {name!r} must start with an exporter, not {comps[0].kind} "
+                          f"{comps[0].name!r}")
+    if len(comps) == 1:
+        comps.append(resolve("ort-all"))
+    if comps[-1].kind != "runtime":
+        raise TargetError(f"target {name!r} must end with a runtime")
+    for c in comps[1:-1]:
+        if c.kind != "pass":
+            raise TargetError(f"target {name!r}: {c.name!r} is a {c.kind}, expected a pass")
+    return Target("/".join(c.name for c in comps), tuple(comps))
+
+
+# The chains `convfuzz targets` lists and `fuzz` runs by default.
+NAMED: dict[str, str] = {
+    "torchscript-17/ort-all": "TorchScript exporter at opset 17, ONNX Runtime, all graph opts",
+    "torchscript-17/ort-disabled": "TorchScript exporter at opset 17, ONNX Runtime, no graph opts",
+    "torchscript-17/ref": "TorchScript exporter at opset 17, ONNX reference evaluator",
+    "dynamo/ort-all": "dynamo exporter with its optimizer, ONNX Runtime, all graph opts",
+    "dynamo/ort-disabled": "dynamo exporter with its optimizer, ONNX Runtime, no graph opts",
+    "dynamo-noopt/ort-all": "dynamo exporter without its optimizer, ONNX Runtime, all opts",
+    "dynamo/ref": "dynamo exporter with its optimizer, ONNX reference evaluator",
+}
+DEFAULT_TARGETS = ("torchscript-17/ort-all", "dynamo/ort-all")

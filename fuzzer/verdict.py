@@ -1,0 +1,131 @@
+"""The taxonomy (stage x symptom, after Jajal et al.), the Verdict and the Signature."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Stage(str, Enum):
+    EAGER = "eager"  # torch eager itself failed: the Case is invalid, never a finding
+    TRACE = "trace"
+    NODE_CONVERSION = "node_conversion"
+    GRAPH_OPTIMIZATION = "graph_optimization"
+    VALIDATION = "validation"
+    RUNTIME_LOAD = "runtime_load"
+    RUNTIME_RUN = "runtime_run"
+    COMPARISON = "comparison"
+
+
+class Symptom(str, Enum):
+    CRASH = "crash"
+    UNSUPPORTED = "unsupported"
+    INVALID_MODEL = "invalid_model"
+    WRONG_VALUES = "wrong_values"
+    WRONG_SHAPE = "wrong_shape"
+    WRONG_DTYPE = "wrong_dtype"
+    NAN_INF_MISMATCH = "nan_inf_mismatch"
+    HANG = "hang"
+    PROCESS_DEATH = "process_death"
+    OUT_OF_MEMORY = "out_of_memory"
+
+
+class Outcome(str, Enum):
+    PASS = "pass"
+    BUG = "bug"  # a finding: worth shrinking and reporting
+    UNSUPPORTED = "unsupported"  # an honest "not implemented": counted, never reported
+    INVALID = "invalid"  # the Case fails in torch eager: not the converter's business
+
+
+class Attribution(str, Enum):
+    CONVERTER = "converter"
+    RUNTIME = "runtime"
+    OPTIMIZER = "optimizer"
+    UNKNOWN = "unknown"
+    NONE = "none"
+
+
+@dataclass
+class Verdict:
+    target: str
+    outcome: Outcome
+    stage: Stage | None = None
+    symptom: Symptom | None = None
+    attribution: Attribution = Attribution.NONE
+    detail: str = ""  # one line for tables
+    error: str = ""  # full error text (for reports)
+    evidence: dict[str, Any] = field(default_factory=dict)  # numbers behind the call
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == Outcome.BUG
+
+    @property
+    def key(self) -> str:
+        """stage/symptom, or the outcome for pass/invalid."""
+        if self.stage is None or self.symptom is None:
+            return self.outcome.value
+        return f"{self.stage.value}/{self.symptom.value}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("outcome", "stage", "symptom", "attribution"):
+            v = getattr(self, k)
+            d[k] = v.value if v is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Verdict:
+        return cls(target=d["target"], outcome=Outcome(d["outcome"]),
+                   stage=Stage(d["stage"]) if d.get("stage") else None,
+                   symptom=Symptom(d["symptom"]) if d.get("symptom") else None,
+                   attribution=Attribution(d.get("attribution") or "none"),
+                   detail=d.get("detail", ""), error=d.get("error", ""),
+                   evidence=d.get("evidence") or {}, seconds=d.get("seconds", 0.0))
+
+
+# -- error normalization and signatures -----------------------------------------------------
+_NORMALIZERS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(/[\w.\-]+)+(:\d+)?"), "<path>"),
+    (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
+    (re.compile(r"'[^']*'|\"[^\"]*\""), "<name>"),
+    (re.compile(r"\b(n\d+|x\d*|args?_\d+|val_\d+|node_\w+|_?v_?\d+)\b"), "<id>"),
+    (re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?"), "<n>"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def first_line(text: str, limit: int = 240) -> str:
+    for line in str(text).splitlines():
+        line = line.strip()
+        if line:
+            return line[:limit]
+    return ""
+
+
+def normalize_error(text: str) -> str:
+    """Numbers, names and paths stripped: two runs of the same bug normalize alike."""
+    s = first_line(text, 400)
+    for pat, rep in _NORMALIZERS:
+        s = pat.sub(rep, s)
+    return s.strip()[:200]
+
+
+def target_family(target: str) -> str:
+    """`torchscript-17/ort-all` -> `torchscript/ort`: opsets and levels do not split bugs."""
+    parts = []
+    for p in target.split("/"):
+        parts.append(re.split(r"-(?=\d|all|disabled|basic|extended|noopt|opt)", p)[0])
+    return "/".join(parts)
+
+
+def signature(v: Verdict, ops: list[str]) -> str:
+    """target family + stage + symptom + normalized error + operator set of the Case."""
+    parts = [target_family(v.target), v.stage.value if v.stage else "",
+             v.symptom.value if v.symptom else "", normalize_error(v.error or v.detail),
+             ",".join(sorted(set(ops)))]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
