@@ -90,6 +90,14 @@ class _Builder:
         return None
 
 
+def _terminal(node: Node) -> bool:
+    """Index outputs and unordered outputs end a chain: what consumed them would inherit an
+    ambiguity (tie-breaking, element order) that no oracle could judge."""
+    spec = ops.get(node.op)
+    attrs = {**spec.defaults(), **node.attrs}
+    return 0 in spec.ties or (spec.unordered is not None and spec.unordered(attrs) is not None)
+
+
 def chain_case(seed: int, pick: Callable[[np.random.Generator, Meta | None, int], Sequence[str]],
                cfg: GenConfig, sampler: str) -> Case:
     """Build a chain: `pick(rng, current_meta, position)` proposes operator names in order of
@@ -129,7 +137,7 @@ def chain_case(seed: int, pick: Callable[[np.random.Generator, Meta | None, int]
             meta = outs[0]
             placed = True
             break
-        if not placed or (b.nodes and 0 in ops.get(b.nodes[-1].op).ties):
+        if not placed or (b.nodes and _terminal(b.nodes[-1])):
             break
     if not b.nodes:
         raise GenerationError("no operator of the vocabulary fits a fresh input")

@@ -160,8 +160,17 @@ def compare(case: Case, ref: Reference, got: list[np.ndarray]) -> Mismatch | Non
             return Mismatch(Symptom.WRONG_DTYPE, i, f"output {i}: expected dtype {want}, got "
                             f"{g.dtype}", {"expected": want, "actual": str(g.dtype)})
         tie = _tie_rule(case, ref, i)
+        order_dim = _unordered_dim(case, i)
         if tie is not None:
-            m = _tie_mismatch(i, tie, t32, g)
+            m = _tie_mismatch(i, tie, t32, g, order_dim)
+        elif order_dim is not None:
+            # Element order is unspecified: compare sorted along that dim.
+            t32 = torch.sort(t32, dim=order_dim).values
+            g = torch.sort(torch.from_numpy(g), dim=order_dim).values.numpy()
+            r64 = (torch.sort(ref.out64[i], dim=order_dim).values.numpy()
+                   if ref.out64 is not None else _np(t32))
+            m = _float_mismatch(i, g, _np(t32), r64.astype(np.float64),
+                                case_output_dtype(case, ref, i))
         elif t32.is_floating_point():
             r64 = _np(ref.out64[i]) if ref.out64 is not None else _np(t32)
             dtype = case_output_dtype(case, ref, i)
@@ -210,7 +219,18 @@ def _tie_rule(case: Case, ref: Reference, i: int) -> tuple[Any, list[torch.Tenso
     return rule, inputs, {**spec.defaults(), **node.attrs}
 
 
-def _tie_mismatch(i: int, tie: Any, t32: torch.Tensor, got: np.ndarray) -> Mismatch | None:
+def _unordered_dim(case: Case, i: int) -> int | None:
+    base, _ = split_ref(case.outputs[i])
+    try:
+        node = case.node(base)
+    except KeyError:
+        return None
+    spec = ops.get(node.op)
+    return spec.unordered({**spec.defaults(), **node.attrs}) if spec.unordered else None
+
+
+def _tie_mismatch(i: int, tie: Any, t32: torch.Tensor, got: np.ndarray,
+                  order_dim: int | None) -> Mismatch | None:
     rule, inputs, attrs = tie
     want = rule(inputs, attrs, t32)
     try:
@@ -218,6 +238,9 @@ def _tie_mismatch(i: int, tie: Any, t32: torch.Tensor, got: np.ndarray) -> Misma
     except (RuntimeError, IndexError) as e:
         return Mismatch(Symptom.WRONG_VALUES, i, f"output {i}: index out of range "
                         f"({first_line(str(e))})", {})
+    if order_dim is not None:
+        want = torch.sort(want, dim=order_dim).values
+        have = torch.sort(have, dim=order_dim).values
     if torch.equal(want, have) or (want.is_floating_point() and torch.allclose(
             want, have, equal_nan=True)):
         return None

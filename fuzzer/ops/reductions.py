@@ -47,7 +47,8 @@ def argmax(x: torch.Tensor, dim: int, keepdim: bool) -> torch.Tensor:
     dtypes=FLOAT, ranks=(1, 5), n_outputs=2, values=TIES,
     args=(Arg("k", 1, (2,)), dim_arg(), Arg("largest", True, (False,)),
           Arg("sorted", True, (False,))),
-    ties={1: gather_ties(keepdim_key=None)}, accepts=lambda m: min(m.shape) >= 2)
+    ties={1: gather_ties(keepdim_key=None)}, accepts=lambda m: min(m.shape) >= 2,
+    unordered=lambda a: None if a.get("sorted", True) else a.get("dim", -1))
 def topk(x: torch.Tensor, k: int, dim: int, largest: bool,
          sorted: bool) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: A002
     return torch.topk(x, k=k, dim=dim, largest=largest, sorted=sorted)

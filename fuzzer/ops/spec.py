@@ -115,6 +115,9 @@ class OpSpec:
     values: dict[str, Any] | None = None  # preferred value distribution of input 0
     accepts: Callable[[Meta], bool] | None = None  # extra constraint on input 0
     shape: Callable[[list[Meta], dict[str, Any]], list[Meta]] | None = None
+    # Dim along which the op leaves output order unspecified for these attrs (topk with
+    # sorted=False): the oracle compares such outputs order-free, generation keeps them terminal.
+    unordered: Callable[[dict[str, Any]], int | None] | None = None
     # Checks meta execution cannot make (some meta kernels validate less than CPU ones).
     constraint: Callable[[dict[str, Any], list[Meta]], bool] | None = None
     doc: str = ""

@@ -1,0 +1,96 @@
+"""The command line: exit codes, one-line errors for bad input, JSON output, a short fuzz."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CASES
+
+EXE = [sys.executable, "-m", "fuzzer.cli"]
+
+
+def cf(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*EXE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_run_json_passes_with_exit_0() -> None:
+    r = cf("run", str(CASES / "good_chain.json"), "-t", "torchscript-17/ort-all", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert len(d["case"]) == 16
+    (v,) = d["verdicts"]
+    assert set(v) == {"target", "outcome", "stage", "symptom", "attribution", "detail"}
+    assert (v["target"], v["outcome"]) == ("torchscript-17/ort-all", "pass")
+
+
+def test_run_failing_case_exits_1(tmp_path: Path) -> None:
+    case = json.loads((CASES / "good_chain.json").read_text())
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(case))
+    r = cf("run", str(p), "-t", "fault-abort", "--json")
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["verdicts"][0]["symptom"] == "process_death"
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["run", "/nonexistent/case.json"], "no such file"),
+    (["run", str(CASES / "good_chain.json"), "-t", "nosuch-exporter"], "unknown target"),
+    (["run", str(CASES / "good_chain.json"), "-t", "ort-all"], "must start with an exporter"),
+    (["fuzz", "--time", "1", "--op", "aten::nope"], "unknown operator"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    r = cf(*args)
+    assert r.returncode == 2
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_malformed_case_is_exit_2(tmp_path: Path) -> None:
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"schema": 1, "seed": 1, "inputs": [], "nodes": [
+        {"id": "n0", "op": "aten::frobnicate", "args": []}], "outputs": ["n0"]}))
+    r = cf("run", str(p))
+    assert r.returncode == 2
+    assert "unknown operator 'aten::frobnicate'" in r.stderr
+
+
+def test_bad_flag_is_exit_2() -> None:
+    r = cf("fuzz", "--no-such-flag")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+
+
+def test_help_explains_every_option() -> None:
+    for cmd in ([], ["run"], ["fuzz"]):
+        r = cf(*cmd, "--help")
+        assert r.returncode == 0
+    text = cf("fuzz", "--help").stdout
+    for opt in ("--time", "--cases", "--seed", "--target", "--out", "--workers", "--timeout"):
+        assert opt in text
+
+
+def test_targets_lists_named_chains() -> None:
+    d = json.loads(cf("targets", "--json").stdout)
+    assert "torchscript-17/ort-all" in d["chains"] and "dynamo/ort-all" in d["chains"]
+    assert not any(c["fault"] for c in d["components"])
+
+
+def test_short_fuzz_records_every_case(tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    r = cf("fuzz", "--cases", "12", "--time", "120", "--seed", "3", "-t",
+           "torchscript-17/ort-all", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    db = sqlite3.connect(out / "store.sqlite")
+    n_cases = db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
+    n_verdicts = db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+    assert n_cases == 12 and n_verdicts == 12
+    bugs = db.execute("SELECT COUNT(*) FROM verdicts WHERE outcome='bug'").fetchone()[0]
+    failures = list((out / "failures").glob("*/case.json")) if (out / "failures").exists() else []
+    assert len(failures) == bugs

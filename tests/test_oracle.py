@@ -1,0 +1,95 @@
+"""The oracle on hand-made Cases through the real exporters and ONNX Runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fuzzer.case import Case
+from fuzzer.oracle import compare, reference
+from fuzzer.sandbox import Sandbox
+from fuzzer.verdict import Attribution, Outcome, Stage, Symptom
+from tests.conftest import CASES, make_case
+
+BOTH = ["torchscript-17/ort-all", "dynamo/ort-all"]
+
+
+@pytest.mark.parametrize("target", [*BOTH, "torchscript-17/ref", "torchscript-11/ort-disabled"])
+def test_known_good_chain_passes(sandbox: Sandbox, target: str) -> None:
+    case = Case.from_json((CASES / "good_chain.json").read_text())
+    v = sandbox.run(case, target)
+    assert v.outcome == Outcome.PASS, v.detail
+
+
+@pytest.mark.parametrize("target", BOTH)
+def test_equal_values_into_index_ops_do_not_fail(sandbox: Sandbox, target: str) -> None:
+    # All-equal inputs: every index is a valid argmax/topk answer; only values may be judged.
+    case = make_case(
+        [{"id": "n0", "op": "aten::argmax", "args": ["x"], "attrs": {"dim": 1}},
+         {"id": "n1", "op": "aten::topk", "args": ["x"], "attrs": {"k": 2, "dim": -1}}],
+        inputs=[{"name": "x", "shape": [3, 6], "values": {"dist": "const", "value": 1.5}}],
+        outputs=["n0", "n1:0", "n1:1"])
+    v = sandbox.run(case, target)
+    assert v.outcome == Outcome.PASS, v.detail
+
+
+def test_tie_rule_still_catches_wrong_indices() -> None:
+    case = make_case([{"id": "n0", "op": "aten::argmax", "args": ["x"], "attrs": {"dim": 1}}],
+                     inputs=[{"name": "x", "shape": [2, 5]}])
+    ref = reference(case)
+    right = ref.out32[0].numpy()
+    assert compare(case, ref, [right]) is None
+    wrong = (right + 1) % 5  # normal inputs have no ties: another index selects another value
+    m = compare(case, ref, [wrong])
+    assert m is not None and m.symptom == Symptom.WRONG_VALUES
+
+
+def test_eager_invalid_case_is_invalid_not_a_finding(sandbox: Sandbox) -> None:
+    # conv2d with 3 input channels and groups=2 fails in torch eager itself.
+    case = make_case([{"id": "n0", "op": "aten::conv2d", "args": ["x"],
+                       "attrs": {"groups": 2, "out_channels": 4}}])
+    v = sandbox.run(case, "torchscript-17/ort-all")
+    assert v.outcome == Outcome.INVALID
+    assert v.stage == Stage.EAGER
+
+
+def test_compare_flags_real_errors_but_not_fp32_noise() -> None:
+    case = Case.from_json((CASES / "good_chain.json").read_text())
+    ref = reference(case)
+    exact = ref.out32[0].numpy()
+    assert compare(case, ref, [exact]) is None
+    noisy = exact * (1 + 1e-6)  # well inside float32's tolerance
+    assert compare(case, ref, [noisy.astype(np.float32)]) is None
+    off = exact.copy()
+    off[0, 1] += 0.05
+    m = compare(case, ref, [off])
+    assert m is not None and m.symptom == Symptom.WRONG_VALUES
+    assert m.evidence["index"] == [0, 1]
+    assert compare(case, ref, [exact[:, :2]]).symptom == Symptom.WRONG_SHAPE
+    assert compare(case, ref, [exact.astype(np.float64)]).symptom == Symptom.WRONG_DTYPE
+    nan = exact.copy()
+    nan[0, 0] = np.nan
+    assert compare(case, ref, [nan]).symptom == Symptom.NAN_INF_MISMATCH
+
+
+def test_nan_where_torch_has_nan_is_not_a_mismatch() -> None:
+    case = make_case([{"id": "n0", "op": "aten::log", "args": ["x"]}],
+                     inputs=[{"name": "x", "shape": [4], "values": {"dist": "const",
+                                                                    "value": -1.0}}])
+    ref = reference(case)
+    assert torch.isnan(ref.out32[0]).all()
+    assert compare(case, ref, [np.full(4, np.nan, dtype=np.float32)]) is None
+    assert compare(case, ref, [np.zeros(4, dtype=np.float32)]).symptom == \
+        Symptom.NAN_INF_MISMATCH
+
+
+def test_unsupported_is_kept_apart_from_bugs(sandbox: Sandbox) -> None:
+    # The TorchScript exporter has no symbolic for aten::rms_norm: an honest "not supported".
+    case = make_case([{"id": "n0", "op": "aten::rms_norm", "args": ["x"]}],
+                     inputs=[{"name": "x", "shape": [2, 6]}])
+    v = sandbox.run(case, "torchscript-17/ort-all")
+    assert v.outcome == Outcome.UNSUPPORTED
+    assert (v.stage, v.symptom) == (Stage.NODE_CONVERSION, Symptom.UNSUPPORTED)
+    assert v.attribution == Attribution.NONE
+    assert not v.failed
