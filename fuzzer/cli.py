@@ -184,7 +184,7 @@ def list_targets(
     if as_json:
         print(json.dumps({"chains": NAMED, "components": comps}, indent=2))
         return
-    t = Table(title="target chains (exporter[/pass...]/runtime)")
+    t = Table(title="target chains: exporter, optional passes, runtime")
     t.add_column("chain")
     t.add_column("what it runs")
     for name, desc in NAMED.items():

@@ -10,6 +10,7 @@ by default, the lowering itself run on meta tensors: exact for every op torch ca
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,6 +151,12 @@ class OpSpec:
         if self.shape is not None:
             return self.shape(metas, attrs)
         ts = [torch.empty(m.shape, dtype=TORCH_DTYPES[m.dtype], device="meta") for m in metas]
+        with warnings.catch_warnings():  # torch's performance hints are noise while sampling
+            warnings.simplefilter("ignore")
+            return self._infer_meta(ts, metas, attrs)
+
+    def _infer_meta(self, ts: list[torch.Tensor], metas: list[Meta],
+                    attrs: dict[str, Any]) -> list[Meta]:
         ps = {k: torch.empty(s, dtype=TORCH_DTYPES[d], device="meta")
               for k, (s, d) in self.param_shapes(attrs, metas).items()}
         out = self.call(ts, attrs, ps)
