@@ -134,6 +134,9 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
          nondefault: Annotated[float, typer.Option("--nondefault", min=0.0, max=1.0, help=
                                                    "Share of keyword arguments drawn away from "
                                                    "their defaults.")] = 0.3,
+         dynamic: Annotated[float, typer.Option("--dynamic", min=0.0, max=1.0, help=
+                                                "Share of Cases exported with a dynamic batch "
+                                                "dim and also run at other batch sizes.")] = 0.1,
          op: Annotated[list[str] | None, typer.Option("--op", help="Restrict the vocabulary to "
                                                       "these operators (repeatable).")] = None,
          timeout: TimeoutOpt = 120.0, memory_mb: MemoryOpt = 4096) -> None:
@@ -149,10 +152,12 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
     store = Store(out_dir or Path("runs") / str(seed))
     cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
                          workers=workers, vocab=vocab, gen=GenConfig(max_len=max_len,
-                                                                     nondefault=nondefault),
+                                                                     nondefault=nondefault,
+                                                                     dynamic=dynamic),
                          limits=Limits(timeout=timeout, memory_mb=memory_mb))
     store.set_meta("config", {"seed": seed, "targets": names, "sampler": cfg.sampler,
-                              "max_len": max_len, "nondefault": nondefault})
+                              "max_len": max_len, "nondefault": nondefault,
+                              "dynamic": dynamic})
     stop = threading.Event()
     from fuzzer.campaign import Progress
 
@@ -169,6 +174,54 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
     out.print(_dashboard(prog, names, seconds))
     out.print(f"store: {store.root}  ({store.n_cases()} cases in all)")
     store.close()
+
+
+@app.command()
+@guarded
+def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
+                                                    show_default=False)],
+          exporter: Annotated[list[str] | None, typer.Option(
+              "--exporter", "-e", help="torchscript (opsets 11-20) and/or dynamo (native 18, "
+              "then 17..13 by down-conversion). Default: both.")] = None,
+          opset: Annotated[list[int] | None, typer.Option(
+              "--opset", help="Only these opsets (repeatable).")] = None,
+          runtime: Annotated[str, typer.Option("--runtime", help="Runtime that runs every "
+                                               "exported model.")] = "ort-all",
+          as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one verdict per "
+                                                "opset plus the grouped summary.")] = False,
+          timeout: TimeoutOpt = 120.0, memory_mb: MemoryOpt = 4096) -> None:
+    """Run one Case through an exporter at every opset: one verdict per opset, and which
+    opsets share each failure. Exit 1 when any opset fails."""
+    from fuzzer.case import load
+    from fuzzer.sandbox import Limits, Sandbox
+    from fuzzer.sweep import summarize, sweep_targets
+    from fuzzer.sweep import sweep as run_sweep
+    from fuzzer.targets import TargetError, parse
+    from fuzzer.verdict import Outcome
+
+    case = load(case_file)
+    try:
+        names = sweep_targets(exporter or ["torchscript", "dynamo"], runtime, opset)
+    except ValueError as e:
+        raise TargetError(str(e)) from None
+    for n in names:
+        parse(n)
+    with Sandbox(Limits(timeout=timeout, memory_mb=memory_mb)) as sb:
+        verdicts = run_sweep(case, names, sb.run)
+    groups = summarize(verdicts)
+    if as_json:
+        print(json.dumps({"case": case.hash, "verdicts": [v.to_dict() for v in verdicts],
+                          "groups": [{"exporter": g.exporter, "verdict": g.key,
+                                      "error": g.error, "opsets": g.opsets} for g in groups]},
+                         indent=2, default=str))
+    else:
+        t = Table(title=f"opset sweep of case {case.hash} ({' → '.join(case.ops)})")
+        for col in ("exporter", "verdict", "opsets", "detail"):
+            t.add_column(col, overflow="fold")
+        for g in groups:
+            t.add_row(g.exporter, g.key, ", ".join(g.opsets), g.example.detail[:120])
+        out.print(t)
+    raise typer.Exit(1 if any(v.outcome == Outcome.BUG for v in verdicts) else 0)
 
 
 @app.command("targets")

@@ -28,6 +28,7 @@ class GenConfig:
     nondefault: float = 0.3  # share of keyword arguments drawn away from their default
     float32_share: float = 0.7  # the rest of the inputs take another dtype the op accepts
     tries: int = 12  # attribute draws per op before another op is tried
+    dynamic: float = 0.0  # share of Cases whose inputs' dim 0 is exported as dynamic
 
 
 class GenerationError(RuntimeError):
@@ -142,6 +143,9 @@ def chain_case(seed: int, pick: Callable[[np.random.Generator, Meta | None, int]
     if not b.nodes:
         raise GenerationError("no operator of the vocabulary fits a fresh input")
     outputs.insert(0, ref)
+    if cfg.dynamic and rng.random() < cfg.dynamic:
+        for x in b.inputs:
+            x.dynamic = [0] if x.shape else []
     return Case(seed=seed, inputs=b.inputs, nodes=b.nodes, outputs=outputs,
                 origin={"sampler": sampler, "ngram": [n.op for n in b.nodes], "parent": None})
 

@@ -76,6 +76,12 @@ def _serve(conn: Connection, memory_mb: int, log_path: str) -> None:
             v = oracle.judge(case, target, ref, on_stage=lambda s: conn.send(("stage", s)))
         except MemoryError as e:
             v = Verdict(target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
+        except Exception as e:  # the harness broke, not the target: say so, keep serving
+            import traceback
+
+            text = traceback.format_exc()
+            v = Verdict(target, Outcome.HARNESS, detail=f"convfuzz internal error: "
+                        f"{type(e).__name__}: {first_line(str(e))}", error=text)
         conn.send(("verdict", v.to_dict()))
 
 

@@ -38,6 +38,7 @@ class Outcome(str, Enum):
     BUG = "bug"  # a finding: worth shrinking and reporting
     UNSUPPORTED = "unsupported"  # an honest "not implemented": counted, never reported
     INVALID = "invalid"  # the Case fails in torch eager: not the converter's business
+    HARNESS = "harness_error"  # convfuzz itself failed: a bug to fix here, never a finding
 
 
 class Attribution(str, Enum):

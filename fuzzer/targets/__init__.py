@@ -14,10 +14,11 @@ from fuzzer.targets.registry import (
     Target,
     TargetError,
     parse,
+    resolve,
 )
 
-for _mod in ("exporters", "runtimes", "faults"):
+for _mod in ("exporters", "passes", "runtimes", "faults"):
     importlib.import_module(f"fuzzer.targets.{_mod}")
 
 __all__ = ["DEFAULT_TARGETS", "NAMED", "PATTERNS", "Artifact", "Component", "StageFailure",
-           "Target", "TargetError", "parse"]
+           "Target", "TargetError", "parse", "resolve"]

@@ -7,6 +7,7 @@ import io
 import logging
 import traceback
 import warnings
+from typing import Any
 
 import torch
 
@@ -68,7 +69,7 @@ def torchscript(opset: str) -> Component:
                                   dynamic_axes=dyn or None)
         except Exception as e:
             raise StageFailure(_torchscript_stage(e), e) from e
-        art.model = f.getvalue()
+        art.set_model(f"torchscript-{level}", "export", f.getvalue())
 
     return Component("exporter", f"torchscript-{level}", run, "torch.onnx",
                      {"dynamo": False, "opset_version": level})
@@ -92,9 +93,20 @@ def _dynamo_stage(exc: BaseException) -> Stage:
     return Stage.NODE_CONVERSION
 
 
+def dynamic_shapes(art: Artifact) -> tuple[Any, ...] | None:
+    """torch.export's spelling of the Case's dynamic dims. AUTO lets export keep a dim static
+    where the model forces it; the oracle then only runs shapes eager accepts."""
+    if not any(x.dynamic for x in art.case.inputs):
+        return None
+    # One entry: forward(*inputs) takes a single varargs tuple.
+    return (tuple({d: torch.export.Dim.AUTO for d in x.dynamic} or None
+                  for x in art.case.inputs),)
+
+
 def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
     opt = optimize != "-noopt"
     level = int(opset) if opset else None
+    name = "dynamo" + ("" if opt else "-noopt") + (f"-{level}" if level else "")
 
     def run(art: Artifact) -> None:
         try:
@@ -102,22 +114,24 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
                 prog = torch.onnx.export(art.module, tuple(art.inputs), dynamo=True,
                                          optimize=False, opset_version=level,
                                          input_names=input_names(art),
-                                         output_names=output_names(art), verbose=False)
+                                         output_names=output_names(art), verbose=False,
+                                         dynamic_shapes=dynamic_shapes(art))
         except Exception as e:
             raise StageFailure(_dynamo_stage(e), e) from e
+        try:
+            art.set_model(name, "export", prog.model_proto.SerializeToString())
+        except Exception as e:  # e.g. a >2 GB proto: a conversion problem, not a runtime one
+            raise StageFailure(Stage.NODE_CONVERSION, e) from e
         if opt:
-            # Run the exporter's optimizer as its own step so its failures get their own stage.
+            # The exporter's optimizer runs as its own step: its failures get their own stage,
+            # and the model before it stays in the history for blame.
             try:
                 with quiet():
                     prog.optimize()
+                art.set_model(name, "optimize", prog.model_proto.SerializeToString())
             except Exception as e:
                 raise StageFailure(Stage.GRAPH_OPTIMIZATION, e) from e
-        try:
-            art.model = prog.model_proto.SerializeToString()
-        except Exception as e:  # e.g. a >2 GB proto: a conversion problem, not a runtime one
-            raise StageFailure(Stage.NODE_CONVERSION, e) from e
 
-    name = "dynamo" + ("" if opt else "-noopt") + (f"-{level}" if level else "")
     return Component("exporter", name, run, "torch.onnx",
                      {"dynamo": True, "optimize": opt, "opset_version": level})
 

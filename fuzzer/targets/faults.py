@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import time
 
+import torch
+
 from fuzzer.targets.exporters import torchscript
 from fuzzer.targets.registry import Artifact, Component, StageFailure, component
 from fuzzer.verdict import Stage, Symptom
@@ -53,3 +55,33 @@ def pair(a: str, b: str) -> Component:
                                    f"planted bug: {first} feeding {second}", Symptom.CRASH)
         inner.run(art)
     return Component("exporter", f"fault-pair-{a}-{b}", run, "test")
+
+
+@component("exporter", r"fault-constant", ("fault-constant",),
+           "exports the traced output as a constant: right only at the trace shape",
+           fault=True)
+def constant() -> Component:
+    def run(art: Artifact) -> None:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+
+        with torch.no_grad():
+            outs = art.module(*art.inputs)
+        # Graph inputs keep symbolic dims where the Case asks for them, so the lie is only
+        # visible when the model runs at another size.
+        ins = [helper.make_tensor_value_info(
+            x.name, TensorProto.FLOAT, [f"d{d}" if d in x.dynamic else s
+                                        for d, s in enumerate(x.shape)])
+            for x in art.case.inputs]
+        nodes, vals = [], []
+        for i, o in enumerate(outs):
+            name = f"out{i}"
+            nodes.append(helper.make_node("Constant", [], [name],
+                                          value=numpy_helper.from_array(o.numpy(), name)))
+            vals.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(o.shape)))
+        graph = helper.make_graph(nodes, "constant", ins, vals)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        art.set_model("fault-constant", "export", model.SerializeToString())
+        onnx.checker.check_model(model)
+    return Component("exporter", "fault-constant", run, "test")

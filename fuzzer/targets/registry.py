@@ -25,6 +25,13 @@ class Artifact:
     model: bytes | None = None
     outputs: list[np.ndarray] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    # Every model a graph-producing step left behind, in order: (component, step, bytes).
+    # Blame bisects this list instead of re-running export or passes.
+    history: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+    def set_model(self, component: str, step: str, model: bytes) -> None:
+        self.model = model
+        self.history.append((component, step, model))
 
 
 class StageFailure(Exception):
@@ -124,5 +131,12 @@ NAMED: dict[str, str] = {
     "dynamo/ort-disabled": "dynamo exporter with its optimizer, ONNX Runtime, no graph opts",
     "dynamo-noopt/ort-all": "dynamo exporter without its optimizer, ONNX Runtime, all opts",
     "dynamo/ref": "dynamo exporter with its optimizer, ONNX reference evaluator",
+    "dynamo/ort-basic": "dynamo exporter, ONNX Runtime with basic graph opts only",
+    "torchscript-17/onnxscript-opt/ort-disabled": "TorchScript export, then the onnxscript "
+                                                  "optimizer as a standalone pass",
+    "torchscript-17/onnxoptimizer/ort-disabled": "TorchScript export, then onnxoptimizer's "
+                                                 "fuse-and-eliminate passes one by one",
+    "dynamo-noopt/onnxsim/ort-disabled": "dynamo export (no optimizer), then onnx-simplifier",
+    "dynamo-noopt/onnxslim/ort-disabled": "dynamo export (no optimizer), then onnxslim",
 }
 DEFAULT_TARGETS = ("torchscript-17/ort-all", "dynamo/ort-all")

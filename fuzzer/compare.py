@@ -1,0 +1,207 @@
+"""Comparison rules: a converted model's outputs against torch's fp32 and fp64 answers.
+
+Values are flagged only where the converted output is farther from the fp64 baseline than
+torch's own output by more than the dtype's tolerance; index outputs of operators with ties
+are judged by the values they select; outputs whose order is unspecified are compared sorted;
+NaN/Inf positions are compared explicitly, except where torch's fp32 and fp64 disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from fuzzer import ops
+from fuzzer.case import Case, split_ref
+from fuzzer.verdict import Symptom, first_line
+
+# (rtol, atol) per output dtype; atol scales with the output's magnitude (see _float_mismatch).
+TOLERANCE: dict[str, tuple[float, float]] = {
+    "float64": (1e-7, 1e-9), "float32": (1e-4, 1e-5),
+    "float16": (1e-2, 1e-3), "bfloat16": (5e-2, 1e-2),
+}
+@dataclass
+class Reference:
+    """torch's answer: fp32 (the Case's own dtypes) and the fp64 baseline."""
+
+    module: Any
+    inputs: list[torch.Tensor]
+    out32: list[torch.Tensor]
+    out64: list[torch.Tensor] | None
+    env: dict[str, list[torch.Tensor]]
+
+
+@dataclass
+class Mismatch:
+    symptom: Symptom
+    output: int
+    detail: str
+    evidence: dict[str, Any]
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float64 if t.is_floating_point() else t.dtype).numpy()
+
+
+def _float_mismatch(i: int, got: np.ndarray, e32: np.ndarray, r64: np.ndarray,
+                    dtype: str) -> Mismatch | None:
+    rtol, atol = TOLERANCE.get(dtype, TOLERANCE["float32"])
+    a, e, r = got.astype(np.float64), e32, r64
+    # Positions where torch's own fp32 and fp64 disagree on finiteness are numerically
+    # unstable (overflow, 0/0 at a boundary): nothing there can be blamed on the converter.
+    unstable = (np.isnan(e) != np.isnan(r)) | (np.isinf(e) != np.isinf(r))
+    nonfinite = (~np.isfinite(a)) | (~np.isfinite(e))
+    nan_bad = (np.isnan(a) != np.isnan(e)) | (np.isposinf(a) != np.isposinf(e)) | (
+        np.isneginf(a) != np.isneginf(e))
+    nan_bad &= nonfinite & ~unstable
+    if nan_bad.any():
+        j = tuple(int(k) for k in np.argwhere(nan_bad)[0])
+        return Mismatch(Symptom.NAN_INF_MISMATCH, i,
+                        f"output {i}: {int(nan_bad.sum())} NaN/Inf position(s) differ, first at "
+                        f"{list(j)}: expected {e[j]!r}, got {a[j]!r}",
+                        {"count": int(nan_bad.sum()), "index": list(j),
+                         "expected": float(e[j]), "actual": float(a[j])})
+    ok = np.isfinite(a) & np.isfinite(e) & np.isfinite(r)
+    if not ok.any():
+        return None
+    err_a = np.where(ok, np.abs(a - r), 0.0)
+    err_e = np.where(ok, np.abs(e - r), 0.0)
+    scale = max(1.0, float(np.abs(np.where(ok, r, 0.0)).max()))
+    allowed = 2.0 * err_e + atol * scale + rtol * np.abs(np.where(ok, r, 0.0))
+    bad = ok & (err_a > allowed)
+    if not bad.any():
+        return None
+    j = tuple(int(k) for k in np.unravel_index(int(np.argmax(np.where(bad, err_a, -1))),
+                                               a.shape))
+    return Mismatch(Symptom.WRONG_VALUES, i,
+                    f"output {i}: {int(bad.sum())}/{a.size} value(s) off, max abs error "
+                    f"{float(err_a[j]):.4g} at {list(j)} (expected {e[j]:.6g}, fp64 {r[j]:.6g}, "
+                    f"got {a[j]:.6g}; tolerance rtol={rtol} atol={atol})",
+                    {"count": int(bad.sum()), "size": int(a.size), "index": list(j),
+                     "expected": float(e[j]), "fp64": float(r[j]), "actual": float(a[j]),
+                     "max_abs_err": float(err_a[j]), "torch_err": float(err_e[j]),
+                     "rtol": rtol, "atol": atol})
+
+
+def compare(case: Case, ref: Reference, got: list[np.ndarray]) -> Mismatch | None:
+    if len(got) != len(ref.out32):
+        return Mismatch(Symptom.WRONG_SHAPE, -1, f"expected {len(ref.out32)} output(s), got "
+                        f"{len(got)}", {"expected": len(ref.out32), "actual": len(got)})
+    for i, (g, t32) in enumerate(zip(got, ref.out32, strict=True)):
+        g = np.asarray(g)
+        if tuple(g.shape) != tuple(t32.shape):
+            return Mismatch(Symptom.WRONG_SHAPE, i, f"output {i}: expected shape "
+                            f"{list(t32.shape)}, got {list(g.shape)}",
+                            {"expected": list(t32.shape), "actual": list(g.shape)})
+        want = str(t32.dtype).removeprefix("torch.")
+        if str(g.dtype) != want:
+            return Mismatch(Symptom.WRONG_DTYPE, i, f"output {i}: expected dtype {want}, got "
+                            f"{g.dtype}", {"expected": want, "actual": str(g.dtype)})
+        tie = _tie_rule(case, ref, i)
+        order_dim = _unordered_dim(case, i)
+        if tie is not None:
+            m = _tie_mismatch(i, tie, t32, g, order_dim)
+        elif order_dim is not None:
+            # Element order is unspecified: compare sorted along that dim.
+            t32 = torch.sort(t32, dim=order_dim).values
+            g = torch.sort(torch.from_numpy(g), dim=order_dim).values.numpy()
+            r64 = (torch.sort(ref.out64[i], dim=order_dim).values.numpy()
+                   if ref.out64 is not None else _np(t32))
+            m = _float_mismatch(i, g, _np(t32), r64.astype(np.float64),
+                                case_output_dtype(case, ref, i))
+        elif t32.is_floating_point():
+            r64 = _np(ref.out64[i]) if ref.out64 is not None else _np(t32)
+            dtype = case_output_dtype(case, ref, i)
+            m = _float_mismatch(i, g, _np(t32), r64, dtype)
+        else:
+            m = _exact_mismatch(i, g, t32, ref.out64[i] if ref.out64 is not None else None)
+        if m is not None:
+            return m
+    return None
+
+
+def case_output_dtype(case: Case, ref: Reference, i: int) -> str:
+    base, idx = split_ref(case.outputs[i])
+    vals = ref.env.get(base)
+    t = vals[idx or 0] if vals else ref.out32[i]
+    return str(t.dtype).removeprefix("torch.")
+
+
+def _exact_mismatch(i: int, got: np.ndarray, t32: torch.Tensor,
+                    t64: torch.Tensor | None) -> Mismatch | None:
+    e = t32.numpy()
+    bad = got != e
+    if t64 is not None:  # where fp32 and fp64 torch disagree, the value sits on a boundary
+        bad &= t64.numpy() == e
+    if not bad.any():
+        return None
+    j = tuple(int(k) for k in np.argwhere(bad)[0])
+    return Mismatch(Symptom.WRONG_VALUES, i, f"output {i}: {int(bad.sum())}/{got.size} "
+                    f"value(s) differ, first at {list(j)}: expected {e[j]!r}, got {got[j]!r}",
+                    {"count": int(bad.sum()), "size": int(got.size), "index": list(j),
+                     "expected": e[j].item(), "actual": got[j].item()})
+
+
+def _tie_rule(case: Case, ref: Reference, i: int) -> tuple[Any, list[torch.Tensor],
+                                                            dict[str, Any]] | None:
+    base, idx = split_ref(case.outputs[i])
+    try:
+        node = case.node(base)
+    except KeyError:
+        return None
+    spec = ops.get(node.op)
+    rule = spec.ties.get(idx or 0)
+    if rule is None:
+        return None
+    inputs = [ref.env[split_ref(a)[0]][split_ref(a)[1] or 0] for a in node.args]
+    return rule, inputs, {**spec.defaults(), **node.attrs}
+
+
+def _unordered_dim(case: Case, i: int) -> int | None:
+    base, _ = split_ref(case.outputs[i])
+    try:
+        node = case.node(base)
+    except KeyError:
+        return None
+    spec = ops.get(node.op)
+    return spec.unordered({**spec.defaults(), **node.attrs}) if spec.unordered else None
+
+
+def _tie_mismatch(i: int, tie: Any, t32: torch.Tensor, got: np.ndarray,
+                  order_dim: int | None) -> Mismatch | None:
+    rule, inputs, attrs = tie
+    want = rule(inputs, attrs, t32)
+    try:
+        have = rule(inputs, attrs, torch.from_numpy(got.astype(np.int64)))
+    except (RuntimeError, IndexError) as e:
+        return Mismatch(Symptom.WRONG_VALUES, i, f"output {i}: index out of range "
+                        f"({first_line(str(e))})", {})
+    if order_dim is not None:
+        want = torch.sort(want, dim=order_dim).values
+        have = torch.sort(have, dim=order_dim).values
+    if torch.equal(want, have) or (want.is_floating_point() and torch.allclose(
+            want, have, equal_nan=True)):
+        return None
+    return Mismatch(Symptom.WRONG_VALUES, i, f"output {i}: indices select different values "
+                    f"(ties allowed)", {"expected": want.flatten()[:8].tolist(),
+                                        "actual": have.flatten()[:8].tolist()})
+
+
+
+def close(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.shape != y.shape:
+            return False
+        if x.dtype.kind in "fc" or y.dtype.kind in "fc":
+            if not np.allclose(x.astype(np.float64), y.astype(np.float64), rtol=1e-3,
+                               atol=1e-5, equal_nan=True):
+                return False
+        elif not np.array_equal(x, y):
+            return False
+    return True

@@ -1,0 +1,71 @@
+"""The widened converter surface: dynamic shapes, opset sweeps, graph passes with blame."""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzzer.blame import bisect
+from fuzzer.sandbox import Sandbox
+from fuzzer.sweep import opset_of, summarize, sweep, sweep_targets
+from fuzzer.verdict import Attribution, Outcome, Stage, Symptom
+from tests.conftest import make_case
+
+DYNAMIC = make_case(
+    [{"id": "n0", "op": "aten::conv2d", "args": ["x"], "attrs": {"out_channels": 4}},
+     {"id": "n1", "op": "aten::gelu", "args": ["n0"]},
+     {"id": "n2", "op": "aten::flatten", "args": ["n1"], "attrs": {"start_dim": 1}}],
+    inputs=[{"name": "x", "shape": [2, 3, 8, 8], "dynamic": [0]}])
+
+
+@pytest.mark.parametrize("target", ["torchscript-17/ort-all", "dynamo/ort-all"])
+def test_dynamic_batch_runs_at_more_shapes(sandbox: Sandbox, target: str) -> None:
+    v = sandbox.run(DYNAMIC, target)
+    assert v.outcome == Outcome.PASS, v.detail
+    assert v.evidence["shapes_checked"] == 2  # traced batch 2, then 3 and 5
+
+
+def test_model_right_only_at_trace_shape_is_caught(sandbox: Sandbox) -> None:
+    v = sandbox.run(DYNAMIC, "fault-constant/ort-all")
+    assert v.outcome == Outcome.BUG
+    assert v.symptom == Symptom.WRONG_SHAPE
+    assert "at input shape(s) [[3, 3, 8, 8]]" in v.detail
+    static = make_case(DYNAMIC.to_dict()["nodes"], inputs=[{"name": "x", "shape": [2, 3, 8, 8]}])
+    assert sandbox.run(static, "fault-constant/ort-all").outcome == Outcome.PASS
+
+
+def test_opset_sweep_gives_one_verdict_per_opset(sandbox: Sandbox) -> None:
+    case = make_case([{"id": "n0", "op": "aten::hardswish", "args": ["x"]}],
+                     inputs=[{"name": "x", "shape": [2, 5]}])
+    names = sweep_targets(["torchscript"], "ort-all") + sweep_targets(["dynamo"], "ort-all",
+                                                                       [18, 15])
+    verdicts = sweep(case, names, sandbox.run)
+    assert [opset_of(v.target) for v in verdicts] == [*map(str, range(11, 21)), "native", "15"]
+    assert all(v.outcome in Outcome for v in verdicts)
+    # HardSwish entered ONNX at opset 14: the TorchScript exporter decomposes it below that.
+    groups = summarize(verdicts)
+    assert sum(len(g.opsets) for g in groups) == len(verdicts)
+
+
+def test_planted_pass_is_blamed_by_name(sandbox: Sandbox) -> None:
+    case = make_case([{"id": "n0", "op": "aten::relu", "args": ["x"]},
+                      {"id": "n1", "op": "aten::mul", "args": ["n0", "y"]}],
+                     inputs=[{"name": "x", "shape": [3, 4]}, {"name": "y", "shape": [3, 4]}])
+    v = sandbox.run(case, "torchscript-17/onnxoptimizer/fault-rewrite-Relu-Abs/ort-all")
+    assert v.outcome == Outcome.BUG
+    assert (v.stage, v.attribution) == (Stage.GRAPH_OPTIMIZATION, Attribution.OPTIMIZER)
+    assert v.evidence["blame"]["component"] == "fault-rewrite-Relu-Abs"
+    assert v.evidence["blame"]["step"] == "rewrite-Relu-Abs"
+    clean = sandbox.run(case, "torchscript-17/onnxoptimizer/ort-all")
+    assert clean.outcome == Outcome.PASS, clean.detail
+
+
+@pytest.mark.parametrize("first_bad", [1, 2, 7, 19])
+def test_bisect_finds_the_first_failing_step(first_bad: int) -> None:
+    calls: list[int] = []
+
+    def fails(i: int) -> bool:
+        calls.append(i)
+        return i >= first_bad
+
+    assert bisect(20, fails) == first_bad
+    assert len(calls) <= 5
