@@ -33,7 +33,7 @@ MemoryOpt = Annotated[int, typer.Option(
 
 
 def bad_input(msg: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {msg}", highlight=False)
+    err.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -134,6 +134,13 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
          nondefault: Annotated[float, typer.Option("--nondefault", min=0.0, max=1.0, help=
                                                    "Share of keyword arguments drawn away from "
                                                    "their defaults.")] = 0.3,
+         source: Annotated[str, typer.Option(
+             "--source", help="Where operator chains come from: real (walks of the mined "
+             "n-grams in seeds/), random (uniform over the same vocabulary: the control arm) "
+             "or mixed (half each).")] = "real",
+         seeds_dir: Annotated[Path | None, typer.Option(
+             "--seeds", help="Mined seeds directory for the real arm (default: the repo's "
+             "seeds/).")] = None,
          dynamic: Annotated[float, typer.Option("--dynamic", min=0.0, max=1.0, help=
                                                 "Share of Cases exported with a dynamic batch "
                                                 "dim and also run at other batch sizes.")] = 0.1,
@@ -143,17 +150,20 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
     """Run a fuzz campaign: generate Cases, convert and execute them on every target, judge,
     and record every verdict in the store (failing Cases also as JSON files)."""
     from fuzzer.campaign import CampaignConfig, run_campaign
-    from fuzzer.generate import GenConfig, vocabulary
+    from fuzzer.generate import SAMPLERS, GenConfig, GenerationError, vocabulary
     from fuzzer.sandbox import Limits
     from fuzzer.store import Store
 
+    if source not in SAMPLERS:
+        raise GenerationError(f"unknown source {source!r} (one of {', '.join(SAMPLERS)})")
     names = _targets(target)
     vocab = vocabulary(op) if op else None
+    gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
+                    seeds=str(seeds_dir or ""))
+    SAMPLERS[source](0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
     store = Store(out_dir or Path("runs") / str(seed))
     cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
-                         workers=workers, vocab=vocab, gen=GenConfig(max_len=max_len,
-                                                                     nondefault=nondefault,
-                                                                     dynamic=dynamic),
+                         workers=workers, vocab=vocab, gen=gen, sampler=source,
                          limits=Limits(timeout=timeout, memory_mb=memory_mb))
     store.set_meta("config", {"seed": seed, "targets": names, "sampler": cfg.sampler,
                               "max_len": max_len, "nondefault": nondefault,
@@ -222,6 +232,29 @@ def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
             t.add_row(g.exporter, g.key, ", ".join(g.opsets), g.example.detail[:120])
         out.print(t)
     raise typer.Exit(1 if any(v.outcome == Outcome.BUG for v in verdicts) else 0)
+
+
+@app.command()
+@guarded
+def mine(source: Annotated[list[str] | None, typer.Option(
+             "--source", help="transformers (every model type, built from tiny configs), or "
+             "transformers:bert,gpt2 for some; torchvision / timm when installed.")] = None,
+         out_dir: Annotated[Path, typer.Option("--out", help="Seeds directory to write.")]
+         = Path("seeds"),
+         limit: Annotated[int | None, typer.Option("--limit", help="At most this many "
+                                                   "architectures per source.")] = None) -> None:
+    """Mine operator n-grams (n = 1..4, along data flow) and attribute values from real
+    architectures built from configs (no weights, no download) into a seeds directory."""
+    from fuzzer.mine import mine as run_mine
+
+    def progress(name: str, status: str) -> None:
+        err.print(f"{status:9} {name}", highlight=False)
+
+    cmd = " ".join(["convfuzz mine", *(f"--source {s}" for s in source or []),
+                    f"--out {out_dir}", *([f"--limit {limit}"] if limit else [])])
+    r = run_mine(source, out_dir, limit, progress, command=cmd)
+    out.print(f"mined {r.ok} architectures ({r.fallback} by fallback tracing, {r.failed} "
+              f"failed) into {out_dir}: {r.distinct_ops} operators, n-grams {r.ngrams}")
 
 
 @app.command("targets")

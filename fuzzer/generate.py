@@ -9,8 +9,10 @@ non-default and edge values.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,7 @@ class GenConfig:
     float32_share: float = 0.7  # the rest of the inputs take another dtype the op accepts
     tries: int = 12  # attribute draws per op before another op is tried
     dynamic: float = 0.0  # share of Cases whose inputs' dim 0 is exported as dynamic
+    seeds: str = ""  # mined seeds directory for the real arm ("" = the repo's seeds/)
 
 
 class GenerationError(RuntimeError):
@@ -37,7 +40,8 @@ class GenerationError(RuntimeError):
 
 def _start_meta(rng: np.random.Generator, spec: OpSpec, cfg: GenConfig) -> Meta:
     lo, hi = spec.ranks
-    rank = int(rng.integers(max(lo, 1) if hi >= 1 else 0, min(hi, 4) + 1))
+    low = max(lo, 1) if hi >= 1 else 0
+    rank = int(rng.integers(low, max(min(hi, 4), low) + 1))  # rank 5 only where required
     shape = tuple(int(rng.integers(1, 3)) if i == 0 and rank >= 3 else int(rng.integers(3, 9))
                   for i in range(rank))
     floats = [d for d in spec.dtypes if d == "float32"]
@@ -56,12 +60,17 @@ def _default_values(m: Meta) -> dict[str, Any]:
     return {"dist": "int", "low": 0 if m.dtype == "uint8" else -8, "high": 8}
 
 
+AttrFn = Callable[[np.random.Generator, OpSpec, list[Meta]], dict[str, Any]]
+Pick = Callable[[np.random.Generator, Meta | None, list[str]], Sequence[str]]
+
+
 @dataclass
 class _Builder:
     rng: np.random.Generator
     cfg: GenConfig
     inputs: list[Input]
     nodes: list[Node]
+    attrs_fn: AttrFn | None = None
 
     def new_input(self, meta: Meta, values: dict[str, Any] | None) -> str:
         name = f"x{len(self.inputs)}"
@@ -76,7 +85,8 @@ class _Builder:
         if not spec.accepts_meta(meta):
             return None
         for _ in range(self.cfg.tries):
-            attrs = spec.sample_attrs(self.rng, [meta], self.cfg.nondefault)
+            attrs = (self.attrs_fn(self.rng, spec, [meta]) if self.attrs_fn else
+                     spec.sample_attrs(self.rng, [meta], self.cfg.nondefault))
             extra: list[Operand] = spec.operands(self.rng, meta, attrs) if spec.operands else []
             metas = [meta] + [o.meta for o in extra]
             try:
@@ -99,18 +109,20 @@ def _terminal(node: Node) -> bool:
     return 0 in spec.ties or (spec.unordered is not None and spec.unordered(attrs) is not None)
 
 
-def chain_case(seed: int, pick: Callable[[np.random.Generator, Meta | None, int], Sequence[str]],
-               cfg: GenConfig, sampler: str) -> Case:
-    """Build a chain: `pick(rng, current_meta, position)` proposes operator names in order of
-    preference; the first that fits the current tensor is applied."""
+def chain_case(seed: int, pick: Pick, cfg: GenConfig, sampler: str,
+               attrs_fn: AttrFn | None = None, origin: dict[str, Any] | None = None) -> Case:
+    """Build a chain: `pick(rng, current_meta, ops_so_far)` proposes operator names in order
+    of preference; the first that fits the current tensor is applied. The chain length is
+    drawn the same way for every sampler, so the arms differ only in which operators follow
+    which (and with which attributes)."""
     rng = np_rng(seed, "generate", sampler)
     length = int(rng.integers(cfg.min_len, cfg.max_len + 1))
-    b = _Builder(rng, cfg, [], [])
+    b = _Builder(rng, cfg, [], [], attrs_fn)
     outputs: list[str] = []
     ref, meta = "", None
-    for pos in range(length):
+    for _ in range(length):
         placed = False
-        for name in pick(rng, meta, pos):
+        for name in pick(rng, meta, [n.op for n in b.nodes]):
             spec = ops.get(name)
             if meta is None:
                 start = _start_meta(rng, spec, cfg)
@@ -147,7 +159,8 @@ def chain_case(seed: int, pick: Callable[[np.random.Generator, Meta | None, int]
         for x in b.inputs:
             x.dynamic = [0] if x.shape else []
     return Case(seed=seed, inputs=b.inputs, nodes=b.nodes, outputs=outputs,
-                origin={"sampler": sampler, "ngram": [n.op for n in b.nodes], "parent": None})
+                origin={"sampler": sampler, "ngram": [n.op for n in b.nodes], "parent": None,
+                        **(origin or {})})
 
 
 def vocabulary(names: Sequence[str] | None = None) -> list[str]:
@@ -163,11 +176,107 @@ def random_case(seed: int, vocab: Sequence[str] | None = None,
     names = vocabulary(vocab)
     cfg = cfg or GenConfig()
 
-    def pick(rng: np.random.Generator, meta: Meta | None, pos: int) -> list[str]:
+    def pick(rng: np.random.Generator, meta: Meta | None, history: list[str]) -> list[str]:
         order = rng.permutation(len(names))
         return [names[i] for i in order]
 
     return chain_case(seed, pick, cfg, "random")
 
 
-SAMPLERS: dict[str, Callable[..., Case]] = {"random": random_case}
+# -- the real arm: walks of the mined n-gram graph -------------------------------------------
+class Markov:
+    """Next-operator counts from the mined n-grams, restricted to the vocabulary: order up to
+    3 (a 4-gram's first three ops predict its fourth), backing off to shorter prefixes."""
+
+    def __init__(self, seeds: Any, vocab: Sequence[str]) -> None:
+        allowed = set(vocab)
+        self.start: dict[str, int] = {}
+        self.next: dict[tuple[str, ...], dict[str, int]] = {}
+        for n, table in seeds.ngrams.items():
+            for chain, (count, _archs) in table.items():
+                if not all(op in allowed for op in chain):
+                    continue
+                if n == 1:
+                    self.start[chain[0]] = self.start.get(chain[0], 0) + count
+                else:
+                    nxt = self.next.setdefault(chain[:-1], {})
+                    nxt[chain[-1]] = nxt.get(chain[-1], 0) + count
+        if not self.start:
+            raise GenerationError("no mined operator is in the vocabulary")
+
+    def counts(self, history: list[str]) -> dict[str, int]:
+        for k in (3, 2, 1):
+            if len(history) >= k and tuple(history[-k:]) in self.next:
+                return self.next[tuple(history[-k:])]
+        return self.start if not history else {}
+
+
+def weighted_order(rng: np.random.Generator, counts: dict[str, int]) -> list[str]:
+    """Sampling without replacement proportional to counts (Gumbel top-k)."""
+    names = sorted(counts)
+    if not names:
+        return []
+    keys = np.log(np.array([counts[n] for n in names], dtype=np.float64))
+    keys += rng.gumbel(size=len(names))
+    return [names[i] for i in np.argsort(-keys, kind="stable")]
+
+
+def mined_attrs(seeds: Any, nondefault: float) -> AttrFn:
+    """Attribute values as real architectures use them: drawn from the mined distribution of
+    the same schema argument, except for a `nondefault` share drawn from the catalogue's
+    non-default and edge values (where real models never go, converters break)."""
+    def draw(rng: np.random.Generator, spec: OpSpec, metas: list[Meta]) -> dict[str, Any]:
+        out = {}
+        for a in spec.args:
+            observed = seeds.arg_values(spec.name, a.name)
+            if observed and rng.random() >= nondefault:
+                vals, weights = zip(*observed, strict=True)
+                w = np.asarray(weights, dtype=np.float64)
+                out[a.name] = vals[int(rng.choice(len(vals), p=w / w.sum()))]
+            else:
+                out[a.name] = a.sample(rng, metas, nondefault)
+        return out
+    return draw
+
+
+def default_seeds() -> Path:
+    return Path(__file__).resolve().parent.parent / "seeds"
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> Any:
+    from fuzzer.mine import load_seeds
+
+    p = Path(path)
+    if not (p / "ngrams.json").is_file():
+        raise GenerationError(f"{p}: no mined seeds here (run `convfuzz mine --out {p}`)")
+    return load_seeds(p)
+
+
+def real_case(seed: int, vocab: Sequence[str] | None = None,
+              cfg: GenConfig | None = None) -> Case:
+    """The real arm: a walk of the mined n-gram graph with mined attribute values."""
+    cfg = cfg or GenConfig()
+    seeds = _load(str(cfg.seeds or default_seeds()))
+    chain = _markov(str(cfg.seeds or default_seeds()), tuple(vocabulary(vocab)))
+
+    def pick(rng: np.random.Generator, meta: Meta | None, history: list[str]) -> list[str]:
+        return weighted_order(rng, chain.counts(history))
+
+    return chain_case(seed, pick, cfg, "real", mined_attrs(seeds, cfg.nondefault))
+
+
+@functools.lru_cache(maxsize=8)
+def _markov(path: str, vocab: tuple[str, ...]) -> Markov:
+    return Markov(_load(path), vocab)
+
+
+def mixed_case(seed: int, vocab: Sequence[str] | None = None,
+               cfg: GenConfig | None = None) -> Case:
+    """Half real, half random, decided by the Case seed."""
+    arm = real_case if np_rng(seed, "arm").random() < 0.5 else random_case
+    return arm(seed, vocab, cfg)
+
+
+SAMPLERS: dict[str, Callable[..., Case]] = {"random": random_case, "real": real_case,
+                                            "mixed": mixed_case}

@@ -1,0 +1,90 @@
+"""Samplers: determinism, the real arm follows mined transitions with mined attributes, and
+generated Cases run in eager."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fuzzer.generate import SAMPLERS, GenConfig, Markov, real_case, weighted_order
+from fuzzer.oracle import Invalid, reference
+from fuzzer.rng import np_rng
+
+CHAINS = [
+    (["aten::layer_norm"], 40), (["aten::linear"], 60), (["aten::gelu"], 20),
+    (["aten::layer_norm", "aten::linear"], 30), (["aten::linear", "aten::gelu"], 15),
+    (["aten::gelu", "aten::linear"], 12), (["aten::linear", "aten::add"], 10),
+    (["aten::add"], 10), (["aten::add", "aten::layer_norm"], 9),
+    (["aten::layer_norm", "aten::linear", "aten::gelu"], 8),
+]
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small seeds directory in the mined format (data, not a stand-in for torch)."""
+    d = tmp_path_factory.mktemp("seeds")
+    by_n: dict[str, list[dict]] = {"1": [], "2": [], "3": [], "4": []}
+    for ops, n in CHAINS:
+        by_n[str(len(ops))].append({"ops": ops, "count": n, "archs": ["bert"]})
+    (d / "ngrams.json").write_text(json.dumps({"format": 1, "max_n": 4, "ngrams": by_n}))
+    ops = {"aten::layer_norm": {"count": 40, "args": {"eps": {"1e-12": 40}}},
+           "aten::gelu": {"count": 20, "args": {"approximate": {'"tanh"': 20}}}}
+    (d / "ops.json").write_text(json.dumps({"format": 1, "ops": ops}))
+    (d / "archs.json").write_text(json.dumps({"format": 1, "archs": []}))
+    return d
+
+
+@pytest.mark.parametrize("sampler", ["random", "real", "mixed"])
+def test_same_seed_same_bytes(sampler: str, seeds: Path) -> None:
+    cfg = GenConfig(seeds=str(seeds))
+    for s in range(20):
+        a = SAMPLERS[sampler](s, None, cfg).to_json()
+        assert a == SAMPLERS[sampler](s, None, cfg).to_json()
+    assert SAMPLERS[sampler](1, None, cfg).hash != SAMPLERS[sampler](2, None, cfg).hash
+
+
+def test_real_walks_follow_mined_transitions_with_mined_attrs(seeds: Path) -> None:
+    pairs = {tuple(o) for o, _ in CHAINS if len(o) == 2}
+    cfg = GenConfig(seeds=str(seeds), nondefault=0.0, min_len=2, max_len=4)
+    seen_pairs = 0
+    for s in range(60):
+        case = real_case(s, None, cfg)
+        assert case.origin["sampler"] == "real"
+        for a, b in zip(case.ops, case.ops[1:], strict=False):
+            assert (a, b) in pairs, case.ops
+            seen_pairs += 1
+        for n in case.nodes:
+            if n.op == "aten::layer_norm":
+                assert n.attrs["eps"] == 1e-12
+            if n.op == "aten::gelu":
+                assert n.attrs["approximate"] == "tanh"
+    assert seen_pairs > 30
+
+
+def test_markov_backs_off_to_shorter_prefixes(seeds: Path) -> None:
+    from fuzzer.generate import _load
+
+    m = Markov(_load(str(seeds)), ["aten::layer_norm", "aten::linear", "aten::gelu",
+                                   "aten::add"])
+    assert m.counts(["aten::layer_norm", "aten::linear"]) == {"aten::gelu": 8}
+    assert m.counts(["aten::gelu", "aten::linear"]) == {"aten::gelu": 15, "aten::add": 10}
+    assert m.counts([]) == {"aten::layer_norm": 40, "aten::linear": 60, "aten::gelu": 20,
+                            "aten::add": 10}
+
+
+def test_weighted_order_prefers_frequent_ops() -> None:
+    rng = np_rng(0, "t")
+    firsts = [weighted_order(rng, {"a": 90, "b": 10})[0] for _ in range(400)]
+    assert 0.8 < firsts.count("a") / 400 < 0.97
+
+
+def test_random_cases_run_in_eager() -> None:
+    bad = 0
+    for s in range(150):
+        try:
+            reference(SAMPLERS["random"](s, None, GenConfig()))
+        except Invalid:
+            bad += 1
+    assert bad / 150 <= 0.10
