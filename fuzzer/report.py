@@ -1,0 +1,274 @@
+"""Tracker-ready reports: `report.md` in the template of the tracker the attribution points
+to (PyTorch for the exporters, ONNX Runtime for the runtime), plus the standalone `repro.py`.
+
+Every report states expected vs actual values with the fp64 baseline as the justification,
+the attribution evidence (what the reference evaluator said), where the chain occurs in
+mined real architectures, a control (the same model with the triggering argument at its
+default, when that passes), and that the bug was found by fuzzing with convfuzz.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fuzzer import ops
+from fuzzer.case import Case
+from fuzzer.repro import repro_script
+from fuzzer.verdict import Attribution, Outcome, Stage, Verdict
+
+Runner = Callable[[Case, str], Verdict]
+CRASHES = {"crash", "process_death", "hang", "out_of_memory", "invalid_model"}
+
+
+@dataclass
+class Context:
+    """What a report knows beyond the finding: checks run now, and the mined seeds."""
+
+    control: str = ""  # "with `approximate='none'` the same model passes", or ""
+    other_exporter: str = ""  # TorchScript findings: is the dynamo exporter affected too?
+    archs: list[str] = field(default_factory=list)
+    chain: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def controls(case: Case, target: str, run: Runner) -> str:
+    """Reset each non-default argument in turn; the first reset that makes the failure go
+    away is the control a maintainer can diff against."""
+    for i, n in enumerate(case.nodes):
+        spec = ops.get(n.op)
+        for a in spec.args:
+            if a.name in n.attrs and n.attrs[a.name] != a.default:
+                trial = case.copy()
+                trial.nodes[i].attrs[a.name] = a.default
+                try:
+                    v = run(trial, target)
+                except Exception:  # a control we cannot run is no control
+                    continue
+                if v.outcome == Outcome.PASS:
+                    return (f"with `{a.name}={a.default!r}` (its default) instead of "
+                            f"`{a.name}={n.attrs[a.name]!r}` in `{n.op}`, the same model passes")
+    return ""
+
+
+def mined_chain(case: Case, seeds_dir: Path | None) -> tuple[list[str], list[str]]:
+    """The longest run of the Case's operators (≤ 4) found in mined architectures."""
+    if seeds_dir is None or not (seeds_dir / "ngrams.json").is_file():
+        return [], []
+    from fuzzer.mine import load_seeds
+
+    seeds = load_seeds(seeds_dir)
+    chain = case.ops
+    for n in range(min(4, len(chain)), 0, -1):
+        best: tuple[list[str], list[str]] = ([], [])
+        for i in range(len(chain) - n + 1):
+            sub = chain[i:i + n]
+            archs = seeds.archs_containing(sub)
+            if len(archs) > len(best[1]):
+                best = (sub, archs)
+        if best[1]:
+            return best
+    return [], []
+
+
+def build_context(case: Case, v: Verdict, run: Runner | None, seeds_dir: Path | None,
+                  versions: dict[str, str]) -> Context:
+    ctx = Context(versions=versions)
+    ctx.chain, ctx.archs = mined_chain(case, seeds_dir)
+    if run is not None:
+        ctx.control = controls(case, v.target, run)
+        if v.target.startswith("torchscript") and v.attribution == Attribution.CONVERTER:
+            other = "dynamo/" + v.target.split("/", 1)[1]
+            o = run(case, other)
+            ctx.other_exporter = (
+                f"The dynamo exporter (`dynamo=True`) on the same model: **{o.outcome.value}**"
+                + (f" ({o.key}: {o.detail[:160]})" if o.outcome != Outcome.PASS else "") + ".")
+    return ctx
+
+
+def _collect_env(versions: dict[str, str]) -> str:
+    libs = "\n".join(f"[pip3] {k}=={versions[k]}" for k in
+                     ("numpy", "onnx", "onnxruntime", "onnxscript", "torch") if k in versions)
+    return (f"PyTorch version: {versions.get('torch', '?')}\nIs debug build: False\n"
+            f"OS: {platform.platform()}\nPython version: {platform.python_version()} "
+            f"({platform.python_implementation()})\nPython platform: {platform.platform()}\n"
+            f"Is CUDA available: False\nCPU architecture: {platform.machine()}\n\n"
+            f"Versions of relevant libraries:\n{libs}")
+
+
+def _values(v: Verdict) -> str:
+    ev = v.evidence
+    if v.symptom is None or v.symptom.value in CRASHES:
+        return ""
+    lines = []
+    if "expected" in ev and "actual" in ev:
+        at = f" at index {ev.get('index')}" if "index" in ev else ""
+        lines.append(f"- expected (torch eager, fp32){at}: `{ev['expected']}`")
+        if "fp64" in ev:
+            lines.append(f"- fp64 baseline (same model in double precision): `{ev['fp64']}`")
+        lines.append(f"- actual (ONNX): `{ev['actual']}`")
+    if "count" in ev and "size" in ev:
+        lines.append(f"- {ev['count']} of {ev['size']} values are off")
+    if "rtol" in ev:
+        lines.append(
+            f"- The eager result is the right one: torch's fp32 output is within "
+            f"{ev.get('torch_err', 0):.3g} of the fp64 baseline, while the ONNX output is "
+            f"{ev.get('max_abs_err', 0):.3g} away — beyond the tolerance (rtol={ev['rtol']}, "
+            f"atol={ev['atol']}) added to torch's own error.")
+    return "\n".join(lines) or f"- {v.detail}"
+
+
+def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
+    ev = v.evidence
+    blame = ev.get("blame")
+    lines = [f"- **Target chain:** `{v.target}`", f"- **Stage / symptom:** {v.key}",
+             f"- **Minimized operator chain:** `{' → '.join(case.ops)}` "
+             f"({len(case.nodes)} node{'s' * (len(case.nodes) != 1)})",
+             f"- **Attribution:** {v.attribution.value}"]
+    if ev.get("reference_evaluator"):
+        lines.append(f"  - the ONNX reference evaluator (`onnx.reference`) "
+                     f"{ev['reference_evaluator']}")
+    if blame:
+        lines.append(f"  - blamed step: `{blame['component']}:{blame['step']}` "
+                     f"(project {blame['project']}; {blame.get('after', '')})")
+    if ctx.archs:
+        eg = ", ".join(ctx.archs[:5])
+        lines.append(f"- **Real-world exposure:** the chain `{' → '.join(ctx.chain)}` appears in "
+                     f"{len(ctx.archs)} mined architecture{'s' * (len(ctx.archs) != 1)} "
+                     f"(e.g. {eg}).")
+    if ctx.control:
+        lines.append(f"- **Control:** {ctx.control}.")
+    if ctx.other_exporter:
+        lines.append(f"- {ctx.other_exporter}")
+    lines.append(f"\n_Found by fuzzing with convfuzz (finding `{fid}`); the repro is "
+                 "standalone and self-checking (exit 1 when the bug reproduces)._")
+    return "\n".join(lines)
+
+
+def _summary(case: Case, v: Verdict) -> str:
+    chain = " → ".join(o.split("::")[-1] for o in case.ops)
+    what = {"wrong_values": "computes different values than PyTorch eager",
+            "wrong_shape": "produces an output of a different shape than PyTorch eager",
+            "wrong_dtype": "produces an output of a different dtype than PyTorch eager",
+            "nan_inf_mismatch": "produces NaN/Inf where PyTorch eager does not (or vice versa)",
+            "crash": "fails with an error", "invalid_model": "produces an invalid ONNX model",
+            "process_death": "kills the process", "hang": "hangs",
+            "out_of_memory": "exhausts memory"}.get(v.symptom.value if v.symptom else "", "fails")
+    where = {Stage.NODE_CONVERSION: "during export", Stage.TRACE: "while tracing",
+             Stage.GRAPH_OPTIMIZATION: "in graph optimization",
+             Stage.VALIDATION: "(rejected by onnx.checker)",
+             Stage.RUNTIME_LOAD: "when ONNX Runtime loads it",
+             Stage.RUNTIME_RUN: "when ONNX Runtime runs it",
+             Stage.COMPARISON: "when run"}.get(v.stage, "") if v.stage else ""
+    return f"A model made of `{chain}` {what} {where} on `{v.target}`."
+
+
+def pytorch_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -> str:
+    dynamo = v.target.startswith("dynamo")
+    export_note = (
+        "\nMaintainers' diagnostics for the dynamo exporter:\n\n```python\n"
+        "onnx_program = torch.onnx.export(model, make_inputs(), dynamo=True, report=True, "
+        "verify=True)\n```\n" if dynamo else
+        "\nNote: this is the TorchScript-based exporter (`dynamo=False`), deprecated upstream; "
+        "fixes go to the dynamo exporter, see the line on it below.\n")
+    crash = f"\n**Error:**\n\n```\n{v.error.strip()[:6000]}\n```\n" if (
+        v.symptom and v.symptom.value in CRASHES) else ""
+    return f"""### 🐛 Describe the bug
+
+{_summary(case, v)} Minimized by convfuzz to {len(case.nodes)} operator(s); the script below
+builds the model in plain PyTorch, exports it with the exact settings, runs ONNX Runtime and
+compares with eager (fp32) and an fp64 baseline.
+
+```python
+{repro.strip()}
+```
+
+**Expected vs actual:**
+
+{_values(v)}
+{crash}{export_note}
+{_common(case, v, ctx, fid)}
+
+### Versions
+
+```
+{_collect_env(ctx.versions)}
+```
+"""
+
+
+def ort_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -> str:
+    crash = f"\n```\n{v.error.strip()[:6000]}\n```\n" if (
+        v.symptom and v.symptom.value in CRASHES) else ""
+    return f"""### Describe the issue
+
+{_summary(case, v)} The ONNX reference evaluator computes the expected result on the same
+ONNX model, so the model is right and ONNX Runtime is not.
+
+{_values(v)}
+{crash}
+{_common(case, v, ctx, fid)}
+
+### To reproduce
+
+```python
+{repro.strip()}
+```
+
+### Urgency
+
+Found by fuzzing; no production deadline attached.
+
+### Platform
+
+{platform.system()}
+
+### OS Version
+
+{platform.platform()}
+
+### ONNX Runtime Installation
+
+Released Package
+
+### ONNX Runtime Version or Commit ID
+
+{ctx.versions.get('onnxruntime', '?')}
+
+### ONNX Runtime API
+
+Python
+
+### Architecture
+
+{platform.machine()}
+
+### Execution Provider
+
+Default CPU
+"""
+
+
+TEMPLATES: dict[Attribution, Callable[..., str]] = {Attribution.RUNTIME: ort_report}
+
+
+def write(case: Case, v: Verdict, fid: str, out: Path, ctx: Context) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    repro = repro_script(case, v, fid)
+    (out / "repro.py").write_text(repro)
+    render = TEMPLATES.get(v.attribution, pytorch_report)
+    (out / "report.md").write_text(render(case, v, ctx, fid, repro))
+    return out / "report.md", out / "repro.py"
+
+
+def index(rows: list[dict[str, Any]]) -> str:
+    lines = ["# convfuzz reports", "", "| finding | target | stage/symptom | attribution | "
+             "operators | report |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['id']}` | `{r['target']}` | {r['key']} | {r['attribution']} | "
+                     f"{' → '.join(o.split('::')[-1] for o in r['ops'])} | "
+                     f"[report]({r['id']}/report.md) |")
+    return "\n".join(lines) + "\n"

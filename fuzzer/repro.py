@@ -1,0 +1,201 @@
+"""Standalone repro scripts: a finding's minimized Case as plain PyTorch code, exported with the
+finding's exact settings, run on its runtime, compared with torch (fp32 and the fp64
+baseline). The script imports torch, onnx, onnxruntime and numpy only (plus the ONNX pass
+project when the finding needs one), and exits 1 when the bug reproduces, 0 when it does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fuzzer import targets
+from fuzzer.case import Case
+from fuzzer.codegen import inputs_source, model_source
+from fuzzer.compare import TOLERANCE
+from fuzzer.verdict import Symptom, Verdict
+
+ISOLATE = {Symptom.PROCESS_DEATH, Symptom.HANG, Symptom.OUT_OF_MEMORY}
+
+
+def export_source(case: Case, exporter: targets.Component) -> str:
+    s = exporter.settings
+    names = [x.name for x in case.inputs]
+    outs = [f"out{i}" for i in range(len(case.outputs))]
+    dyn = {x.name: x.dynamic for x in case.inputs if x.dynamic}
+    if not s.get("dynamo", False):
+        return f'''def export(model, args):
+    """The TorchScript-based exporter (deprecated upstream; kept for the models it serves)."""
+    f = io.BytesIO()
+    torch.onnx.export(model, args, f, dynamo=False, opset_version={s["opset_version"]},
+                      input_names={names!r}, output_names={outs!r},
+                      dynamic_axes={dyn or None!r})
+    return f.getvalue()
+'''
+    shapes = ("(tuple(" + ", ".join(
+        ("{" + ", ".join(f"{d}: torch.export.Dim.AUTO" for d in x.dynamic) + "}")
+        if x.dynamic else "None" for x in case.inputs) + ",),)") if dyn else "None"
+    return f'''def export(model, args):
+    """The torch.export-based exporter, exactly as the finding ran it."""
+    program = torch.onnx.export(model, args, dynamo=True, optimize={s["optimize"]!r},
+                                opset_version={s["opset_version"]!r}, input_names={names!r},
+                                output_names={outs!r}, dynamic_shapes={shapes})
+    return program.model_proto.SerializeToString()
+'''
+
+
+def passes_source(passes: list[targets.Component]) -> tuple[str, list[str]]:
+    """Source applying the chain's ONNX passes, and the extra imports they need."""
+    if not passes:
+        return "def apply_passes(model_bytes):\n    return model_bytes\n", []
+    body, imports = [], []
+    for p in passes:
+        base = p.name.split("-")[0] if not p.name.startswith("onnxscript") else "onnxscript"
+        if p.name == "onnxscript-opt":
+            imports.append("import onnxscript.optimizer")
+            body.append("    proto = onnxscript.optimizer.optimize(proto)")
+        elif base == "onnxoptimizer":
+            imports.append("import onnxoptimizer")
+            body.append(f"    for name in {p.settings['steps']!r}:\n"
+                        "        proto = onnxoptimizer.optimize(proto, [name])")
+        elif base == "onnxsim":
+            imports.append("import onnxsim")
+            body.append("    proto, _ = onnxsim.simplify(proto, check_n=0)")
+        elif base == "onnxslim":
+            imports.append("import onnxslim")
+            body.append("    proto = onnxslim.slim(proto)")
+        else:
+            raise ValueError(f"no repro source for pass {p.name!r}")
+    code = ("def apply_passes(model_bytes):\n    proto = onnx.load_from_string(model_bytes)\n"
+            + "\n".join(body) + "\n    return proto.SerializeToString()\n")
+    return code, sorted(set(imports))
+
+
+def runtime_source(runtime: targets.Component) -> str:
+    if runtime.name == "ref":
+        return '''def run_onnx(model_bytes, args):
+    from onnx.reference import ReferenceEvaluator
+
+    ev = ReferenceEvaluator(onnx.load_from_string(model_bytes))
+    feeds = dict(zip(ev.input_names, (a.numpy() for a in args)))
+    return ev.run(None, feeds)
+'''
+    level = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+             "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}[
+        runtime.settings["graph_optimization_level"]]
+    return f'''def run_onnx(model_bytes, args):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.{level}
+    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    by_name = dict(zip(INPUT_NAMES, args))
+    feeds = {{n: by_name.get(n, a).numpy() for n, a in zip(names, args)}}
+    return sess.run(None, feeds)
+'''
+
+
+COMPARE = '''TOLERANCE = {tolerance!r}  # (rtol, atol) by dtype, as convfuzz judged it
+
+
+def compare(expected, baseline, actual):
+    """None when ONNX matches torch; else a description of the first bad output. A value is
+    wrong only where ONNX is farther from the fp64 baseline than torch's own result by more
+    than the dtype's tolerance."""
+    if len(actual) != len(expected):
+        return f"expected {{len(expected)}} outputs, got {{len(actual)}}"
+    for i, (e, b, a) in enumerate(zip(expected, baseline, actual)):
+        a = np.asarray(a)
+        if tuple(a.shape) != tuple(e.shape):
+            return f"output {{i}}: expected shape {{list(e.shape)}}, got {{list(a.shape)}}"
+        if not e.is_floating_point():
+            e = e.numpy()
+            bad = a != e
+            if bad.any():
+                j = tuple(int(k) for k in np.argwhere(bad)[0])
+                return f"output {{i}} at {{list(j)}}: expected {{e[j]!r}}, got {{a[j]!r}}"
+            continue
+        e64, b64 = e.double().numpy(), b.double().numpy()
+        a64 = a.astype(np.float64)
+        stable = (np.isnan(e64) == np.isnan(b64)) & (np.isinf(e64) == np.isinf(b64))
+        nan_bad = ((np.isnan(a64) != np.isnan(e64)) | (np.isinf(a64) != np.isinf(e64))) & stable
+        if nan_bad.any():
+            j = tuple(int(k) for k in np.argwhere(nan_bad)[0])
+            return (f"output {{i}} at {{list(j)}}: expected {{e64[j]!r}}, got {{a64[j]!r}} "
+                    f"(NaN/Inf differ)")
+        rtol, atol = TOLERANCE.get(str(e.dtype).removeprefix("torch."), TOLERANCE["float32"])
+        ok = np.isfinite(a64) & np.isfinite(e64) & np.isfinite(b64)
+        err = np.where(ok, np.abs(a64 - b64), 0.0)
+        scale = max(1.0, float(np.abs(np.where(ok, b64, 0.0)).max(initial=0.0)))
+        allowed = 2 * np.abs(np.where(ok, e64 - b64, 0.0)) + atol * scale + rtol * np.abs(
+            np.where(ok, b64, 0.0))
+        bad = ok & (err > allowed)
+        if bad.any():
+            j = tuple(int(k) for k in np.unravel_index(int(np.argmax(np.where(bad, err, -1))),
+                                                      a64.shape))
+            return (f"output {{i}}: {{int(bad.sum())}}/{{a64.size}} values off; at {{list(j)}} "
+                    f"torch gives {{e64[j]:.7g}} (fp64 baseline {{b64[j]:.7g}}), ONNX gives "
+                    f"{{a64[j]:.7g}}")
+    return None
+'''
+
+MAIN = '''def main():
+    model = Model().eval()
+    args = make_inputs()
+    with torch.no_grad():
+        expected = model(*args)
+        # The fp64 baseline: the same model and inputs in double precision.
+        baseline = Model().double().eval()(
+            *(a.double() if a.is_floating_point() else a for a in args))
+    try:
+        model_bytes = apply_passes(export(model, args))
+        onnx.checker.check_model(onnx.load_from_string(model_bytes), full_check=True)
+        actual = run_onnx(model_bytes, args)
+    except Exception as e:  # the finding may be exactly this error
+        print(f"REPRODUCED: {{type(e).__name__}}: {{e}}")
+        return 1
+    problem = compare(expected, baseline, actual)
+    if problem is None:
+        print("NOT REPRODUCED: the ONNX model matches torch.")
+        return 0
+    print(f"REPRODUCED: {{problem}}")
+    return 1
+'''
+
+ISOLATED_MAIN = '''def isolated(timeout={timeout}):
+    """This finding kills or hangs the process: run main() in a child and judge from outside."""
+    try:
+        r = subprocess.run([sys.executable, __file__, "--child"], timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"REPRODUCED: no answer within {{timeout}} s (hang)")
+        return 1
+    if r.returncode < 0:
+        print(f"REPRODUCED: the process died with signal {{-r.returncode}}")
+        return 1
+    return r.returncode
+'''
+
+
+def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
+    target = targets.parse(v.target)
+    passes = list(target.components[1:-1])
+    pass_code, extra = passes_source(passes)
+    isolate = v.symptom in ISOLATE
+    head = (f'"""convfuzz finding {finding_id}: {v.key} on {v.target}.\n\n'
+            f"Operator chain: {' -> '.join(case.ops)}\n"
+            f"Recorded: {v.detail[:200]}\n\n"
+            "Standalone (torch, onnx, onnxruntime, numpy). Exit 1: the bug reproduces; exit 0:\n"
+            'it does not. Found by fuzzing with convfuzz.\n"""\n')
+    imports = ["import io", *(["import subprocess"] if isolate else []), "import sys", "",
+               "import numpy as np", "import onnx", "import onnxruntime as ort", "import torch",
+               "import torch.nn.functional as F", *extra]
+    parts: list[Any] = [
+        head, "\n".join(imports), "", f"INPUT_NAMES = {[x.name for x in case.inputs]!r}", "",
+        model_source(case), inputs_source(case), export_source(case, target.exporter),
+        pass_code, runtime_source(target.runtime),
+        COMPARE.format(tolerance=TOLERANCE), "", MAIN.format()]
+    if isolate:
+        parts += ["", ISOLATED_MAIN.format(timeout=60),
+                  'if __name__ == "__main__":\n    sys.exit(main() if "--child" in sys.argv '
+                  "else isolated())\n"]
+    else:
+        parts += ['if __name__ == "__main__":\n    sys.exit(main())\n']
+    return "\n".join(p.rstrip("\n") + "\n" if isinstance(p, str) else p for p in parts)

@@ -1,0 +1,93 @@
+"""Reports and standalone repro scripts: the repro proves itself in a fresh interpreter and
+never imports convfuzz; report.md follows the tracker the attribution points to."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fuzzer import corpus
+from fuzzer.case import Case
+from fuzzer.oracle import judge
+from fuzzer.report import Context, build_context, write
+from fuzzer.repro import repro_script
+from fuzzer.sandbox import Sandbox
+from fuzzer.verdict import Attribution, Outcome
+from tests.conftest import CASES, make_case
+
+ALLOWED = {"io", "subprocess", "sys", "numpy", "onnx", "onnxruntime", "torch", "onnxscript",
+           "onnxoptimizer", "onnxsim", "onnxslim"}
+# Unbatched adaptive_avg_pool2d: the TorchScript exporter treats dim 0 as the batch.
+WRONG_SHAPE = make_case([{"id": "n0", "op": "aten::adaptive_avg_pool2d", "args": ["x"],
+                          "attrs": {"output_size": [2, 2]}}],
+                        inputs=[{"name": "x", "shape": [1, 4, 6]}])
+
+
+def imported_modules(source: str) -> set[str]:
+    mods = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            mods |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            mods.add(node.module.split(".")[0])
+    return mods
+
+
+def run_repro(source: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    p = tmp / "repro.py"
+    p.write_text(source)
+    return subprocess.run([sys.executable, str(p)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp)
+
+
+def test_repro_of_a_real_bug_exits_1_and_of_a_pass_exits_0(tmp_path: Path) -> None:
+    v = judge(WRONG_SHAPE, "torchscript-17/ort-all")
+    assert v.outcome == Outcome.BUG and v.symptom.value == "wrong_shape"
+    src = repro_script(WRONG_SHAPE, v, "t1")
+    assert imported_modules(src) <= ALLOWED and "fuzzer" not in imported_modules(src)
+    r = run_repro(src, tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "expected shape [1, 2, 2], got [1, 4, 2]" in r.stdout
+    good = Case.from_json((CASES / "good_chain.json").read_text())
+    r = run_repro(repro_script(good, judge(good, "torchscript-17/ort-all"), "t2"), tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_pytorch_report_has_the_template_and_the_evidence(tmp_path: Path) -> None:
+    v = judge(WRONG_SHAPE, "torchscript-17/ort-all")
+    ctx = build_context(WRONG_SHAPE, v, judge, None, {"torch": "2.13.0"})
+    md, repro = write(WRONG_SHAPE, v, "t1", tmp_path, ctx)
+    text = md.read_text()
+    for needle in ("### 🐛 Describe the bug", "### Versions", "fp64", "torchscript-17/ort-all",
+                   "comparison/wrong_shape", "aten::adaptive_avg_pool2d",
+                   "Found by fuzzing with convfuzz", "The dynamo exporter (`dynamo=True`)",
+                   "TorchScript-based exporter"):
+        assert needle in text, needle
+    assert repro.read_text() in text.replace("```python\n", "", 1) or "def main" in text
+
+
+def test_runtime_attributed_findings_use_the_ort_template(tmp_path: Path) -> None:
+    v = judge(WRONG_SHAPE, "torchscript-17/ort-all")
+    v.attribution = Attribution.RUNTIME
+    md, _ = write(WRONG_SHAPE, v, "t3", tmp_path, Context(versions={"onnxruntime": "1.32.0"}))
+    text = md.read_text()
+    for needle in ("### Describe the issue", "### To reproduce", "### Urgency",
+                   "### Execution Provider", "1.32.0"):
+        assert needle in text, needle
+
+
+ENTRIES = corpus.entries()
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
+def test_every_corpus_repro_matches_the_finding_status(entry: corpus.Entry, tmp_path: Path,
+                                                       sandbox: Sandbox) -> None:
+    src = repro_script(entry.case, entry.verdict, entry.id)
+    assert "fuzzer" not in imported_modules(src)
+    now = sandbox.run(entry.case, entry.target)  # a finding may kill the process
+    r = run_repro(src, tmp_path)
+    assert r.returncode == (1 if now.outcome == Outcome.BUG else 0), (now.key, r.stdout)
