@@ -11,14 +11,14 @@ import argparse
 import tempfile
 import time
 
-from fuzzer.campaign import CampaignConfig, run_campaign
+from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
 from fuzzer.store import Store
 
 
 def measure(seconds: float, workers: int, target: str, seed: int) -> dict[str, float]:
     inside = 0.0
 
-    def listen(prog, case, verdicts) -> None:  # noqa: ANN001 - campaign listener
+    def listen(prog, case, verdicts) -> None:  # a campaign listener
         nonlocal inside
         for v in verdicts:
             t = v.evidence.get("timings", {})
@@ -27,11 +27,14 @@ def measure(seconds: float, workers: int, target: str, seed: int) -> dict[str, f
     with tempfile.TemporaryDirectory() as d:
         store = Store(d)
         # Warm-up (worker start, first export) is excluded from the measured window.
+        raw = ShrinkConfig(enabled=False)  # measure the loop, not the shrinker
         run_campaign(CampaignConfig(seed=seed + 1, seconds=None, cases=2 * workers,
-                                    targets=[target], workers=workers), store)
+                                    targets=[target], workers=workers, sampler="random",
+                                    shrink=raw), store)
         t0 = time.perf_counter()
         prog = run_campaign(CampaignConfig(seed=seed, seconds=seconds, targets=[target],
-                                           workers=workers), store, listen)
+                                           workers=workers, sampler="random", shrink=raw),
+                            store, listen)
         wall = time.perf_counter() - t0
         store.close()
     busy = wall * workers  # worker-seconds available

@@ -1,4 +1,8 @@
-"""The campaign store: SQLite (WAL) for cases and verdicts, plus a folder per failing Case.
+"""The campaign store: SQLite (WAL) for cases, verdicts and findings, plus folders.
+
+A *finding* is one distinct failure: its id is the Signature (DESIGN.md) of its minimized Case.
+Every failing Case is linked to the finding it reproduces and bumps its count. Each finding has
+a folder: original and minimized Case, verdict, ONNX model, inputs, outputs and log.
 
 The driver process is the only writer. Every verdict is committed before it is shown, so a
 crash of the driver loses at most the Case in flight.
@@ -14,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case
-from fuzzer.verdict import Outcome, Verdict
+from fuzzer.shrink import error_class
+from fuzzer.verdict import Outcome, Symptom, Verdict, signature, target_family
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,7 +32,19 @@ CREATE TABLE IF NOT EXISTS verdicts (
     json TEXT NOT NULL, seconds REAL, created REAL NOT NULL,
     UNIQUE (case_hash, target));
 CREATE INDEX IF NOT EXISTS verdicts_outcome ON verdicts (outcome);
+CREATE TABLE IF NOT EXISTS findings (
+    id TEXT PRIMARY KEY, target TEXT NOT NULL, family TEXT NOT NULL, stage TEXT, symptom TEXT,
+    attribution TEXT, error_class TEXT NOT NULL, detail TEXT, ops TEXT NOT NULL,
+    count INTEGER NOT NULL, case_hash TEXT NOT NULL, original_hash TEXT NOT NULL,
+    json TEXT NOT NULL, verdict TEXT NOT NULL, shrink TEXT, versions TEXT NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS finding_cases (
+    finding_id TEXT NOT NULL, case_hash TEXT NOT NULL, target TEXT NOT NULL, how TEXT NOT NULL,
+    created REAL NOT NULL, PRIMARY KEY (finding_id, case_hash, target));
 """
+FINDING_FIELDS = ("id", "target", "family", "stage", "symptom", "attribution", "error_class",
+                  "detail", "ops", "count", "case_hash", "original_hash", "json", "verdict",
+                  "shrink", "versions", "created", "updated")
 
 
 class StoreError(RuntimeError):
@@ -50,6 +67,8 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self.db.commit()
+        if self.get_meta("versions") is None:
+            self.set_meta("versions", versions())
 
     def close(self) -> None:
         self.db.close()
@@ -101,3 +120,176 @@ class Store:
     def max_seq(self) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM cases").fetchone()
         return -1 if row[0] is None else int(row[0])
+
+    # -- findings ------------------------------------------------------------------------
+    def add_finding(self, original: Case, verdict: Verdict, minimized: Case,
+                    min_verdict: Verdict, shrink: dict[str, Any] | None = None,
+                    how: str = "shrunk") -> tuple[str, bool]:
+        """File a failure under the signature of its minimized Case: a new finding (with
+        its folder), or one more count and link for a known one. Returns (id, new)."""
+        fid = finding_signature(min_verdict, minimized.ops)
+        if self.get_finding(fid, prefix=False) is not None:
+            self.link(fid, original, verdict.target, how)
+            return fid, False
+        now = time.time()
+        vers = versions()
+        self.db.execute(
+            f"INSERT INTO findings ({', '.join(FINDING_FIELDS)}) VALUES "
+            f"({', '.join('?' * len(FINDING_FIELDS))})",
+            (fid, min_verdict.target, target_family(min_verdict.target),
+             min_verdict.stage.value if min_verdict.stage else None,
+             min_verdict.symptom.value if min_verdict.symptom else None,
+             min_verdict.attribution.value, error_class(min_verdict), min_verdict.detail,
+             json.dumps(minimized.ops), 0, minimized.hash, original.hash,
+             minimized.to_json(indent=None), json.dumps(min_verdict.to_dict()),
+             json.dumps(shrink) if shrink is not None else None, json.dumps(vers), now, now))
+        self.db.commit()
+        self.link(fid, original, verdict.target, how)
+        self.write_finding(fid, original, verdict, minimized, min_verdict, shrink)
+        return fid, True
+
+    def link(self, fid: str, case: Case, target: str, how: str) -> bool:
+        """Link a failing Case to a finding; the count grows once per (Case, target)."""
+        cur = self.db.execute("INSERT OR IGNORE INTO finding_cases VALUES (?, ?, ?, ?, ?)",
+                              (fid, case.hash, target, how, time.time()))
+        if cur.rowcount:
+            self.db.execute("UPDATE findings SET count = count + 1, updated = ? WHERE id = ?",
+                            (time.time(), fid))
+        self.db.commit()
+        return bool(cur.rowcount)
+
+    def findings(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(f"SELECT {', '.join(FINDING_FIELDS)} FROM findings "
+                               "ORDER BY created").fetchall()
+        return [_finding_row(r) for r in rows]
+
+    def get_finding(self, fid: str, prefix: bool = True) -> dict[str, Any] | None:
+        """A finding by id (or a unique id prefix). Raises StoreError when ambiguous."""
+        cols = ", ".join(FINDING_FIELDS)
+        row = self.db.execute(f"SELECT {cols} FROM findings WHERE id = ?", (fid,)).fetchone()
+        if row is None and prefix and fid:
+            rows = self.db.execute(f"SELECT {cols} FROM findings WHERE id LIKE ?",
+                                   (fid.replace("%", "") + "%",)).fetchall()
+            if len(rows) > 1:
+                raise StoreError(f"finding id {fid!r} is ambiguous ({len(rows)} match)")
+            row = rows[0] if rows else None
+        return _finding_row(row) if row else None
+
+    def linked(self, fid: str) -> list[tuple[str, str, str]]:
+        return [tuple(r) for r in self.db.execute(
+            "SELECT case_hash, target, how FROM finding_cases WHERE finding_id = ? "
+            "ORDER BY created", (fid,))]
+
+    def case(self, case_hash: str) -> Case | None:
+        row = self.db.execute("SELECT json FROM cases WHERE hash = ?", (case_hash,)).fetchone()
+        return Case.from_json(row[0]) if row else None
+
+    def finding_dir(self, fid: str) -> Path:
+        return self.root / "findings" / fid
+
+    def write_finding(self, fid: str, original: Case, verdict: Verdict, minimized: Case,
+                      min_verdict: Verdict, shrink: dict[str, Any] | None) -> Path:
+        d = self.finding_dir(fid)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "original.json").write_text(original.to_json() + "\n")
+        (d / "case.json").write_text(minimized.to_json() + "\n")
+        (d / "verdict.json").write_text(json.dumps(min_verdict.to_dict(), indent=2,
+                                                   sort_keys=True, default=str) + "\n")
+        log = [f"finding {fid}: {min_verdict.target} {min_verdict.key}",
+               f"original {original.hash}: {' -> '.join(original.ops)}",
+               f"  {verdict.detail}",
+               f"minimized {minimized.hash}: {' -> '.join(minimized.ops)}",
+               f"  {min_verdict.detail}", f"shrink: {json.dumps(shrink)}", "",
+               "error:", min_verdict.error or min_verdict.detail]
+        (d / "log.txt").write_text("\n".join(log) + "\n")
+        # A Case that hangs or exhausts memory would do it again: keep its inputs only.
+        chain = min_verdict.symptom not in (Symptom.HANG, Symptom.OUT_OF_MEMORY)
+        dump_artifacts(minimized, min_verdict.target, d, chain=chain)
+        return d
+
+
+def finding_signature(v: Verdict, ops: list[str]) -> str:
+    """The Signature (verdict.signature) over the shrinker's error class: comparison details
+    carry index lists whose length is the output's rank, which must not split one bug."""
+    return signature(Verdict(v.target, v.outcome, v.stage, v.symptom, error=error_class(v)),
+                     ops)
+
+
+def _finding_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    d = dict(zip(FINDING_FIELDS, row, strict=True))
+    for k in ("ops", "verdict", "shrink", "versions"):
+        d[k] = json.loads(d[k]) if d[k] is not None else None
+    return d
+
+
+def versions() -> dict[str, str]:
+    """The versions a verdict depends on: a finding is only meaningful with them."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("convfuzz", "torch", "onnx", "onnxruntime", "onnxscript", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def _dump(case_json: str, target: str, folder: str, chain: bool) -> None:
+    """Child process: the finding's ONNX model, inputs and outputs (torch's and the target's,
+    as far as the chain gets). Runs apart because the chain may abort the process."""
+    import contextlib
+    import os
+    import traceback
+
+    import numpy as np
+    import torch
+
+    from fuzzer import targets
+    from fuzzer.model import materialize
+
+    d = Path(folder)
+    fd = os.open(d / "export.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    torch.set_num_threads(1)
+    case = Case.from_json(case_json)
+    module, inputs = materialize(case)
+    np.savez(d / "inputs.npz", **{x.name: t.numpy() for x, t in zip(case.inputs, inputs,
+                                                                    strict=True)})
+    with torch.no_grad():
+        expected = [t.detach().numpy() for t in module(*inputs)]
+    art = targets.Artifact(case, module, inputs)
+    for comp in targets.parse(target).components if chain else ():
+        try:
+            comp.run(art)
+        except Exception:
+            traceback.print_exc()
+            break
+    if art.model is not None:
+        (d / "model.onnx").write_bytes(art.model)
+    outs = {f"expected_{i}": e for i, e in enumerate(expected)}
+    for i, a in enumerate(art.outputs or []):
+        outs[f"actual_{i}"] = np.asarray(a)
+    np.savez(d / "outputs.npz", **outs)
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def dump_artifacts(case: Case, target: str, folder: Path, timeout: float = 60.0,
+                   chain: bool = True) -> bool:
+    """Write model.onnx, inputs.npz, outputs.npz and export.log into `folder`, isolated in a
+    child process; False when the child died or hung (the files it got to stay). Without
+    `chain`, only the inputs and torch's outputs."""
+    import multiprocessing as mp
+
+    proc = mp.get_context("forkserver").Process(
+        target=_dump, args=(case.to_json(indent=None), target, str(folder), chain),
+        daemon=True)
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+    return proc.exitcode == 0

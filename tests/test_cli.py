@@ -85,7 +85,7 @@ def test_targets_lists_named_chains() -> None:
 def test_short_fuzz_records_every_case(tmp_path: Path) -> None:
     out = tmp_path / "store"
     r = cf("fuzz", "--cases", "12", "--time", "120", "--seed", "3", "-t",
-           "torchscript-17/ort-all", "--out", str(out))
+           "torchscript-17/ort-all", "--source", "random", "--out", str(out))
     assert r.returncode == 0, r.stderr
     db = sqlite3.connect(out / "store.sqlite")
     n_cases = db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]

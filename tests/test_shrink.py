@@ -1,0 +1,114 @@
+"""The shrinker: ddmin on plain lists, a planted bug shrunk to exactly its operator pair, and
+a real exporter bug shrunk to its one operator and argument."""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzzer.case import Case
+from fuzzer.sandbox import Sandbox
+from fuzzer.shrink import Budget, complexity, ddmin, infer, keep_nodes, shrink
+from fuzzer.verdict import Outcome, Stage, Symptom
+from tests.conftest import make_case
+
+
+# -- ddmin knows nothing about Cases -------------------------------------------------------
+def test_ddmin_finds_the_two_elements_that_matter() -> None:
+    calls: list[list[int]] = []
+
+    def needs_3_and_11(xs: list[int]) -> bool:
+        calls.append(xs)
+        return 3 in xs and 11 in xs
+
+    assert ddmin(list(range(16)), needs_3_and_11) == [3, 11]
+    assert all(xs for xs in calls)  # the empty list is never tried
+    assert len({tuple(xs) for xs in calls}) < 30  # what a memoized runner would execute
+
+
+def test_ddmin_stop_keeps_the_best_so_far() -> None:
+    seen: list[int] = []
+
+    def test(xs: list[int]) -> bool:
+        seen.append(len(xs))
+        return 5 in xs
+
+    out = ddmin(list(range(32)), test, stop=lambda: len(seen) >= 3)
+    assert 5 in out and len(out) < 32 and len(seen) == 3
+
+
+# -- Case surgery keeps shapes and node ids ---------------------------------------------------
+def _long_case() -> Case:
+    """13 operators, a side input, a shape change and a planted relu -> sigmoid pair."""
+    nodes = [
+        {"id": "n0", "op": "aten::tanh", "args": ["x"]},
+        {"id": "n1", "op": "aten::add", "args": ["n0", "y"]},
+        {"id": "n2", "op": "aten::abs", "args": ["n1"]},
+        {"id": "n3", "op": "aten::transpose", "args": ["n2"], "attrs": {"dim0": 1, "dim1": 2}},
+        {"id": "n4", "op": "aten::gelu", "args": ["n3"], "attrs": {"approximate": "tanh"}},
+        {"id": "n5", "op": "aten::neg", "args": ["n4"]},
+        {"id": "n6", "op": "aten::relu", "args": ["n5"]},
+        {"id": "n7", "op": "aten::sigmoid", "args": ["n6"]},
+        {"id": "n8", "op": "aten::mul", "args": ["n7", "n7"]},
+        {"id": "n9", "op": "aten::flatten", "args": ["n8"], "attrs": {"start_dim": 1}},
+        {"id": "n10", "op": "aten::linear", "args": ["n9"], "attrs": {"out_features": 6}},
+        {"id": "n11", "op": "aten::silu", "args": ["n10"]},
+        {"id": "n12", "op": "aten::softmax", "args": ["n11"], "attrs": {"dim": 1}},
+    ]
+    return make_case(nodes, inputs=[{"name": "x", "shape": [2, 3, 4, 5]},
+                                    {"name": "y", "shape": [2, 3, 4, 5]}])
+
+
+def test_deleting_nodes_rewires_to_a_value_of_the_same_shape() -> None:
+    case = _long_case()
+    metas = infer(case)
+    assert metas is not None
+    cand = keep_nodes(case, {"n6", "n7"}, metas)
+    assert cand is not None and [n.id for n in cand.nodes] == ["n6", "n7"]
+    (x,) = cand.inputs
+    assert x.shape == [2, 4, 3, 5]  # n5's shape, after the transpose
+    assert infer(cand) is not None
+    assert cand.outputs == ["n7"]  # the output moved up the chain from n12
+
+
+def test_planted_pair_shrinks_to_exactly_that_pair(sandbox: Sandbox) -> None:
+    case = _long_case()
+    assert len(case.nodes) >= 12
+    target = "fault-pair-relu-sigmoid"
+    v = sandbox.run(case, target)
+    assert v.outcome == Outcome.BUG and "planted bug" in v.detail
+    res = shrink(case, v, lambda c: sandbox.run(c, target), Budget(120, 200))
+    assert res.case.ops == ["aten::relu", "aten::sigmoid"]
+    assert [n.id for n in res.case.nodes] == ["n6", "n7"]  # ids are stable
+    assert len(res.case.inputs) == 1 and len(res.case.inputs[0].shape) <= 1
+    assert sandbox.run(res.case, target).outcome == Outcome.BUG
+    assert complexity(res.case) < complexity(case)
+    assert res.calls <= 200 and not res.exhausted
+
+
+# A real TorchScript bug (torch 2.13): softplus with beta != 1 is exported with the beta
+# but without scaling the threshold, and past beta*x > threshold torch returns x.
+def _softplus_chain() -> Case:
+    nodes = [
+        {"id": "n0", "op": "aten::layer_norm", "args": ["x"]},
+        {"id": "n1", "op": "aten::abs", "args": ["n0"]},
+        {"id": "n2", "op": "aten::mul", "args": ["n1", "y"]},
+        {"id": "n3", "op": "aten::softplus", "args": ["n2"],
+         "attrs": {"beta": 2.0, "threshold": 1.0}},
+        {"id": "n4", "op": "aten::relu", "args": ["n3"]},
+    ]
+    return make_case(nodes, inputs=[{"name": "x", "shape": [2, 8, 6]},
+                                    {"name": "y", "shape": [2, 8, 6],
+                                     "values": {"dist": "uniform", "low": 1, "high": 4}}])
+
+
+@pytest.mark.parametrize("target", ["torchscript-17/ort-all"])
+def test_real_bug_shrinks_to_at_most_two_operators(sandbox: Sandbox, target: str) -> None:
+    case = _softplus_chain()
+    v = sandbox.run(case, target)
+    assert v.outcome == Outcome.BUG, v.detail
+    assert (v.stage, v.symptom) == (Stage.COMPARISON, Symptom.WRONG_VALUES)
+    res = shrink(case, v, lambda c: sandbox.run(c, target), Budget(120, 200))
+    assert len(res.case.nodes) <= 2
+    assert "aten::softplus" in res.case.ops
+    again = sandbox.run(res.case, target)
+    assert again.outcome == Outcome.BUG and again.symptom == Symptom.WRONG_VALUES

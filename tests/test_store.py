@@ -1,0 +1,103 @@
+"""The store's findings: deduplication by the signature of the shrunk Case, counts, links,
+finding folders, versions; and a campaign that files its failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fuzzer.campaign import CampaignConfig, ShrinkConfig, file_failure, run_campaign
+from fuzzer.case import Case
+from fuzzer.generate import GenConfig
+from fuzzer.sandbox import Limits, Sandbox
+from fuzzer.store import Store, versions
+from fuzzer.verdict import Outcome
+from tests.conftest import make_case
+
+TS = "torchscript-17/ort-all"
+SHRINK = ShrinkConfig(True, 60.0, 150)
+
+
+def _pool_case(pre: list[str], size: list[int], out: list[int], seed: int) -> Case:
+    """A chain around adaptive_avg_pool2d on an unbatched (C, H, W) input, which the
+    TorchScript exporter pools over the wrong dims (torch 2.13): a wrong output shape."""
+    nodes = [{"id": f"n{i}", "op": op, "args": [f"n{i - 1}" if i else "x"]}
+             for i, op in enumerate(pre)]
+    k = len(pre)
+    nodes.append({"id": f"n{k}", "op": "aten::adaptive_avg_pool2d", "args": [f"n{k - 1}"],
+                  "attrs": {"output_size": out}})
+    nodes.append({"id": f"n{k + 1}", "op": "aten::tanh", "args": [f"n{k}"]})
+    return make_case(nodes, inputs=[{"name": "x", "shape": size}], seed=seed)
+
+
+@pytest.fixture(scope="module")
+def filed(tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox) -> tuple[Store, list[str]]:
+    store = Store(tmp_path_factory.mktemp("store"))
+    a = _pool_case(["aten::relu"], [2, 6, 6], [3, 3], seed=1)
+    b = _pool_case(["aten::sigmoid", "aten::neg"], [4, 8, 8], [2, 2], seed=2)
+    ids = []
+    for case in (a, b):
+        v = sandbox.run(case, TS)
+        assert v.outcome == Outcome.BUG, v.detail
+        store.record(case, [v])
+        # match=False: both go through the shrinker, so the signature alone must merge them.
+        fid, _ = file_failure(store, case, v, lambda c: sandbox.run(c, TS), SHRINK, match=False)
+        ids.append(fid)
+    return store, ids
+
+
+def test_two_cases_with_one_minimized_failure_are_one_finding(
+        filed: tuple[Store, list[str]]) -> None:
+    store, ids = filed
+    assert ids[0] == ids[1]
+    (f,) = store.findings()
+    assert f["count"] == 2 and f["ops"] == ["aten::adaptive_avg_pool2d"]
+    assert (f["stage"], f["symptom"]) == ("comparison", "wrong_shape")
+    assert [how for _, _, how in store.linked(f["id"])] == ["shrunk", "shrunk"]
+    assert f["versions"] == versions() and store.get_meta("versions") == versions()
+    assert store.get_finding(f["id"][:6])["id"] == f["id"]  # a unique prefix is enough
+
+
+def test_finding_folder_holds_what_a_report_needs(filed: tuple[Store, list[str]]) -> None:
+    store, ids = filed
+    d = store.finding_dir(ids[0])
+    names = {p.name for p in d.iterdir()}
+    assert {"original.json", "case.json", "verdict.json", "log.txt", "model.onnx",
+            "inputs.npz", "outputs.npz"} <= names
+    import numpy as np
+
+    outs = np.load(d / "outputs.npz")
+    assert outs["expected_0"].shape != outs["actual_0"].shape  # the wrong shape, on disk
+    minimized = Case.from_json((d / "case.json").read_text())
+    assert len(minimized.nodes) == 1 and minimized.origin["sampler"] == "shrink"
+
+
+def test_a_known_failure_is_matched_and_counted_once(filed: tuple[Store, list[str]],
+                                                    sandbox: Sandbox) -> None:
+    store, ids = filed
+    c = _pool_case(["aten::abs", "aten::exp", "aten::relu"], [3, 6, 6], [2, 3], seed=3)
+    v = sandbox.run(c, TS)
+    for _ in range(2):  # the same Case twice counts once
+        fid, new = file_failure(store, c, v, lambda x: sandbox.run(x, TS), SHRINK)
+        assert (fid, new) == (ids[0], False)
+    assert store.get_finding(fid)["count"] == 3
+    assert store.linked(fid)[-1][2] == "matched"
+
+
+def test_a_campaign_files_every_failure_under_a_finding(tmp_path: Path) -> None:
+    store = Store(tmp_path / "camp")
+    cfg = CampaignConfig(seed=5, seconds=120, cases=12, targets=[TS], sampler="random",
+                         gen=GenConfig(max_len=4, nondefault=0.5),
+                         limits=Limits(timeout=60, memory_mb=2048),
+                         shrink=ShrinkConfig(True, 60.0, 120))
+    prog = run_campaign(cfg, store)
+    bugs = [(c, v) for c, v in prog.failures]
+    assert bugs, "seed 5 is known to fail on TorchScript; pick another seed if the catalogue moved"
+    linked = {h for f in store.findings() for h, _, _ in store.linked(f["id"])}
+    assert {c.hash for c, _ in bugs} <= linked
+    assert prog.findings == len(store.findings()) >= 1
+    for f in store.findings():
+        assert len(json.loads(f["json"])["nodes"]) <= 3
+    store.close()
