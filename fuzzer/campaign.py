@@ -11,11 +11,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from fuzzer.case import Case, split_ref
-from fuzzer.generate import SAMPLERS, GenConfig
+from fuzzer.dataflow import case_ngrams, coverage
+from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, Result, decode, job
+from fuzzer.generate import GenConfig
 from fuzzer.ops import get as get_op
 from fuzzer.rng import derive
 from fuzzer.sandbox import Limits, Sandbox
@@ -45,6 +49,8 @@ class CampaignConfig:
     limits: Limits = field(default_factory=Limits)
     # None: record verdicts only, file no findings (e.g. to measure raw throughput).
     shrink: ShrinkConfig | None = field(default_factory=ShrinkConfig)
+    scheduler: str | None = None  # tcp://HOST:PORT of a Dask scheduler; None: local workers
+    coverage: bool = True  # track the mined n-grams exercised (when seeds/ exist)
 
 
 @dataclass
@@ -53,6 +59,8 @@ class Progress:
     cases: int = 0
     verdicts: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[Case, Verdict]] = field(default_factory=list)
+    finding_lines: list[str] = field(default_factory=list)  # one line per new finding
+    coverage: dict[int, dict[str, Any]] = field(default_factory=dict)
     findings: int = 0  # distinct findings this campaign filed
     duplicates: int = 0  # failures filed under a finding already known
 
@@ -124,40 +132,39 @@ def file_failure(store: Store, case: Case, verdict: Verdict, run: Callable[[Case
     return store.add_finding(case, verdict, res.case, res.verdict, res.summary())
 
 
+def make_executor(cfg: CampaignConfig) -> Executor:
+    if cfg.scheduler:
+        return DaskExecutor(cfg.scheduler)
+    return LocalExecutor(cfg.workers, cfg.limits)
+
+
 def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                  listener: Listener | None = None,
-                 stop: threading.Event | None = None) -> Progress:
-    sample = SAMPLERS[cfg.sampler]
+                 stop: threading.Event | None = None,
+                 executor: Executor | None = None) -> Progress:
+    """Generate, execute, record, shrink and file until the time or Case budget runs out or
+    `stop` is set. Case i is generated where it runs (a local thread or a Dask worker); the
+    driver alone writes the store, committing each Case's verdicts before showing them."""
     stop = stop or threading.Event()
     prog = Progress()
     start = store.max_seq() + 1 if store is not None else 0
-    local = threading.local()
-    sandboxes: list[Sandbox] = []
-    lock = threading.Lock()
-
-    def sandbox() -> Sandbox:
-        if not hasattr(local, "sb"):
-            local.sb = Sandbox(cfg.limits)
-            with lock:
-                sandboxes.append(local.sb)
-        return local.sb
-
-    def work(i: int) -> tuple[int, Case, list[Verdict]]:
-        case = sample(case_seed(cfg.seed, i), cfg.vocab, cfg.gen)
-        sb = sandbox()
-        return i, case, [sb.run(case, t) for t in cfg.targets]
-
+    ex = executor or make_executor(cfg)
+    cov = Coverage.load(cfg.gen.seeds) if cfg.coverage else None
     shrinker: list[Sandbox] = []  # the driver's own sandbox, made on the first failure
 
     def file(case: Case, v: Verdict) -> None:
         if not shrinker:
             shrinker.append(Sandbox(cfg.limits))
-            sandboxes.append(shrinker[0])
         assert store is not None and cfg.shrink is not None
-        _, new = file_failure(store, case, v, lambda c: shrinker[0].run(c, v.target),
-                              cfg.shrink)
+        fid, new = file_failure(store, case, v, lambda c: shrinker[0].run(c, v.target),
+                                cfg.shrink)
         prog.findings += new
         prog.duplicates += not new
+        if new:
+            f = store.get_finding(fid)
+            minimal = Case.from_json(f["json"]).ops if f else case.ops
+            chain = " → ".join(o.split("::")[-1] for o in minimal)
+            prog.finding_lines.append(f"{fid[:8]} {v.target} {v.key}: {chain}")
 
     deadline = None if cfg.seconds is None else time.time() + cfg.seconds
     i = start
@@ -167,32 +174,64 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             return False
         return cfg.cases is None or i < start + cfg.cases
 
-    pending: set[Future[tuple[int, Case, list[Verdict]]]] = set()
+    pending: set[Future[Result]] = set()
     try:
-        with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
-            while True:
-                while more() and len(pending) < cfg.workers:
-                    pending.add(pool.submit(work, i))
-                    i += 1
-                if not pending:
-                    break
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    seq, case, verdicts = fut.result()
-                    if store is not None:
-                        store.record(case, verdicts, seq)  # committed before it is shown
-                    prog.cases += 1
-                    bugs = [v for v in verdicts if v.outcome == Outcome.BUG]
-                    for v in verdicts:
-                        prog.verdicts[v.key] += 1
-                    prog.failures.extend((case, v) for v in bugs)
-                    if listener:  # before the shrink: the failure shows at once
-                        listener(prog, case, verdicts)
-                    if store is not None and cfg.shrink is not None:
-                        for v in bugs:
-                            file(case, v)  # the driver stays the only store writer
+        while True:
+            while more() and len(pending) < ex.workers:
+                pending.add(ex.submit(job(i, case_seed(cfg.seed, i), cfg.sampler, cfg.targets,
+                                          cfg.vocab, cfg.gen, cfg.limits)))
+                i += 1
+            if not pending:
+                break
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                seq, case, verdicts = decode(fut.result())
+                if store is not None:
+                    store.record(case, verdicts, seq)  # committed before it is shown
+                prog.cases += 1
+                if cov is not None:
+                    prog.coverage = cov.add(case)
+                bugs = [v for v in verdicts if v.outcome == Outcome.BUG]
+                for v in verdicts:
+                    prog.verdicts[v.key] += 1
+                prog.failures.extend((case, v) for v in bugs)
+                if listener:  # before the shrink: the failure shows at once
+                    listener(prog, case, verdicts)
+                if store is not None and cfg.shrink is not None:
+                    for v in bugs:
+                        file(case, v)  # the driver stays the only store writer
     finally:
         stop.set()
-        for sb in sandboxes:
+        if executor is None:
+            ex.close()
+        for sb in shrinker:
             sb.close()
+        if store is not None and cov is not None:
+            store.set_meta("coverage", {str(n): c for n, c in cov.report().items()})
     return prog
+
+
+class Coverage:
+    """Architectural coverage: the mined n-grams (per n) that the campaign's Cases contain
+    along their data flow."""
+
+    def __init__(self, mined: dict[int, Any]) -> None:
+        self.mined = mined
+        self.seen: set[tuple[str, ...]] = set()
+
+    @classmethod
+    def load(cls, seeds: str) -> Coverage | None:
+        from fuzzer.generate import default_seeds
+        from fuzzer.mine import load_seeds
+
+        path = Path(seeds) if seeds else default_seeds()
+        if not (path / "ngrams.json").is_file():
+            return None
+        return cls(load_seeds(path).ngrams)
+
+    def add(self, case: Case) -> dict[int, dict[str, Any]]:
+        self.seen |= case_ngrams(case)
+        return self.report()
+
+    def report(self) -> dict[int, dict[str, Any]]:
+        return coverage(self.seen, self.mined)

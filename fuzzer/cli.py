@@ -54,6 +54,8 @@ def guarded(fn: F) -> F:
             raise bad_input(str(e.args[0]) if e.args else "unknown key") from None
         except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
             raise bad_input(f"{e.filename}: {e.strerror}") from None
+        except ConnectionError as e:  # e.g. an unreachable Dask scheduler
+            raise bad_input(str(e)) from None
     return wrapper  # type: ignore[return-value]
 
 
@@ -109,10 +111,32 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
         style = "green" if key == "pass" else ("yellow" if key in ("invalid", "unsupported")
                                                or "unsupported" in key else "red")
         t.add_row(f"[{style}]{key}[/{style}]", str(n))
-    for case, v in prog.failures[-5:]:
-        t.add_row("[red]failure[/red]", f"{v.target} {v.key}: {' → '.join(case.ops)} — "
-                  f"{v.detail[:90]}")
+    if prog.coverage:
+        t.add_row("arch. coverage", "  ".join(
+            f"{n}-grams {c['exercised']}/{c['mined']} ({100 * c['share']:.1f}%)"
+            for n, c in sorted(prog.coverage.items())))
+    t.add_row("findings", f"{prog.findings} new, {prog.duplicates} duplicate failure(s)")
+    for line in prog.finding_lines[-8:]:
+        t.add_row("[red]finding[/red]", line)
+    if not prog.finding_lines:
+        for case, v in prog.failures[-3:]:
+            t.add_row("[red]failure[/red]", f"{v.target} {v.key}: {' → '.join(case.ops)}")
     return t
+
+
+def _saved_config(store_dir: Path) -> dict[str, Any]:
+    from fuzzer.store import Store, StoreError
+
+    if not (store_dir / "store.sqlite").is_file():
+        raise StoreError(f"{store_dir}: no campaign store to resume")
+    st = Store(store_dir)
+    try:
+        saved = st.get_meta("config")
+    finally:
+        st.close()
+    if not saved:
+        raise StoreError(f"{store_dir}: the store has no campaign settings to resume")
+    return dict(saved)
 
 
 @app.command()
@@ -154,14 +178,29 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
              "smallest Case so far is kept.")] = 60.0,
          shrink_calls: Annotated[int, typer.Option(
              "--shrink-calls", min=1, help="Target runs one shrink may use.")] = 200,
+         scheduler: Annotated[str | None, typer.Option(
+             "--scheduler", help="tcp://HOST:PORT of a Dask scheduler: run the Cases on its "
+             "workers (the driver still writes the store). Default: local worker processes."
+             )] = None,
+         resume: Annotated[Path | None, typer.Option(
+             "--resume", help="Continue the campaign stored in this directory: its settings, "
+             "its seed stream from where it stopped, its findings.")] = None,
          timeout: TimeoutOpt = 120.0, memory_mb: MemoryOpt = 4096) -> None:
     """Run a fuzz campaign: generate Cases, convert and execute them on every target, judge,
-    and record every verdict in the store (failing Cases also as JSON files)."""
+    record every verdict in the store, shrink each new failure and file it as a finding.
+    Ctrl-C stops cleanly; `--resume DIR` picks up where a stopped (or killed) campaign left."""
     from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
     from fuzzer.generate import SAMPLERS, GenConfig, GenerationError, vocabulary
     from fuzzer.sandbox import Limits
     from fuzzer.store import Store
 
+    if resume is not None:
+        saved = _saved_config(resume)
+        seed, target, source, op = saved["seed"], saved["targets"], saved["sampler"], \
+            saved.get("vocab")
+        max_len, nondefault, dynamic = saved["max_len"], saved["nondefault"], saved["dynamic"]
+        seeds_dir = Path(saved["seeds"]) if saved.get("seeds") else None
+        out_dir = resume
     if source not in SAMPLERS:
         raise GenerationError(f"unknown source {source!r} (one of {', '.join(SAMPLERS)})")
     names = _targets(target)
@@ -173,10 +212,14 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
     cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
                          workers=workers, vocab=vocab, gen=gen, sampler=source,
                          limits=Limits(timeout=timeout, memory_mb=memory_mb),
-                         shrink=ShrinkConfig(shrink, shrink_time, shrink_calls))
+                         shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
+                         scheduler=scheduler)
     store.set_meta("config", {"seed": seed, "targets": names, "sampler": cfg.sampler,
                               "max_len": max_len, "nondefault": nondefault,
-                              "dynamic": dynamic})
+                              "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds})
+    if resume is not None:
+        out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
+                  f"case {store.max_seq() + 1}")
     stop = threading.Event()
     from fuzzer.campaign import Progress
 

@@ -46,6 +46,7 @@ def _serve(conn: Connection, memory_mb: int, log_path: str) -> None:
     from fuzzer import oracle
 
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)  # exporter chatter and native crash messages land here, not on the TTY

@@ -1,0 +1,132 @@
+"""Long-running campaigns: resume after SIGKILL loses nothing recorded, a real local Dask
+cluster runs a campaign, and fault targets that abort or hang do not stop one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+EXE = [sys.executable, "-m", "fuzzer.cli"]
+SOFTPLUS = ["--op", "aten::softplus", "--nondefault", "1.0"]  # fails often (threshold ignored)
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_sigkill_then_resume_loses_no_recorded_finding(tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    p = subprocess.Popen([*EXE, "fuzz", "--time", "300", "--seed", "4", "--source", "random",
+                          "-t", "torchscript-17/ort-all", *SOFTPLUS, "--out", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    db = out / "store.sqlite"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            time.sleep(1)
+            if db.exists() and rows(db, "SELECT name FROM sqlite_master WHERE name='findings'"):
+                if rows(db, "SELECT COUNT(*) FROM findings")[0][0] >= 1 and \
+                        rows(db, "SELECT COUNT(*) FROM cases")[0][0] >= 8:
+                    break
+        else:
+            pytest.fail("the campaign recorded no finding in time")
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)  # the driver and its workers, no goodbye
+        p.wait()
+    before_f = {r[0] for r in rows(db, "SELECT id FROM findings")}
+    before_c = rows(db, "SELECT COUNT(*), MAX(seq) FROM cases")[0]
+    r = subprocess.run([*EXE, "fuzz", "--resume", str(out), "--cases", "5", "--time", "120"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout
+    after_f = {r[0] for r in rows(db, "SELECT id FROM findings")}
+    n, top = rows(db, "SELECT COUNT(*), MAX(seq) FROM cases")[0]
+    assert before_f <= after_f
+    assert n == before_c[0] + 5 and top == before_c[1] + 5  # the stream went on, not over
+    counts = rows(db, "SELECT seq, COUNT(*) FROM cases GROUP BY seq HAVING COUNT(*) > 1")
+    assert counts == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    bindir = Path(sys.executable).parent
+    port = _free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)]
+    time.sleep(3)
+    for _ in range(2):  # --no-nanny: the worker may start our sandbox processes
+        procs.append(subprocess.Popen([str(bindir / "dask"), "worker", addr, "--no-nanny",
+                                       "--nthreads", "1", "--no-dashboard"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True, cwd=tmp_path))
+    from distributed import Client
+
+    with Client(addr, timeout="30s") as c:
+        c.wait_for_workers(2, timeout=60)
+    try:
+        yield addr
+    finally:
+        for p in reversed(procs):
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def test_campaign_on_a_local_dask_cluster_files_findings(dask_cluster: str,
+                                                         tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    r = subprocess.run([*EXE, "fuzz", "--scheduler", dask_cluster, "--cases", "8", "--time",
+                        "240", "--seed", "2", "--source", "random", "-t",
+                        "torchscript-17/ort-all", *SOFTPLUS, "--out", str(out)],
+                       capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, r.stderr
+    db = out / "store.sqlite"
+    assert rows(db, "SELECT COUNT(*) FROM cases")[0][0] == 8
+    assert rows(db, "SELECT COUNT(*) FROM findings")[0][0] >= 1
+
+
+def test_unreachable_scheduler_is_a_one_line_error() -> None:
+    r = subprocess.run([*EXE, "fuzz", "--scheduler", f"tcp://127.0.0.1:{_free_port()}",
+                        "--source", "random", "--cases", "1"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2
+    assert "cannot reach the Dask scheduler" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_aborting_and_hanging_targets_do_not_stop_a_campaign(tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    r = subprocess.run([*EXE, "fuzz", "--cases", "3", "--time", "200", "--source", "random",
+                        "-t", "fault-abort", "-t", "fault-hang", "-t", "torchscript-17/ort-all",
+                        "--timeout", "3", "--no-shrink", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    db = out / "store.sqlite"
+    got = dict(rows(db, "SELECT target, GROUP_CONCAT(DISTINCT symptom) FROM verdicts "
+                        "GROUP BY target"))
+    assert got["fault-abort/ort-all"] == "process_death"
+    assert got["fault-hang/ort-all"] == "hang"
+    assert rows(db, "SELECT COUNT(*) FROM verdicts WHERE target='torchscript-17/ort-all'"
+                )[0][0] == 3
