@@ -38,10 +38,11 @@ def test_sigkill_then_resume_loses_no_recorded_finding(tmp_path: Path) -> None:
     try:
         while time.time() < deadline:
             time.sleep(1)
-            if db.exists() and rows(db, "SELECT name FROM sqlite_master WHERE name='findings'"):
-                if rows(db, "SELECT COUNT(*) FROM findings")[0][0] >= 1 and \
-                        rows(db, "SELECT COUNT(*) FROM cases")[0][0] >= 8:
-                    break
+            ready = db.exists() and rows(
+                db, "SELECT name FROM sqlite_master WHERE name='findings'")
+            if ready and rows(db, "SELECT COUNT(*) FROM findings")[0][0] >= 1 and \
+                    rows(db, "SELECT COUNT(*) FROM cases")[0][0] >= 8:
+                break
         else:
             pytest.fail("the campaign recorded no finding in time")
     finally:
