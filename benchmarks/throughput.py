@@ -1,63 +1,101 @@
-"""Throughput of a campaign on the TorchScript target: cases/s per worker count, and the
-share of wall time spent inside export + ONNX Runtime (the rest is the fuzzer's overhead:
-generation, materialization, eager reference, IPC, checker, store).
+"""Campaign throughput and memory, in one run:
 
-    python benchmarks/throughput.py [--seconds 60] [--workers 1 2] [--target T]
+- cases/s on the TorchScript target with 1 and 2 local workers (2 should be >= 1.8x);
+- the share of worker time spent outside export + ONNX Runtime (the fuzzer's overhead:
+  generation, materialization, eager fp32/fp64 reference, checker, IPC, store);
+- resident memory of the campaign's whole process tree at the start and end of a long run.
+
+    python benchmarks/throughput.py [--seconds 60] [--workers 1 2] [--soak-minutes 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
+from typing import Any
 
-from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
+from fuzzer.campaign import CampaignConfig, run_campaign
 from fuzzer.store import Store
 
 
-def measure(seconds: float, workers: int, target: str, seed: int) -> dict[str, float]:
-    inside = 0.0
+def tree_rss_mb(root: int) -> float:
+    """RSS of a process and all its descendants (driver, forkserver, workers)."""
+    children: dict[int, list[int]] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(pid))
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
-    def listen(prog, case, verdicts) -> None:  # a campaign listener
+
+def measure(seconds: float, workers: int, target: str, seed: int,
+            rss: list[tuple[float, float]] | None = None) -> dict[str, Any]:
+    inside = 0.0
+    t0 = 0.0
+
+    def listen(prog: Any, case: Any, verdicts: Any) -> None:
         nonlocal inside
         for v in verdicts:
             t = v.evidence.get("timings", {})
             inside += t.get("exporter", 0.0) + t.get("pass", 0.0) + t.get("runtime", 0.0)
+        if rss is not None and prog.cases % 50 == 0:
+            rss.append((time.perf_counter() - t0, tree_rss_mb(os.getpid())))
 
     with tempfile.TemporaryDirectory() as d:
         store = Store(d)
-        # Warm-up (worker start, first export) is excluded from the measured window.
-        raw = ShrinkConfig(enabled=False)  # measure the loop, not the shrinker
+        # shrink=None: measure the loop (generate, run, judge, record), not the shrinker.
         run_campaign(CampaignConfig(seed=seed + 1, seconds=None, cases=2 * workers,
                                     targets=[target], workers=workers, sampler="random",
-                                    shrink=raw), store)
+                                    shrink=None, coverage=False), store)  # warm-up
         t0 = time.perf_counter()
         prog = run_campaign(CampaignConfig(seed=seed, seconds=seconds, targets=[target],
-                                           workers=workers, sampler="random", shrink=raw),
-                            store, listen)
+                                           workers=workers, sampler="random", shrink=None,
+                                           coverage=False), store, listen)
         wall = time.perf_counter() - t0
         store.close()
-    busy = wall * workers  # worker-seconds available
     return {"workers": workers, "cases": prog.cases, "seconds": wall,
-            "cases_per_s": prog.cases / wall, "inside_share": inside / busy}
+            "cases_per_s": prog.cases / wall, "inside_share": inside / (wall * workers)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--workers", type=int, nargs="+", default=[1])
+    ap.add_argument("--seconds", type=float, default=60.0, help="per throughput run")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the RSS soak")
     ap.add_argument("--target", default="torchscript-17/ort-all")
     ap.add_argument("--seed", type=int, default=11)
     a = ap.parse_args()
-    print(f"target {a.target}, {a.seconds:g} s per run")
+    print(f"target {a.target}; {os.cpu_count()} cores")
     base = None
     for w in a.workers:
         r = measure(a.seconds, w, a.target, a.seed)
         base = base or r["cases_per_s"]
         print(f"workers={w}: {r['cases']} cases in {r['seconds']:.1f} s = "
-              f"{r['cases_per_s']:.1f} cases/s (x{r['cases_per_s'] / base:.2f}); "
+              f"{r['cases_per_s']:.1f} cases/s (x{r['cases_per_s'] / base:.2f} of 1 worker); "
               f"inside export+ORT {100 * r['inside_share']:.1f}% of worker time, "
-              f"overhead {100 * (1 - r['inside_share']):.1f}%")
+              f"outside (fuzzer overhead) {100 * (1 - r['inside_share']):.1f}%", flush=True)
+    if a.soak_minutes > 0:
+        samples: list[tuple[float, float]] = []
+        r = measure(a.soak_minutes * 60, 1, a.target, a.seed + 7, samples)
+        warm = [s for s in samples if s[0] >= 60] or samples  # after workers are warm
+        start, end = warm[0], samples[-1]
+        print(f"soak: {r['cases']} cases in {r['seconds'] / 60:.1f} min; process-tree RSS "
+              f"{start[1]:.0f} MB at {start[0]:.0f} s, {end[1]:.0f} MB at {end[0]:.0f} s "
+              f"({100 * (end[1] / start[1] - 1):+.1f}%)", flush=True)
 
 
 if __name__ == "__main__":
