@@ -93,10 +93,12 @@ class CaseModule(torch.nn.Module):
             env[n.id] = list(out) if isinstance(out, (tuple, list)) else [out]
         return env
 
-    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        env = self.run_all(*inputs)
+    def outputs(self, env: dict[str, list[torch.Tensor]]) -> list[torch.Tensor]:
         outs = (_pick(env, o) for o in self.case.outputs)
-        return tuple(o.float() if o.dtype == torch.bfloat16 else o for o in outs)
+        return [o.float() if o.dtype == torch.bfloat16 else o for o in outs]
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.outputs(self.run_all(*inputs)))
 
 
 def make_inputs(case: Case) -> list[torch.Tensor]:
