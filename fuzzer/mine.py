@@ -18,18 +18,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import multiprocessing as mp
 import operator
 import os
 import platform
-import re
 import sys
 import time
-import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +35,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # never download, even by accident
 
 MAX_N = 4
 TIMEOUT_S = 120.0
-RECYCLE_AFTER = 40  # fresh worker every so often: torch/transformers caches only grow
 MAX_SHAPES = 12
 MAX_VALUES = 48
 FORMAT = 1
@@ -66,9 +61,7 @@ def _canon(name: str) -> tuple[str, bool]:
 
 
 def _jsonable(v: Any) -> Any:
-    if v is None or isinstance(v, (bool, int, str)):
-        return v
-    if isinstance(v, float):
+    if v is None or isinstance(v, (bool, int, float, str)):
         return v
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
@@ -77,7 +70,7 @@ def _jsonable(v: Any) -> Any:
     return str(v)  # dtype, device, layout, memory_format, enums
 
 
-def _tensor_rec(t: Any) -> list[Any] | None:
+def tensor_rec(t: Any) -> list[Any] | None:
     import torch
 
     if isinstance(t, torch.Tensor):
@@ -86,7 +79,7 @@ def _tensor_rec(t: Any) -> list[Any] | None:
 
 
 @dataclass
-class _Graph:
+class OpGraph:
     """Operator nodes (plain dicts) and data-flow edges; picklable across the worker pipe."""
 
     nodes: list[dict[str, Any]] = field(default_factory=list)
@@ -101,13 +94,13 @@ class _Graph:
         return i
 
 
-def _export_graph(gm: Any) -> _Graph:
-    g = _Graph()
+def graph_from_fx(gm: Any) -> OpGraph:
+    g = OpGraph()
     _walk_fx(gm, g, {})
     return g
 
 
-def _walk_fx(gm: Any, g: _Graph, env: dict[Any, Any]) -> list[Any]:
+def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
     """Add gm's operator calls to g; env maps fx nodes to producer ids (or per-item lists)."""
     import torch
     from torch.fx import Node
@@ -154,7 +147,7 @@ def _walk_fx(gm: Any, g: _Graph, env: dict[Any, Any]) -> list[Any]:
         args, tensors = _fx_args(node, schema_args)
         val = node.meta.get("val")
         vals = val if isinstance(val, (list, tuple)) else [val]
-        outs = [r for r in (_tensor_rec(v) for v in vals) if r is not None]
+        outs = [r for r in (tensor_rec(v) for v in vals) if r is not None]
         env[node] = [g.add(op, is_aten, args, tensors, outs, srcs((node.args, node.kwargs)))]
     return result
 
@@ -202,10 +195,10 @@ def _fx_args(node: Any, schema_args: Sequence[Any]) -> tuple[dict[str, Any], dic
         if isinstance(v, Node) or (isinstance(v, (list, tuple)) and any(
                 isinstance(x, Node) for x in v)):
             items = v if isinstance(v, (list, tuple)) else [v]
-            recs = [_tensor_rec(x.meta.get("val")) if isinstance(x, Node) else None
+            recs = [tensor_rec(x.meta.get("val")) if isinstance(x, Node) else None
                     for x in items]
             if any(r is not None for r in recs):
-                tensors[name] = recs if isinstance(v, (list, tuple)) else recs[0]
+                tensors[name] = {"list": recs} if isinstance(v, (list, tuple)) else recs[0]
                 continue
             args[name] = _jsonable([_sym(x) for x in items] if isinstance(v, (list, tuple))
                                    else _sym(v))
@@ -220,11 +213,11 @@ def _sym(x: Any) -> Any:
     return x.meta.get("val", "sym") if isinstance(x, Node) else x
 
 
-def _jit_graph(graph: Any) -> _Graph:
+def graph_from_jit(graph: Any) -> OpGraph:
     """The same extraction over a TorchScript (jit.trace) graph, with aten::<op> node kinds."""
     import torch
 
-    g = _Graph()
+    g = OpGraph()
     srcs: dict[Any, set[int]] = {}
     consts: dict[Any, Any] = {}
     items: dict[Any, list[Any]] = {}
@@ -265,12 +258,28 @@ def _jit_graph(graph: Any) -> _Graph:
             elif isinstance(v.type(), torch._C.TensorType):
                 tensors[name] = _jit_tensor(v)
             elif v in items:
-                tensors[name] = [_jit_tensor(x) for x in items[v]]
+                tensors[name] = {"list": [_jit_tensor(x) for x in items[v]]}
+        if op == "aten::_convolution":
+            op, args = _conv_from_jit(args)
         recs = [_jit_tensor(o) for o in outs if isinstance(o.type(), torch._C.TensorType)]
         i_new = g.add(op, is_aten, args, tensors, [r for r in recs if r], preds)
         for o in outs:
             srcs[o] = {i_new}
     return g
+
+
+def _conv_from_jit(args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """jit.trace records `aten::_convolution`; name it as export does (conv2d,
+    conv_transpose1d, ...) with that op's arguments, so both tracers share one vocabulary."""
+    nd = len(args.get("stride") or [0, 0])
+    keys = ["stride", "padding", "dilation", "groups"]
+    if args.get("transposed"):
+        keys.append("output_padding")
+    out = {k: args[k] for k in keys if k in args}
+    if "bias" in args:  # only present here when it was a None constant
+        out["bias"] = None
+    kind = "conv_transpose" if args.get("transposed") else "conv"
+    return f"aten::{kind}{nd}d", out
 
 
 def _jit_tensor(v: Any) -> list[Any] | None:
@@ -284,123 +293,275 @@ def _jit_tensor(v: Any) -> list[Any] | None:
     return [str(dtype).removeprefix("torch."), list(sizes)]
 
 
-# ---------------------------------------------------------------------------- worker
+# ---------------------------------------------------------------------------- aggregation
 
-def _error_line(e: BaseException) -> str:
-    line = next((s for s in str(e).splitlines() if s.strip()), "")
-    line = re.sub(r"0x[0-9a-fA-F]+", "0x?", line)  # addresses would break determinism
-    return f"{type(e).__name__}: {line}"[:300]
+def to_digraph(rec: dict[str, Any]) -> nx.DiGraph:
+    """An architecture's operator graph: node attribute `op`, edges = data flow."""
+    graph: OpGraph = rec["graph"]
+    g = nx.DiGraph(name=rec["name"])
+    for i, n in enumerate(graph.nodes):
+        g.add_node(i, op=n["op"], aten=n["aten"])
+    g.add_edges_from(sorted(graph.edges))
+    return g
 
 
-def _trace_one(source: str, name: str) -> dict[str, Any]:
-    """Build, check in eager, export (or jit.trace) one architecture; runs in the worker."""
-    import torch
+def chains(g: nx.DiGraph, max_n: int = MAX_N) -> Counter[tuple[str, ...]]:
+    """Operator-name sequences of every path of 1..max_n nodes, with multiplicity."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    ops = nx.get_node_attributes(g, "op")
 
+    def walk(path: tuple[int, ...], names: tuple[str, ...]) -> None:
+        counts[names] += 1
+        if len(path) < max_n:
+            for s in g.successors(path[-1]):
+                walk((*path, s), (*names, ops[s]))
+
+    for v in g.nodes:
+        walk((v,), (ops[v],))
+    return counts
+
+
+def _tstats() -> dict[str, Counter[str]]:
+    return {"dtypes": Counter(), "ranks": Counter(), "shapes": Counter()}
+
+
+def _add_tensor(st: dict[str, Counter[str]], rec: Any) -> None:
+    if not rec:
+        return
+    dtype, shape = rec
+    st["dtypes"][dtype] += 1
+    st["ranks"][str(len(shape))] += 1
+    st["shapes"][json.dumps(shape)] += 1
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.ngrams: dict[tuple[str, ...], list[Any]] = {}
+        self.ops: dict[str, dict[str, Any]] = {}
+
+    def add(self, name: str, rec: dict[str, Any]) -> None:
+        for ch, c in chains(to_digraph(rec)).items():
+            entry = self.ngrams.setdefault(ch, [0, set()])
+            entry[0] += c
+            entry[1].add(name)
+        for n in rec["graph"].nodes:
+            o = self.ops.setdefault(n["op"], {
+                "count": 0, "aten": n["aten"], "archs": set(),
+                "args": defaultdict(Counter), "inputs": defaultdict(_tstats),
+                "outputs": _tstats()})
+            o["count"] += 1
+            o["archs"].add(name)
+            for k, v in n["args"].items():
+                o["args"][k][json.dumps(v, sort_keys=True)] += 1
+            for k, t in n["tensors"].items():
+                for r in t["list"] if isinstance(t, dict) else [t]:
+                    _add_tensor(o["inputs"][k], r)
+            for r in n["outs"]:
+                _add_tensor(o["outputs"], r)
+
+
+def _top(c: Counter[str], k: int) -> dict[str, int]:
+    return dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+
+
+def _tjson(st: dict[str, Counter[str]]) -> dict[str, Any]:
+    return {"dtypes": dict(st["dtypes"]), "ranks": dict(st["ranks"]),
+            "shapes": _top(st["shapes"], MAX_SHAPES), "distinct_shapes": len(st["shapes"])}
+
+
+def _ops_json(stats: _Stats) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for op, o in stats.ops.items():
+        out[op] = {
+            "count": o["count"], "aten": o["aten"], "archs": sorted(o["archs"]),
+            "args": {k: _top(c, MAX_VALUES) for k, c in o["args"].items()},
+            "distinct_values": {k: len(c) for k, c in o["args"].items() if len(c) > MAX_VALUES},
+            "inputs": {k: _tjson(st) for k, st in o["inputs"].items()},
+            "outputs": _tjson(o["outputs"]),
+        }
+    return {"format": FORMAT, "ops": out}
+
+
+def _write_ngrams(path: Path, stats: _Stats) -> dict[int, int]:
+    """One n-gram per line; architectures as indices into the sorted `archs` table (the names
+    repeated per n-gram would triple the file)."""
+    names = sorted({a for _, archs in stats.ngrams.values() for a in archs})
+    index = {a: i for i, a in enumerate(names)}
+    by_n: dict[int, list[tuple[tuple[str, ...], int, list[int]]]] = defaultdict(list)
+    for ch, (c, archs) in stats.ngrams.items():
+        by_n[len(ch)].append((ch, c, sorted(index[a] for a in archs)))
+    lines = [f'{{"format": {FORMAT}, "max_n": {MAX_N},', f'"archs": {json.dumps(names)},',
+             '"ngrams": {']
+    for n in range(1, MAX_N + 1):
+        rows = sorted(by_n[n], key=lambda r: (-r[1], r[0]))
+        body = ",\n".join(json.dumps({"ops": list(ch), "count": c, "archs": a})
+                          for ch, c, a in rows)
+        lines.append(f'"{n}": [\n{body}\n]' + ("," if n < MAX_N else ""))
+    lines.append("}}")
+    path.write_text("\n".join(lines) + "\n")
+    return {n: len(by_n[n]) for n in range(1, MAX_N + 1)}
+
+
+def _dump(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------------------- API
+
+@dataclass
+class MineResult:
+    ok: int
+    fallback: int
+    failed: int
+    ngrams: dict[int, int]
+    distinct_ops: int
+    skipped_sources: dict[str, str]
+    out: Path
+    seconds: float
+
+
+def _parse_sources(sources: list[str] | None) -> list[tuple[str, list[str] | None]]:
+    """`"transformers"` or `"transformers:bert,gpt2"` → (source, explicit names or None)."""
     from fuzzer.mine_sources import SOURCES
 
-    rec: dict[str, Any] = {"name": name, "source": source, "status": "failed", "method": None,
-                           "errors": {}}
-    tried = 0
+    out: list[tuple[str, list[str] | None]] = []
+    for spec in sources or sorted(SOURCES):
+        name, _, rest = spec.partition(":")
+        if name not in SOURCES:
+            raise ValueError(f"unknown mining source {name!r}; known: {sorted(SOURCES)}")
+        out.append((name, [x for x in rest.split(",") if x] if rest else None))
+    return out
+
+
+def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int | None = None,
+         progress: Callable[[str, str], None] | None = None, *, timeout: float = TIMEOUT_S,
+         command: str | None = None) -> MineResult:
+    """Trace every architecture of `sources` and write ngrams/ops/archs/meta JSON to `out`."""
+    from fuzzer.mine_sources import SOURCES, Pool
+
+    start = time.monotonic()
+    jobs: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
+    for src, names in _parse_sources(sources):
+        why = SOURCES[src].unavailable()
+        if why:
+            skipped[src] = why
+            continue
+        jobs += [(src, n) for n in (names if names is not None else SOURCES[src].names())]
+    jobs = jobs[:limit] if limit is not None else jobs
+    stats, archs, pool = _Stats(), [], Pool(timeout)
     try:
-        for cand in SOURCES[source].build(name):
-            if isinstance(cand, Exception):
-                rec["errors"].setdefault("build", _error_line(cand))
-                continue
-            rec.update(modality=cand.modality, structure=cand.structure, config=cand.config,
-                       inputs={k: _tensor_rec(v) for k, v in cand.inputs.items()})
-            try:
-                with torch.no_grad():
-                    cand.model(**cand.inputs)
-            except Exception as e:
-                rec["errors"].setdefault("eager", _error_line(e))
-                continue
-            rec["errors"].pop("eager", None)
-            tried += 1
-            try:
-                ep = torch.export.export(cand.model, (), kwargs=cand.inputs, strict=False)
-                graph, rec["method"], rec["status"] = _export_graph(ep.graph_module), \
-                    "export", "ok"
-            except Exception as e:
-                rec["errors"]["export"] = _error_line(e)
-                try:
-                    tr = torch.jit.trace(cand.model, example_kwarg_inputs=cand.inputs,
-                                         strict=False, check_trace=False)
-                    graph, rec["method"], rec["status"] = _jit_graph(tr.inlined_graph), \
-                        "jit.trace", "fallback"
-                except Exception as e2:
-                    rec["errors"]["jit.trace"] = _error_line(e2)
-                    if tried < 2:
-                        continue
-                    break
-            rec["graph"] = graph
-            break
-    except Exception as e:
-        rec["errors"].setdefault("build", _error_line(e))
-        rec["errors"]["where"] = traceback.extract_tb(e.__traceback__)[-1].name
-    return rec
+        for src, name in jobs:
+            rec = pool.run(src, name)
+            label = f"{src}:{name}"
+            if "graph" in rec:
+                stats.add(label, rec)
+                g: OpGraph = rec.pop("graph")
+                rec.update(nodes=len(g.nodes), edges=len(g.edges),
+                           distinct_ops=len({n["op"] for n in g.nodes}))
+            rec["name"] = label
+            rec["error"] = _main_error(rec) if rec["status"] == "failed" else None
+            archs.append(rec)
+            if progress:
+                progress(label, rec["status"])
+    finally:
+        pool.stop()
+    out.mkdir(parents=True, exist_ok=True)
+    counts = Counter(a["status"] for a in archs)
+    ngram_counts = _write_ngrams(out / "ngrams.json", stats)
+    _dump(out / "ops.json", _ops_json(stats))
+    _dump(out / "archs.json", {"format": FORMAT, "archs": sorted(archs, key=lambda a: a["name"])})
+    result = MineResult(counts["ok"], counts["fallback"], counts["failed"], ngram_counts,
+                        len(stats.ops), skipped, out, round(time.monotonic() - start, 1))
+    _dump(out / "meta.json", _meta(sources, limit, command, result))
+    return result
 
 
-def _worker(conn: Connection) -> None:
-    import warnings
+def _main_error(rec: dict[str, Any]) -> str | None:
+    """The error of the furthest stage reached: that is what stopped the architecture."""
+    errors = rec.get("errors", {})
+    for stage in ("worker", "export", "jit.trace", "eager", "build", "inputs"):
+        if stage in errors:
+            return f"{stage}: {errors[stage]}"
+    return None
 
+
+def _meta(sources: list[str] | None, limit: int | None, command: str | None,
+          r: MineResult) -> dict[str, Any]:
     import torch
 
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(1)  # one core each: the machine is shared
-    while True:
-        job = conn.recv()
-        if job is None:
-            return
-        # Weight init draws from torch's global RNG; scope a fixed seed so runs are identical.
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            conn.send(_trace_one(*job))
+    try:
+        import transformers
+        tf_version: str | None = transformers.__version__
+    except ImportError:
+        tf_version = None
+    return {
+        "format": FORMAT, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or f"fuzzer.mine.mine(sources={sources!r}, limit={limit!r})",
+        "torch": torch.__version__, "transformers": tf_version,
+        "python": platform.python_version(), "sources": sources, "limit": limit,
+        "skipped_sources": r.skipped_sources, "seconds": r.seconds,
+        "counts": {"ok": r.ok, "fallback": r.fallback, "failed": r.failed,
+                   "distinct_ops": r.distinct_ops,
+                   "ngrams": {str(k): v for k, v in r.ngrams.items()}},
+        "trace": "torch.export.export(strict=False), ATen (not decomposed); "
+                 "fallback torch.jit.trace",
+    }
 
 
-class _Pool:
-    """One worker process at a time, replaced when it times out, dies or has aged."""
+# ---------------------------------------------------------------------------- reading
 
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.ctx = mp.get_context("spawn")
-        self.proc: Any = None
-        self.jobs = 0
+@dataclass
+class Seeds:
+    """Mined seeds: `ngrams[n][chain] = (count, archs)`, plus the ops/archs/meta JSON."""
 
-    def _start(self) -> None:
-        self.conn, child = self.ctx.Pipe()
-        self.proc = self.ctx.Process(target=_worker, args=(child,), daemon=True)
-        self.proc.start()
-        child.close()
-        self.jobs = 0
+    ngrams: dict[int, dict[tuple[str, ...], tuple[int, list[str]]]]
+    ops: dict[str, dict[str, Any]]
+    archs: list[dict[str, Any]]
+    meta: dict[str, Any]
 
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            self.conn.send(None)
-            self.proc.join(5)
-        except (OSError, BrokenPipeError):
-            pass
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join()
-        self.proc = None
+    def archs_containing(self, chain: Sequence[str]) -> list[str]:
+        """Architectures in which `chain` (1..4 operators) occurs along a data-flow path."""
+        key = tuple(chain)
+        if not 1 <= len(key) <= MAX_N:
+            raise ValueError(f"chains of 1..{MAX_N} operators are mined, got {len(key)}")
+        return list(self.ngrams.get(len(key), {}).get(key, (0, []))[1])
 
-    def run(self, source: str, name: str) -> dict[str, Any]:
-        if self.proc is None or self.jobs >= RECYCLE_AFTER:
-            self.stop()
-            self._start()
-        self.jobs += 1
-        self.conn.send((source, name))
-        fail = {"name": name, "source": source, "status": "failed", "method": None}
-        try:
-            if self.conn.poll(self.timeout):
-                return self.conn.recv()
-            err = f"Timeout: no result after {self.timeout:.0f} s"
-        except EOFError:
-            self.proc.join(5)
-            err = f"WorkerDied: exit code {self.proc.exitcode}"
-        self.proc.kill()
-        self.proc.join()
-        self.proc = None
-        return fail | {"errors": {"worker": err}}
+    def arg_values(self, op: str, arg: str) -> list[tuple[Any, int]]:
+        """Observed values of a non-tensor argument, decoded, most frequent first."""
+        vals = self.ops.get(op, {}).get("args", {}).get(arg, {})
+        return sorted(((json.loads(k), c) for k, c in vals.items()), key=lambda kv: -kv[1])
+
+
+def load_seeds(path: Path) -> Seeds:
+    path = Path(path)
+    raw = json.loads((path / "ngrams.json").read_text())
+    names = raw["archs"]
+    ngrams = {int(n): {tuple(r["ops"]): (r["count"], [names[i] for i in r["archs"]])
+                       for r in rows} for n, rows in raw["ngrams"].items()}
+    meta_p = path / "meta.json"
+    return Seeds(ngrams, json.loads((path / "ops.json").read_text())["ops"],
+                 json.loads((path / "archs.json").read_text())["archs"],
+                 json.loads(meta_p.read_text()) if meta_p.exists() else {})
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fuzzer.mine", description=__doc__.split("\n")[0])
+    p.add_argument("--source", action="append", help="e.g. transformers or transformers:bert,vit")
+    p.add_argument("--out", type=Path, default=Path("seeds"))
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=TIMEOUT_S)
+    a = p.parse_args(argv)
+    cmd = "python -m fuzzer.mine " + " ".join(argv if argv is not None else sys.argv[1:])
+    r = mine(a.source, a.out, a.limit, lambda n, s: print(f"{s:9} {n}", flush=True),
+             timeout=a.timeout, command=cmd.strip())
+    print(f"ok={r.ok} fallback={r.fallback} failed={r.failed} ops={r.distinct_ops} "
+          f"ngrams={r.ngrams} skipped={r.skipped_sources} in {r.seconds}s")
+    return 0
+
+
+if __name__ == "__main__":
+    # Re-enter through the package so spawned workers unpickle `fuzzer.mine._worker`.
+    from fuzzer.mine import main as _main
+
+    sys.exit(_main())
