@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case, split_ref
-from fuzzer.dataflow import case_ngrams, coverage
+from fuzzer.coverage import architectural
+from fuzzer.dataflow import case_ngrams
 from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, Result, decode, job
 from fuzzer.generate import GenConfig
 from fuzzer.ops import get as get_op
@@ -234,4 +235,4 @@ class Coverage:
         return self.report()
 
     def report(self) -> dict[int, dict[str, Any]]:
-        return coverage(self.seen, self.mined)
+        return architectural(self.seen, self.mined)

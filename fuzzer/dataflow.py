@@ -4,7 +4,7 @@ campaign's architectural coverage and the analysis (Cases)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
@@ -45,15 +45,3 @@ def ngram_counts(g: nx.DiGraph, max_n: int = MAX_N) -> Counter[tuple[str, ...]]:
 
 def case_ngrams(case: Any, max_n: int = MAX_N) -> set[tuple[str, ...]]:
     return set(ngram_counts(case_graph(case), max_n))
-
-
-def coverage(exercised: Iterable[tuple[str, ...]],
-             mined: Mapping[int, Mapping[tuple[str, ...], Any]]) -> dict[int, dict[str, Any]]:
-    """Architectural coverage: per n, how many mined n-grams a campaign has exercised."""
-    seen = set(exercised)
-    out = {}
-    for n, table in sorted(mined.items()):
-        hit = sum(1 for chain in table if chain in seen)
-        out[n] = {"exercised": hit, "mined": len(table),
-                  "share": hit / len(table) if table else 0.0}
-    return out

@@ -193,7 +193,8 @@ class Markov:
         self.start: dict[str, int] = {}
         self.next: dict[tuple[str, ...], dict[str, int]] = {}
         for n, table in seeds.ngrams.items():
-            for chain, (count, _archs) in table.items():
+            for mined, (count, _archs) in table.items():
+                chain = tuple(ops.canonical(o) for o in mined)  # traced aliases -> catalogue
                 if not all(op in allowed for op in chain):
                     continue
                 if n == 1:

@@ -27,8 +27,9 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("seeds")
     by_n: dict[str, list[dict]] = {"1": [], "2": [], "3": [], "4": []}
     for ops, n in CHAINS:
-        by_n[str(len(ops))].append({"ops": ops, "count": n, "archs": ["bert"]})
-    (d / "ngrams.json").write_text(json.dumps({"format": 1, "max_n": 4, "ngrams": by_n}))
+        by_n[str(len(ops))].append({"ops": ops, "count": n, "archs": [0]})
+    (d / "ngrams.json").write_text(json.dumps({"format": 1, "max_n": 4,
+                                               "archs": ["transformers:bert"], "ngrams": by_n}))
     ops = {"aten::layer_norm": {"count": 40, "args": {"eps": {"1e-12": 40}}},
            "aten::gelu": {"count": 20, "args": {"approximate": {'"tanh"': 20}}}}
     (d / "ops.json").write_text(json.dumps({"format": 1, "ops": ops}))

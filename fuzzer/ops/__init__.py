@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 
+from fuzzer.ops.aliases import ALIASES, canonical
 from fuzzer.ops.spec import REGISTRY, Meta, Operand, OpSpec
 
-FAMILIES = ("activations", "elementwise", "reductions", "shape", "convpool", "norms", "linalg")
+FAMILIES = ("activations", "elementwise", "casts", "reductions", "shape", "indexing",
+            "convpool", "pool", "resize", "norms", "linalg", "attention", "losses", "creation")
 for _fam in FAMILIES:
     importlib.import_module(f"fuzzer.ops.{_fam}")
 
@@ -18,4 +20,4 @@ def get(name: str) -> OpSpec:
         raise KeyError(f"unknown operator {name!r} (see `convfuzz ops`)") from None
 
 
-__all__ = ["REGISTRY", "Meta", "OpSpec", "Operand", "get"]
+__all__ = ["ALIASES", "REGISTRY", "Meta", "OpSpec", "Operand", "canonical", "get"]
