@@ -26,7 +26,7 @@ from fuzzer.targets.runtimes import run_reference
 from fuzzer.verdict import Attribution, Outcome, Stage, Symptom, Verdict, first_line
 
 UNSUPPORTED = re.compile(
-    r"NOT_IMPLEMENTED|not (?:yet )?implemented|is not supported|are not supported|"
+    r"NOT_IMPLEMENTED|not (?:yet )?implemented|\bnot supported\b|does not support|"
     r"not currently supported|UnsupportedOperatorError|No ONNX function found|"
     r"Could not find an implementation|Unsupported: |unsupported operator", re.I)
 INVALID = re.compile(r"INVALID_GRAPH|INVALID_PROTOBUF|ShapeInferenceError|Type Error|"
@@ -132,6 +132,12 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
         if blamed is not None:
             v.stage, v.attribution = Stage.GRAPH_OPTIMIZATION, Attribution.OPTIMIZER
             v.evidence["blame"] = blamed
+    if v.outcome == Outcome.UNSUPPORTED:
+        from fuzzer.ops.limitations import known
+
+        reason = known(case, v)
+        if reason:  # already documented: counted under its reason, never re-reported
+            v.evidence["known_limitation"] = reason
     v.seconds = time.perf_counter() - t0
     return v
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case
-from fuzzer.verdict import Outcome, Stage, Symptom, Verdict, first_line
+from fuzzer.verdict import Attribution, Outcome, Stage, Symptom, Verdict, first_line
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,10 @@ class Sandbox:
             else:
                 detail = f"worker exited with code {code}"
         text = detail + (f"\n{tail}" if tail else "")
-        return Verdict(target, Outcome.BUG, Stage(stage) if stage else Stage.NODE_CONVERSION,
-                       symptom, detail=detail, error=text,
+        where = Stage(stage) if stage else Stage.NODE_CONVERSION
+        # The process died where the last beacon said: the exporter's or the runtime's fault.
+        blame = (Attribution.RUNTIME if where in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN)
+                 else Attribution.CONVERTER)
+        return Verdict(target, Outcome.BUG, where, symptom, blame, detail=detail, error=text,
                        evidence={"log_tail": first_line(tail)},
                        seconds=time.perf_counter() - t0)
