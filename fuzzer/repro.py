@@ -106,6 +106,9 @@ def compare(expected, baseline, actual):
         a = np.asarray(a)
         if tuple(a.shape) != tuple(e.shape):
             return f"output {{i}}: expected shape {{list(e.shape)}}, got {{list(a.shape)}}"
+        want = str(e.dtype).removeprefix("torch.")
+        if str(a.dtype) != want:
+            return f"output {{i}}: expected dtype {{want}}, got {{a.dtype}}"
         if not e.is_floating_point():
             e = e.numpy()
             bad = a != e

@@ -45,8 +45,26 @@ def _positive(rng: np.random.Generator, shape: tuple[int, ...], p: dict[str, Any
 
 @dist("int")
 def _int(rng: np.random.Generator, shape: tuple[int, ...], p: dict[str, Any]) -> np.ndarray:
-    return rng.integers(int(p.get("low", -8)), int(p.get("high", 8)), size=shape,
-                        endpoint=True)
+    # Optional keys (all off by default): `unique_axis` draws a permutation of low.. along
+    # that axis (scatter/index_copy indices must not repeat, or the result is unspecified);
+    # `nonzero` maps 0 to 1 (divisors); `extreme` is the share of values pushed to +-2**62,
+    # which `draw` clamps to the dtype's min/max.
+    low, high = int(p.get("low", -8)), int(p.get("high", 8))
+    if "unique_axis" in p and len(shape) > 0:
+        ax = int(p["unique_axis"]) % len(shape)
+        n = shape[ax]
+        moved = (*shape[:ax], *shape[ax + 1:], n)
+        keys = rng.random(size=(*moved[:-1], max(n, high - low + 1)))
+        perm = np.argsort(keys, axis=-1)[..., :n] + low
+        return np.moveaxis(perm, -1, ax)
+    out = rng.integers(low, high, size=shape, endpoint=True)
+    if p.get("nonzero"):
+        out = np.where(out == 0, 1, out)
+    share = float(p.get("extreme", 0.0))
+    if share > 0:
+        big = np.where(rng.random(size=shape) < 0.5, -(2.0**62), 2.0**62)
+        out = np.where(rng.random(size=shape) < share, big, out)
+    return out
 
 
 @dist("bool")
@@ -79,6 +97,24 @@ def _corners(rng: np.random.Generator, shape: tuple[int, ...], p: dict[str, Any]
     return out
 
 
+@dist("nonzero")
+def _nonzero(rng: np.random.Generator, shape: tuple[int, ...], p: dict[str, Any]) -> np.ndarray:
+    # Magnitudes in [low, high] with random signs: divisors of either sign, never near 0.
+    mag = rng.uniform(float(p.get("low", 0.5)), float(p.get("high", 4.0)), size=shape)
+    return np.where(rng.random(size=shape) < 0.5, -mag, mag)
+
+
+@dist("special")
+def _special(rng: np.random.Generator, shape: tuple[int, ...], p: dict[str, Any]) -> np.ndarray:
+    # Normal values with a share of NaN, +Inf and -Inf (nan_to_num, isnan, isinf...).
+    out = rng.normal(0.0, float(p.get("scale", 1.0)), size=shape)
+    pick = rng.random(size=shape)
+    share = float(p.get("share", 0.3))
+    out = np.where(pick < share / 3, np.nan, out)
+    out = np.where((pick >= share / 3) & (pick < 2 * share / 3), np.inf, out)
+    return np.where((pick >= 2 * share / 3) & (pick < share), -np.inf, out)
+
+
 def draw(rng: np.random.Generator, shape: list[int], dtype: str,
          spec: dict[str, Any]) -> torch.Tensor:
     params = {k: v for k, v in spec.items() if k != "dist"}
@@ -90,5 +126,6 @@ def draw(rng: np.random.Generator, shape: list[int], dtype: str,
         info = torch.iinfo(tdt)
         # Round, then clamp to the dtype's range: integer extremes are reachable, never UB.
         arr = np.clip(np.rint(np.asarray(arr, dtype=np.float64)), info.min, info.max)
-        return torch.from_numpy(arr.astype(np.int64)).to(tdt)
+        # np.asarray: numpy hands back a scalar, not an array, for 0-d (rank-0) inputs.
+        return torch.from_numpy(np.asarray(arr.astype(np.int64))).to(tdt)
     return torch.from_numpy(np.asarray(arr, dtype=np.float64)).to(tdt)

@@ -10,6 +10,7 @@ by default, the lowering itself run on meta tensors: exact for every op torch ca
 from __future__ import annotations
 
 import math
+import string
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ FLOAT32 = ("float32", "float64")  # ops whose CPU kernels or exports lack half t
 INT = ("int8", "uint8", "int16", "int32", "int64")
 SIGNED = ("int8", "int16", "int32", "int64")
 NUM = FLOAT + INT
-ALL = NUM + ("bool",)
+ALL = (*NUM, "bool")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class Arg:
     values: tuple[Any, ...] = ()
     edges: tuple[Any, ...] = ()
     pick: Callable[[list[Meta]], Sequence[Any]] | None = None
+    # "value" renders with repr; "dtype" names a torch dtype ("float16") and renders as
+    # torch.float16, so templates stay valid PyTorch while Cases stay plain JSON.
+    kind: str = "value"
+    doc: str = ""
 
     def candidates(self, metas: list[Meta]) -> list[Any]:
         vals = list(self.pick(metas)) if self.pick else list(self.values)
@@ -93,6 +98,17 @@ def flag(name: str, default: bool = False) -> Arg:
     return Arg(name, default, values=(not default,))
 
 
+def dtype_arg(name: str = "dtype", default: str | None = None,
+              values: tuple[str | None, ...] = ("float64", "float32")) -> Arg:
+    """An optional `dtype=` keyword (sum, softmax, cumsum...), rendered as torch.<dtype>."""
+    return Arg(name, default, values, kind="dtype")
+
+
+def tdtype(name: str | None) -> torch.dtype | None:
+    """The torch dtype a dtype-kind attribute names (None stays None)."""
+    return None if name is None else TORCH_DTYPES[name]
+
+
 # -- the entry --------------------------------------------------------------------------------
 Lowering = Callable[..., Any]
 ParamRule = Callable[[dict[str, Any], list[Meta]], dict[str, tuple[tuple[int, ...], str]]]
@@ -122,6 +138,14 @@ class OpSpec:
     # Checks meta execution cannot make (some meta kernels validate less than CPU ones).
     constraint: Callable[[dict[str, Any], list[Meta]], bool] | None = None
     doc: str = ""
+    # The ATen overload whose schema this entry mirrors (`torch.ops.aten.<name>.<overload>`)
+    # and the Python callable it lowers to: the catalogue test holds the entry's keyword
+    # arguments to either signature, so a forgotten argument fails.
+    overload: str = "default"
+    python: str | None = None
+    # attrs -> the attrs the lowering effectively uses, for rendering the template (e.g.
+    # interpolate ignores scale_factor once size is given).
+    canon: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def accepts_meta(self, m: Meta) -> bool:
         lo, hi = self.ranks
@@ -143,6 +167,36 @@ class OpSpec:
     def call(self, tensors: Sequence[torch.Tensor], attrs: dict[str, Any],
              params: dict[str, torch.Tensor]) -> Any:
         return self.fn(*tensors, **attrs, **params)
+
+    def render(self, args: Sequence[str], attrs: dict[str, Any],
+               params: dict[str, str] | None = None) -> str:
+        """The template as source code: tensor inputs by the given names, attributes as
+        literals, parameters as the given expressions (absent optional ones as None).
+        `{xs}` renders every tensor input, comma-separated; `{name:kw}` renders
+        `, name=value`, or nothing when the value is None (for torch functions whose Python
+        binding rejects an explicit None)."""
+        a = {**self.defaults(), **attrs}
+        if self.canon is not None:
+            a = self.canon(a)
+        kinds = {x.name: x.kind for x in self.args}
+        inputs = {f"x{i}": name for i, name in enumerate(args)} | {"xs": ", ".join(args)}
+        out = []
+        for literal, f, spec, _ in string.Formatter().parse(self.template):
+            out.append(literal)
+            if f is None:
+                continue
+            if f in inputs:
+                text = inputs[f]
+            elif f in a:
+                v = a[f]
+                text = (("None" if v is None else f"torch.{v}") if kinds.get(f) == "dtype"
+                        else literal_src(v))
+                if spec == "kw":
+                    text = "" if v is None else f", {f}={text}"
+            else:
+                text = (params or {}).get(f, "None")
+            out.append(text)
+        return "".join(out)
 
     def infer(self, metas: list[Meta], attrs: dict[str, Any]) -> list[Meta]:
         """Output metas, by running the lowering on meta tensors (or the explicit rule)."""
@@ -167,6 +221,16 @@ class OpSpec:
                 raise TypeError(f"{self.name} returned a non-tensor {type(o).__name__}")
             res.append(Meta(tuple(o.shape), _dtype_name(o.dtype)))
         return res
+
+
+def literal_src(v: Any) -> str:
+    """repr, except non-finite floats (repr gives `inf`/`nan`, which are not Python)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"float({str(v)!r})"
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(literal_src(x) for x in v)
+        return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
+    return repr(v)
 
 
 def _dtype_name(dt: torch.dtype) -> str:
@@ -200,6 +264,8 @@ def same(rng: np.random.Generator, m: Meta, attrs: dict[str, Any]) -> list[Opera
 
 
 def fan_in_scale(shape: tuple[int, ...]) -> float:
+    if not shape:  # a scalar parameter (e.g. a loss weight of a rank-0 input)
+        return 1.0
     return 1.0 / math.sqrt(max(1, int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]))
 
 
