@@ -8,7 +8,8 @@ NaN/Inf positions are compared explicitly, except where torch's fp32 and fp64 di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,13 +26,23 @@ TOLERANCE: dict[str, tuple[float, float]] = {
 }
 @dataclass
 class Reference:
-    """torch's answer: fp32 (the Case's own dtypes) and the fp64 baseline."""
+    """torch's answer: fp32 (the Case's own dtypes) and, computed only when a comparison
+    needs it, the fp64 baseline (most outputs match fp32 closely and never need it)."""
 
     module: Any
     inputs: list[torch.Tensor]
     out32: list[torch.Tensor]
-    out64: list[torch.Tensor] | None
     env: dict[str, list[torch.Tensor]]
+    baseline: Callable[[], list[torch.Tensor] | None] | None = None
+    _out64: Any = field(default=None, repr=False)
+    _done: bool = field(default=False, repr=False)
+
+    @property
+    def out64(self) -> list[torch.Tensor] | None:
+        if not self._done:
+            self._out64 = self.baseline() if self.baseline else None
+            self._done = True
+        return self._out64
 
 
 @dataclass
@@ -86,6 +97,22 @@ def _float_mismatch(i: int, got: np.ndarray, e32: np.ndarray, r64: np.ndarray,
                      "rtol": rtol, "atol": atol})
 
 
+def _close_to_torch(got: np.ndarray, e32: np.ndarray, dtype: str) -> bool:
+    """The cheap first check: same non-finite positions and values within the dtype's
+    tolerance of torch's own output (a subset of what the fp64 rule accepts)."""
+    rtol, atol = TOLERANCE.get(dtype, TOLERANCE["float32"])
+    a = got.astype(np.float64)
+    if not np.array_equal(np.isnan(a), np.isnan(e32)) or not np.array_equal(
+            np.where(np.isinf(a), a, 0.0), np.where(np.isinf(e32), e32, 0.0)):
+        return False
+    ok = np.isfinite(a)
+    if not ok.any():
+        return True
+    scale = max(1.0, float(np.abs(np.where(ok, e32, 0.0)).max()))
+    return bool(np.all(np.abs(np.where(ok, a - e32, 0.0)) <= atol * scale + rtol * np.abs(
+        np.where(ok, e32, 0.0))))
+
+
 def compare(case: Case, ref: Reference, got: list[np.ndarray]) -> Mismatch | None:
     if len(got) != len(ref.out32):
         return Mismatch(Symptom.WRONG_SHAPE, -1, f"expected {len(ref.out32)} output(s), got "
@@ -113,8 +140,10 @@ def compare(case: Case, ref: Reference, got: list[np.ndarray]) -> Mismatch | Non
             m = _float_mismatch(i, g, _np(t32), r64.astype(np.float64),
                                 case_output_dtype(case, ref, i))
         elif t32.is_floating_point():
-            r64 = _np(ref.out64[i]) if ref.out64 is not None else _np(t32)
             dtype = case_output_dtype(case, ref, i)
+            if _close_to_torch(g, _np(t32), dtype):
+                continue  # within tolerance of torch itself: no baseline needed
+            r64 = _np(ref.out64[i]) if ref.out64 is not None else _np(t32)
             m = _float_mismatch(i, g, _np(t32), r64, dtype)
         else:
             m = _exact_mismatch(i, g, t32, ref.out64[i] if ref.out64 is not None else None)

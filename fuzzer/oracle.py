@@ -56,13 +56,15 @@ def reference_at(module: Any, inputs: list[torch.Tensor]) -> Reference:
         out32 = module.outputs(env)  # the same values forward() returns, without a 2nd run
     except Exception as e:
         raise Invalid(f"{type(e).__name__}: {first_line(str(e))}") from e
-    try:
-        m64, in64 = to_fp64(module, inputs)
-        with torch.no_grad():
-            out64: list[torch.Tensor] | None = list(m64(*in64))
-    except Exception:
-        out64 = None  # some ops have no fp64 kernel: judge against fp32 alone
-    return Reference(module, inputs, out32, out64, env)
+    def baseline() -> list[torch.Tensor] | None:
+        try:
+            m64, in64 = to_fp64(module, inputs)
+            with torch.no_grad():
+                return list(m64(*in64))
+        except Exception:
+            return None  # some ops have no fp64 kernel: judge against fp32 alone
+
+    return Reference(module, inputs, out32, env, baseline)
 
 
 def classify(stage: Stage, error: BaseException | str) -> Symptom:
@@ -168,7 +170,8 @@ def _run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
             raise
         except Exception as e:  # a component that raised without classifying
             raise StageFailure(_KIND_STAGE[comp.kind], e) from e
-        timings[comp.kind] = timings.get(comp.kind, 0.0) + time.perf_counter() - s
+        finally:  # a failing export costs converter time too
+            timings[comp.kind] = timings.get(comp.kind, 0.0) + time.perf_counter() - s
         if comp.kind != "runtime" and comp is target.components[-2]:
             if on_stage:
                 on_stage(Stage.VALIDATION.value)

@@ -47,3 +47,16 @@ def test_architectural_coverage_of_real_cases_grows_and_is_bounded() -> None:
         shares.append(architectural(seen, mined)[2]["share"])
     assert 0 < shares[0] <= shares[-1] <= 1
     assert architectural(seen, mined)[1]["exercised"] >= 10
+
+
+def test_ops_coverage_command_reports_the_share() -> None:
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "fuzzer.cli", "ops", "--coverage", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    cov = json.loads(r.stdout)
+    assert cov["share"] >= 0.95 and cov["occurrences"] > 100_000
+    assert all(m["count"] > 0 for m in cov["missing"])

@@ -1,0 +1,1 @@
+"""The convfuzz subcommands, grouped by what they work on."""

@@ -1,0 +1,238 @@
+"""Commands for campaigns and what feeds or reads them: fuzz, mine, analyze."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from fuzzer.cli import MemoryOpt, TargetOpt, TimeoutOpt, _targets, app, err, guarded, out
+
+
+def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
+    t = Table(title="convfuzz campaign", show_header=False, min_width=60)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("cases", f"{prog.cases}  ({prog.rate:.2f}/s)")
+    t.add_row("targets", ", ".join(targets))
+    for key, n in sorted(prog.verdicts.items(), key=lambda kv: -kv[1]):
+        style = "green" if key == "pass" else ("yellow" if key in ("invalid", "unsupported")
+                                               or "unsupported" in key else "red")
+        t.add_row(f"[{style}]{key}[/{style}]", str(n))
+    if prog.coverage:
+        t.add_row("arch. coverage", "  ".join(
+            f"{n}-grams {c['exercised']}/{c['mined']} ({100 * c['share']:.1f}%)"
+            for n, c in sorted(prog.coverage.items())))
+    t.add_row("findings", f"{prog.findings} new, {prog.duplicates} duplicate failure(s)")
+    for line in prog.finding_lines[-8:]:
+        t.add_row("[red]finding[/red]", line)
+    if not prog.finding_lines:
+        for case, v in prog.failures[-3:]:
+            t.add_row("[red]failure[/red]", f"{v.target} {v.key}: {' → '.join(case.ops)}")
+    return t
+
+
+def _saved_config(store_dir: Path) -> dict[str, Any]:
+    from fuzzer.store import Store, StoreError
+
+    if not (store_dir / "store.sqlite").is_file():
+        raise StoreError(f"{store_dir}: no campaign store to resume")
+    st = Store(store_dir)
+    try:
+        saved = st.get_meta("config")
+    finally:
+        st.close()
+    if not saved:
+        raise StoreError(f"{store_dir}: the store has no campaign settings to resume")
+    return dict(saved)
+
+
+@app.command()
+@guarded
+def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this many seconds.")]
+         = 60.0,
+         cases: Annotated[int | None, typer.Option("--cases", help="Stop after this many Cases "
+                                                   "(whichever limit comes first).")] = None,
+         seed: Annotated[int, typer.Option("--seed", help="Campaign seed: same seed, same "
+                                           "stream of Cases.")] = 0,
+         target: TargetOpt = None,
+         out_dir: Annotated[Path | None, typer.Option(
+             "--out", help="Store directory (SQLite store + one folder per failing Case). "
+             "Default: runs/<seed>.")] = None,
+         workers: Annotated[int, typer.Option("--workers", "-w", min=1,
+                                              help="Worker processes run in parallel.")] = 1,
+         max_len: Annotated[int, typer.Option("--max-len", min=1, help="Longest operator "
+                                              "chain generated.")] = 6,
+         nondefault: Annotated[float, typer.Option("--nondefault", min=0.0, max=1.0, help=
+                                                   "Share of keyword arguments drawn away from "
+                                                   "their defaults.")] = 0.3,
+         source: Annotated[str, typer.Option(
+             "--source", help="Where operator chains come from: real (walks of the mined "
+             "n-grams in seeds/), random (uniform over the same vocabulary: the control arm) "
+             "or mixed (half each).")] = "real",
+         seeds_dir: Annotated[Path | None, typer.Option(
+             "--seeds", help="Mined seeds directory for the real arm (default: the repo's "
+             "seeds/).")] = None,
+         dynamic: Annotated[float, typer.Option("--dynamic", min=0.0, max=1.0, help=
+                                                "Share of Cases exported with a dynamic batch "
+                                                "dim and also run at other batch sizes.")] = 0.1,
+         op: Annotated[list[str] | None, typer.Option("--op", help="Restrict the vocabulary to "
+                                                      "these operators (repeatable).")] = None,
+         shrink: Annotated[bool, typer.Option(
+             "--shrink/--no-shrink", help="Shrink each new failure before filing it as a "
+             "finding (deduplicated by the signature of the shrunk Case).")] = True,
+         shrink_time: Annotated[float, typer.Option(
+             "--shrink-time", min=0.0, help="Seconds one failure may be shrunk for; the "
+             "smallest Case so far is kept.")] = 60.0,
+         shrink_calls: Annotated[int, typer.Option(
+             "--shrink-calls", min=1, help="Target runs one shrink may use.")] = 200,
+         scheduler: Annotated[str | None, typer.Option(
+             "--scheduler", help="tcp://HOST:PORT of a Dask scheduler: run the Cases on its "
+             "workers (the driver still writes the store). Default: local worker processes."
+             )] = None,
+         resume: Annotated[Path | None, typer.Option(
+             "--resume", help="Continue the campaign stored in this directory: its settings, "
+             "its seed stream from where it stopped, its findings.")] = None,
+         timeout: TimeoutOpt = 120.0, memory_mb: MemoryOpt = 4096) -> None:
+    """Run a fuzz campaign: generate Cases, convert and execute them on every target, judge,
+    record every verdict in the store, shrink each new failure and file it as a finding.
+    Ctrl-C stops cleanly; `--resume DIR` picks up where a stopped (or killed) campaign left."""
+    from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
+    from fuzzer.generate import SAMPLERS, GenConfig, GenerationError, vocabulary
+    from fuzzer.sandbox import Limits
+    from fuzzer.store import Store
+
+    if resume is not None:
+        saved = _saved_config(resume)
+        seed, target, source, op = saved["seed"], saved["targets"], saved["sampler"], \
+            saved.get("vocab")
+        max_len, nondefault, dynamic = saved["max_len"], saved["nondefault"], saved["dynamic"]
+        seeds_dir = Path(saved["seeds"]) if saved.get("seeds") else None
+        out_dir = resume
+    if source not in SAMPLERS:
+        raise GenerationError(f"unknown source {source!r} (one of {', '.join(SAMPLERS)})")
+    names = _targets(target)
+    vocab = vocabulary(op) if op else None
+    gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
+                    seeds=str(seeds_dir or ""))
+    SAMPLERS[source](0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
+    store = Store(out_dir or Path("runs") / str(seed))
+    cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
+                         workers=workers, vocab=vocab, gen=gen, sampler=source,
+                         limits=Limits(timeout=timeout, memory_mb=memory_mb),
+                         shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
+                         scheduler=scheduler)
+    store.set_meta("config", {"seed": seed, "targets": names, "sampler": cfg.sampler,
+                              "max_len": max_len, "nondefault": nondefault,
+                              "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds})
+    if resume is not None:
+        out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
+                  f"case {store.max_seq() + 1}")
+    stop = threading.Event()
+    from fuzzer.campaign import Progress
+
+    prog = Progress()
+    with Live(_dashboard(prog, names, seconds), console=out, refresh_per_second=4,
+              transient=not out.is_terminal) as live:
+        def listen(p: Any, case: Any, verdicts: Any) -> None:
+            live.update(_dashboard(p, names, seconds))
+        try:
+            prog = run_campaign(cfg, store, listen, stop)
+        except KeyboardInterrupt:
+            stop.set()
+            out.print("[yellow]interrupted: everything recorded so far is in the store[/yellow]")
+    out.print(_dashboard(prog, names, seconds))
+    out.print(f"store: {store.root}  ({store.n_cases()} cases in all)")
+    out.print(f"findings: {prog.findings} new, {prog.duplicates} failure(s) filed under known "
+              f"ones; {len(store.findings())} in the store (convfuzz corpus list --store "
+              f"{store.root})")
+    store.close()
+
+
+
+@app.command()
+@guarded
+def mine(source: Annotated[list[str] | None, typer.Option(
+             "--source", help="transformers (every model type, built from tiny configs), or "
+             "transformers:bert,gpt2 for some; torchvision / timm when installed.")] = None,
+         out_dir: Annotated[Path, typer.Option("--out", help="Seeds directory to write.")]
+         = Path("seeds"),
+         limit: Annotated[int | None, typer.Option("--limit", help="At most this many "
+                                                   "architectures per source.")] = None) -> None:
+    """Mine operator n-grams (n = 1..4, along data flow) and attribute values from real
+    architectures built from configs (no weights, no download) into a seeds directory."""
+    from fuzzer.mine import mine as run_mine
+
+    def progress(name: str, status: str) -> None:
+        err.print(f"{status:9} {name}", highlight=False)
+
+    cmd = " ".join(["convfuzz mine", *(f"--source {s}" for s in source or []),
+                    f"--out {out_dir}", *([f"--limit {limit}"] if limit else [])])
+    r = run_mine(source, out_dir, limit, progress, command=cmd)
+    out.print(f"mined {r.ok} architectures ({r.fallback} by fallback tracing, {r.failed} "
+              f"failed) into {out_dir}: {r.distinct_ops} operators, n-grams {r.ngrams}")
+
+
+@app.command()
+@guarded
+def analyze(stores: Annotated[list[Path], typer.Argument(
+                help="Campaign store directories (each holds store.sqlite).",
+                show_default=False)],
+            out_dir: Annotated[Path, typer.Option(
+                "--out", help="Directory for report.md/.html/.json and the PNG plots.")]
+            = Path("analysis"),
+            seeds: Annotated[Path | None, typer.Option(
+                "--seeds", help="Mined seeds directory: real-world exposure of each minimized "
+                "failure (default: seeds/ when it holds ngrams.json).")] = None,
+            markdown: Annotated[Path | None, typer.Option(
+                "--markdown", help="Also write the markdown report here, image links made "
+                "relative to it (e.g. docs/results.md).")] = None,
+            note: Annotated[str | None, typer.Option(
+                "--note", help="A paragraph put at the top of the report (e.g. the budget).")]
+            = None,
+            min_support: Annotated[int, typer.Option(
+                "--min-support", min=1, help="Test only n-grams present in at least this many "
+                "Cases.")] = 3) -> None:
+    """Statistics over campaign stores: failure rates of the real and random arms with 95%
+    CIs and tests, n-gram enrichment (Fisher + Benjamini–Hochberg), real-world exposure of
+    minimized failures, the stage x symptom taxonomy beside the paper's; plots and a report."""
+    from fuzzer.analyze import ANY, ARMS
+    from fuzzer.analyze import analyze as run_analysis
+    from fuzzer.plots import Q, conclusion, fmt, fmt_p, rate_cell
+
+    if seeds is None and (Path("seeds") / "ngrams.json").is_file():
+        seeds = Path("seeds")
+    rep = run_analysis(stores, out_dir, seeds, min_support, markdown, note)
+    arms = sorted(rep.arms, key=lambda a: (ARMS.index(a) if a in ARMS else len(ARMS), a))
+    t = Table(title="failure rates (Case level, any target; 95% Wilson CI)")
+    for col in ("class", *arms, "p (real vs random)"):
+        t.add_column(col, overflow="fold")
+    by = {(r.arm, r.cls): r for r in rep.rates if r.target == "all"}
+    tests = {c.cls: c for c in rep.comparisons if c.target == "all"}
+    for cls in dict.fromkeys(r.cls for r in rep.rates if r.target == "all"):
+        t.add_row(cls, *(rate_cell(by[a, cls]) if (a, cls) in by else "—" for a in arms),
+                  fmt_p(tests[cls].p) if cls in tests else "—",
+                  style="bold" if cls == ANY else None)
+    out.print(t)
+    if not all(a in rep.arms for a in ARMS):
+        out.print(f"[yellow]only {', '.join(rep.arms) or 'no'} arm(s): no real-vs-random "
+                  "test[/yellow]")
+    out.print(conclusion(rep))
+    sig = [e for e in rep.enrich_raw if e.q < Q]
+    out.print(f"n-grams: {len(rep.enrich_raw)} tested, {len(sig)} at q < {Q}"
+              + "".join(f"\n  {e.label}  OR {fmt(e.odds_ratio)}  q {fmt_p(e.q)}"
+                        for e in sig[:5]))
+    if rep.findings_by_arm is None:
+        out.print("minimized failures: none in these stores")
+    else:
+        n = sum(rep.findings_by_arm.values())
+        expo = ("" if rep.exposure is None else f"; {sum(bool(e.archs) for e in rep.exposure)} "
+                "occur in mined architectures")
+        out.print(f"minimized failures: {n}{expo}")
+    out.print(f"report: {rep.files['markdown']}  (also .html, .json and "
+              f"{sum(k not in ('markdown', 'html', 'json', 'markdown_copy') for k in rep.files)} "
+              "PNG plots)")
