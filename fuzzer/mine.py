@@ -31,6 +31,8 @@ from typing import Any
 
 import networkx as nx
 
+from fuzzer.dataflow import ngram_counts
+
 os.environ["HF_HUB_OFFLINE"] = "1"  # never download, even by accident
 
 MAX_N = 4
@@ -306,19 +308,9 @@ def to_digraph(rec: dict[str, Any]) -> nx.DiGraph:
 
 
 def chains(g: nx.DiGraph, max_n: int = MAX_N) -> Counter[tuple[str, ...]]:
-    """Operator-name sequences of every path of 1..max_n nodes, with multiplicity."""
-    counts: Counter[tuple[str, ...]] = Counter()
-    ops = nx.get_node_attributes(g, "op")
-
-    def walk(path: tuple[int, ...], names: tuple[str, ...]) -> None:
-        counts[names] += 1
-        if len(path) < max_n:
-            for s in g.successors(path[-1]):
-                walk((*path, s), (*names, ops[s]))
-
-    for v in g.nodes:
-        walk((v,), (ops[v],))
-    return counts
+    """Operator-name sequences of every path of 1..max_n nodes, with multiplicity: the one
+    definition of an n-gram, shared with the Cases' coverage and the analysis."""
+    return ngram_counts(g, max_n)
 
 
 def _tstats() -> dict[str, Counter[str]]:
