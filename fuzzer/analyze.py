@@ -1,0 +1,731 @@
+"""Statistics over campaign stores: do Cases built from real operator sequences fail more often
+than random ones, and which operator n-grams go with failure?
+
+Units. A *Case* is the unit of the arm comparison and of n-gram enrichment (its verdicts on
+several targets are not independent); a *verdict* is the unit of the per-target tables. Cases
+that are invalid in torch eager or only met harness errors are left out of every denominator.
+Raw Cases are the generated ones: shrink products (a parent, other than `mutate`) are not, so
+the minimized failures are analysed apart. The sampler arm is read from the Case's origin.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from fuzzer.verdict import Verdict, first_line, signature, target_family
+
+ARMS = ("real", "random")  # the compared arms; other samplers are reported, never tested
+MAX_N = 3
+Z95 = 1.959963984540054
+# Symptom classes of issue 8; a verdict is in at most one of them.
+CLASSES: dict[str, tuple[str, ...]] = {
+    "wrong values": ("wrong_values", "wrong_shape", "wrong_dtype", "nan_inf_mismatch"),
+    "crash": ("crash", "process_death", "hang", "out_of_memory"),
+    "invalid model": ("invalid_model",),
+}
+ANY = "any failure"
+UNSUPPORTED = "unsupported"
+CLASS_ORDER = (ANY, *CLASSES, UNSUPPORTED)
+EVALUATED = ("pass", "bug", "unsupported")
+
+
+# ---------------------------------------------------------------------------- loading
+
+def _error(msg: str) -> Exception:
+    """The store's error type (the CLI maps it to exit 2), imported only when raised: the store
+    module pulls in torch, which analysis never needs."""
+    from fuzzer.store import StoreError
+
+    return StoreError(msg)
+
+
+@dataclass
+class VRow:
+    target: str
+    outcome: str
+    stage: str | None
+    symptom: str | None
+    raw: dict[str, Any]  # the verdict JSON (error text for signatures)
+
+
+@dataclass
+class CaseRow:
+    hash: str
+    sampler: str
+    case: dict[str, Any]
+    verdicts: dict[str, VRow] = field(default_factory=dict)
+    raw: bool = True
+
+    @property
+    def evaluated(self) -> bool:
+        return any(v.outcome in EVALUATED for v in self.verdicts.values())
+
+    @property
+    def failed(self) -> bool:
+        return any(v.outcome == "bug" for v in self.verdicts.values())
+
+    @property
+    def passed(self) -> bool:
+        """Never failed and passed somewhere: the background of the enrichment tests."""
+        return not self.failed and any(v.outcome == "pass" for v in self.verdicts.values())
+
+
+@dataclass
+class Finding:
+    signature: str
+    count: int
+    target: str
+    stage: str | None
+    symptom: str | None
+    case: dict[str, Any]  # the minimized Case
+    arms: list[str]  # samplers of the raw Cases that reproduce it
+
+
+@dataclass
+class StoreInfo:
+    path: str
+    cases: int
+    verdicts: int
+    span_s: float  # first to last Case recorded: the wall-clock budget actually spent
+    config: dict[str, Any]
+    findings: int | None  # None: the store has no findings table
+
+
+@dataclass
+class Campaign:
+    cases: list[CaseRow]
+    findings: list[Finding] | None
+    stores: list[StoreInfo]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = path / "store.sqlite"
+    if not path.is_dir():
+        raise _error(f"{path}: no such store directory")
+    if not db.is_file():
+        raise _error(f"{path}: not a campaign store (no store.sqlite)")
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as e:
+        raise _error(f"{db}: unreadable ({e})") from None
+    if not {"cases", "verdicts"} <= tables:
+        raise _error(f"{db}: not a campaign store (no cases/verdicts tables)")
+    return con
+
+
+def _columns(con: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+
+
+def _load_findings(con: sqlite3.Connection) -> list[Finding] | None:
+    """Minimized failures (fuzzer/store.py: id = signature, json = the minimized Case), with
+    the arms of the raw Cases linked to each; None when the store predates findings."""
+    cols = set(_columns(con, "findings"))
+    if not {"id", "target", "stage", "symptom", "count", "json"} <= cols:
+        return None
+    links: dict[str, set[str]] = defaultdict(set)
+    if _columns(con, "finding_cases"):
+        for fid, sampler in con.execute(
+                "SELECT l.finding_id, c.sampler FROM finding_cases l "
+                "JOIN cases c ON c.hash = l.case_hash"):
+            links[fid].add(sampler or "unknown")
+    return [Finding(fid, int(n or 1), target, stage, symptom, json.loads(blob),
+                    sorted(links[fid]))
+            for fid, target, stage, symptom, n, blob in con.execute(
+                "SELECT id, target, stage, symptom, count, json FROM findings ORDER BY created")]
+
+
+def load(stores: Sequence[Path]) -> Campaign:
+    """Read one or more stores; a Case found in several is one Case (verdicts merged)."""
+    if not stores:
+        raise _error("no store directories given")
+    cases: dict[str, CaseRow] = {}
+    findings: dict[str, Finding] | None = None
+    infos: list[StoreInfo] = []
+    for path in stores:
+        con = _connect(Path(path))
+        try:
+            n_cases = n_verdicts = 0
+            t0, t1 = math.inf, -math.inf
+            for h, sampler, blob, created in con.execute(
+                    "SELECT hash, sampler, json, created FROM cases ORDER BY seq, created"):
+                n_cases += 1
+                t0, t1 = min(t0, created), max(t1, created)
+                case = json.loads(blob)
+                origin = case.get("origin") or {}
+                arm = str(origin.get("sampler") or sampler or "unknown")
+                raw = origin.get("parent") is None or arm == "mutate"
+                cases.setdefault(h, CaseRow(h, arm, case, raw=raw))
+            for h, target, outcome, stage, symptom, blob in con.execute(
+                    "SELECT case_hash, target, outcome, stage, symptom, json FROM verdicts"):
+                n_verdicts += 1
+                if h in cases:
+                    cases[h].verdicts[target] = VRow(target, outcome, stage, symptom,
+                                                     json.loads(blob))
+            meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
+            found = _load_findings(con)
+        except (sqlite3.DatabaseError, json.JSONDecodeError, KeyError) as e:
+            raise _error(f"{path}: unreadable store ({e})") from None
+        finally:
+            con.close()
+        if found is not None:
+            findings = findings or {}
+            for f in found:  # one finding may turn up in several stores (e.g. both arms)
+                if f.signature in findings:
+                    old = findings[f.signature]
+                    old.count += f.count
+                    old.arms = sorted({*old.arms, *f.arms})
+                else:
+                    findings[f.signature] = f
+        infos.append(StoreInfo(str(path), n_cases, n_verdicts,
+                               0.0 if n_cases == 0 else float(t1 - t0),
+                               meta.get("config") or {}, None if found is None else len(found)))
+    return Campaign(list(cases.values()),
+                    None if findings is None else list(findings.values()), infos)
+
+
+# ---------------------------------------------------------------------------- statistics
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (nan when n is 0)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, min(p, c - h)), min(1.0, max(p, c + h)))  # exact at k = 0, n
+
+
+def newcombe(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
+    """p1 - p2 with Newcombe's hybrid score interval (built from the two Wilson intervals)."""
+    if n1 == 0 or n2 == 0:
+        return (math.nan, math.nan, math.nan)
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = wilson(k1, n1), wilson(k2, n2)
+    d = p1 - p2
+    return (d, d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2))
+
+
+def fisher(a: int, b: int, c: int, d: int) -> tuple[float, float]:
+    """Two-sided Fisher's exact test of [[a, b], [c, d]]: (sample odds ratio, p)."""
+    res = stats.fisher_exact([[a, b], [c, d]])
+    return float(res[0]), float(res[1])
+
+
+def bh(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values (q-values)."""
+    if not pvalues:
+        return []
+    return [float(q) for q in stats.false_discovery_control(np.asarray(pvalues), method="bh")]
+
+
+def chi2_if_fits(table: list[list[int]]) -> dict[str, Any] | None:
+    """Pearson chi-square on a contingency table, when Cochran's rule allows it (no expected
+    count below 1, at most 20% below 5); None otherwise — use the per-class Fisher tests."""
+    t = np.asarray(table, dtype=float)
+    t = t[:, t.sum(axis=0) > 0]
+    if t.shape[0] < 2 or t.shape[1] < 2 or (t.sum(axis=1) == 0).any():
+        return None
+    chi2, p, dof, expected = stats.chi2_contingency(t, correction=False)
+    if expected.min() < 1 or (expected < 5).mean() > 0.2:
+        return None
+    return {"chi2": float(chi2), "dof": int(dof), "p": float(p)}
+
+
+def mantel_haenszel(tables: Iterable[tuple[int, int, int, int]]) -> dict[str, Any] | None:
+    """Cochran–Mantel–Haenszel test over 2x2 strata (a, b, c, d): the arm difference with
+    chain length held fixed, since the arms need not draw lengths alike."""
+    num = den = s = e = v = 0.0
+    used = 0
+    for a, b, c, d in tables:
+        n = a + b + c + d
+        if n < 2 or a + b == 0 or c + d == 0:
+            continue
+        used += 1
+        num += a * d / n
+        den += b * c / n
+        s += a
+        e += (a + b) * (a + c) / n
+        v += (a + b) * (c + d) * (a + c) * (b + d) / (n * n * (n - 1))
+    if used == 0 or v == 0:
+        return None
+    stat = (abs(s - e) - 0.5) ** 2 / v if abs(s - e) > 0.5 else 0.0
+    return {"odds_ratio": num / den if den else math.inf, "chi2": stat,
+            "p": float(stats.chi2.sf(stat, 1)), "strata": used}
+
+
+# ---------------------------------------------------------------------------- data flow
+
+def _graph(case: dict[str, Any]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    ops = {str(n["id"]): str(n["op"]) for n in case.get("nodes", [])}
+    succ: dict[str, list[str]] = {i: [] for i in ops}
+    for n in case.get("nodes", []):
+        for a in n.get("args", []):
+            src = a.split(":", 1)[0] if isinstance(a, str) else None
+            if src in ops and src != n["id"] and n["id"] not in succ[src]:
+                succ[src].append(str(n["id"]))
+    return ops, succ
+
+
+def ngrams(case: dict[str, Any], max_n: int = MAX_N) -> set[tuple[str, ...]]:
+    """Operator n-grams (1..max_n) along data-flow edges, not merely adjacent in node order."""
+    ops, succ = _graph(case)
+    out: set[tuple[str, ...]] = set()
+
+    def walk(node: str, names: tuple[str, ...]) -> None:
+        out.add(names)
+        if len(names) < max_n:
+            for s in succ[node]:
+                walk(s, (*names, ops[s]))
+
+    for node, op in ops.items():
+        walk(node, (op,))
+    return out
+
+
+def chains(case: dict[str, Any], limit: int = 64) -> list[tuple[str, ...]]:
+    """The maximal data-flow paths of a Case (source node to sink node) as operator names."""
+    ops, succ = _graph(case)
+    has_pred = {s for ss in succ.values() for s in ss}
+    out: list[tuple[str, ...]] = []
+
+    def walk(node: str, names: tuple[str, ...]) -> None:
+        if len(out) >= limit:
+            return
+        if not succ[node]:
+            out.append(names)
+        for s in succ[node]:
+            walk(s, (*names, ops[s]))
+
+    for node in ops:
+        if node not in has_pred:
+            walk(node, (ops[node],))
+    return sorted(set(out))
+
+
+# ---------------------------------------------------------------------------- analyses
+
+def verdict_class(v: VRow) -> str | None:
+    """The symptom class of one verdict: a CLASSES key, 'unsupported', 'pass', 'other' (a bug
+    outside the named classes) or None (not evaluated)."""
+    if v.outcome == "pass":
+        return "pass"
+    if v.outcome == "unsupported" or v.symptom == "unsupported":
+        return UNSUPPORTED
+    if v.outcome != "bug":
+        return None
+    return next((c for c, syms in CLASSES.items() if v.symptom in syms), "other")
+
+
+def case_classes(c: CaseRow, target: str | None = None) -> set[str]:
+    vs = [c.verdicts[target]] if target is not None else list(c.verdicts.values())
+    classes = {k for k in (verdict_class(v) for v in vs) if k}
+    if any(v.outcome == "bug" for v in vs):
+        classes.add(ANY)
+    return classes
+
+
+@dataclass
+class Rate:
+    arm: str
+    target: str  # "all" = Case level over every target
+    cls: str
+    k: int
+    n: int
+    lo: float
+    hi: float
+
+    @property
+    def p(self) -> float:
+        return self.k / self.n if self.n else math.nan
+
+
+@dataclass
+class Comparison:
+    target: str
+    cls: str
+    real: Rate
+    random: Rate
+    diff: float
+    diff_lo: float
+    diff_hi: float
+    odds_ratio: float
+    p: float
+
+
+def _rates(units: dict[str, list[set[str]]], target: str) -> list[Rate]:
+    out = []
+    for arm, sets in sorted(units.items()):
+        for cls in CLASS_ORDER:
+            k = sum(cls in s for s in sets)
+            out.append(Rate(arm, target, cls, k, len(sets), *wilson(k, len(sets))))
+    return out
+
+
+def arm_rates(cases: list[CaseRow]) -> tuple[list[Rate], list[Comparison]]:
+    """Failure rates per arm (Case level, then per target) and the real-vs-random tests."""
+    raw = [c for c in cases if c.raw]
+    units: dict[str, dict[str, list[set[str]]]] = defaultdict(lambda: defaultdict(list))
+    for c in raw:
+        if c.evaluated:
+            units["all"][c.sampler].append(case_classes(c))
+        for t, v in c.verdicts.items():
+            if v.outcome in EVALUATED:
+                units[t][c.sampler].append(case_classes(c, t))
+    rates: list[Rate] = []
+    comps: list[Comparison] = []
+    for target in sorted(units, key=lambda t: (t != "all", t)):
+        rs = _rates(units[target], target)
+        rates += rs
+        by = {(r.arm, r.cls): r for r in rs}
+        for cls in CLASS_ORDER:
+            a, b = by.get(("real", cls)), by.get(("random", cls))
+            if a is None or b is None or a.n == 0 or b.n == 0:
+                continue
+            odds, p = fisher(a.k, a.n - a.k, b.k, b.n - b.k)
+            comps.append(Comparison(target, cls, a, b, *newcombe(a.k, a.n, b.k, b.n), odds, p))
+    return rates, comps
+
+
+def exclusive_class(c: CaseRow) -> str:
+    """One class per Case for the arm x class chi-square (a bug outranks unsupported)."""
+    cl = case_classes(c)
+    return next((k for k in (*CLASSES, "other", UNSUPPORTED) if k in cl), "pass")
+
+
+def arm_chi2(cases: list[CaseRow]) -> dict[str, Any] | None:
+    cols = [*CLASSES, "other", UNSUPPORTED, "pass"]
+    rows = []
+    for arm in ARMS:
+        cnt = Counter(exclusive_class(c) for c in cases
+                      if c.raw and c.evaluated and c.sampler == arm)
+        rows.append([cnt[k] for k in cols])
+    res = chi2_if_fits(rows)
+    return None if res is None else {**res, "columns": cols, "table": rows}
+
+
+def length_adjusted(cases: list[CaseRow]) -> dict[str, Any] | None:
+    strata: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for c in cases:
+        if c.raw and c.evaluated and c.sampler in ARMS:
+            i = (0 if c.sampler == "real" else 2) + (0 if c.failed else 1)
+            strata[len(c.case.get("nodes", []))][i] += 1
+    return mantel_haenszel(tuple(t) for t in strata.values())  # type: ignore[misc]
+
+
+def _compare(label: str, cases: list[CaseRow]) -> Comparison | None:
+    rs = {arm: [c.failed for c in cases if c.sampler == arm] for arm in ARMS}
+    if not all(rs.values()):
+        return None
+    real, rand = (Rate(arm, label, ANY, sum(v), len(v), *wilson(sum(v), len(v)))
+                  for arm, v in rs.items())
+    odds, p = fisher(real.k, real.n - real.k, rand.k, rand.n - rand.k)
+    return Comparison(label, ANY, real, rand, *newcombe(real.k, real.n, rand.k, rand.n),
+                      odds, p)
+
+
+def sensitivity(cases: list[CaseRow]) -> list[Comparison]:
+    """The primary comparison on two subsets that remove what the arms may differ in besides
+    sequences: the operators they draw (Cases made only of operators both arms drew) and the
+    share the converter refuses outright (Cases some target accepted: a refused Case cannot
+    fail, so many `unsupported` verdicts lower an arm's failure rate)."""
+    ev = [c for c in cases if c.raw and c.evaluated and c.sampler in ARMS]
+    vocab = [{n["op"] for c in ev if c.sampler == arm for n in c.case["nodes"]} for arm in ARMS]
+    shared = vocab[0] & vocab[1]
+    out = [_compare(f"shared ops only ({len(shared)})",
+                    [c for c in ev if {n["op"] for n in c.case["nodes"]} <= shared]),
+           _compare("accepted Cases only", [c for c in ev if c.failed or c.passed])]
+    return [c for c in out if c is not None]
+
+
+@dataclass
+class Enriched:
+    ngram: tuple[str, ...]
+    fail_with: int
+    fail_without: int
+    pass_with: int
+    pass_without: int
+    odds_ratio: float
+    p: float
+    q: float = math.nan
+    archs: int | None = None  # mined architectures containing the n-gram (with --seeds)
+
+    @property
+    def label(self) -> str:
+        return " → ".join(o.removeprefix("aten::") for o in self.ngram)
+
+
+def enrichment(failing: Sequence[set[tuple[str, ...]]], passing: Sequence[set[tuple[str, ...]]],
+               min_support: int = 3) -> list[Enriched]:
+    """Fisher's exact test per n-gram (present/absent x failing/passing), BH over all tested.
+
+    N-grams in fewer than `min_support` units are not tested: the filter ignores the outcome,
+    so it keeps the FDR control valid while sparing tests that could never reach significance.
+    """
+    nf, np_ = len(failing), len(passing)
+    if nf == 0 or np_ == 0:
+        return []
+    fc: Counter[tuple[str, ...]] = Counter(g for s in failing for g in s)
+    pc: Counter[tuple[str, ...]] = Counter(g for s in passing for g in s)
+    out = []
+    for g in sorted(set(fc) | set(pc)):
+        a, c = fc[g], pc[g]
+        if a + c < min_support:
+            continue
+        odds, p = fisher(a, nf - a, c, np_ - c)
+        out.append(Enriched(g, a, nf - a, c, np_ - c, odds, p))
+    for e, q in zip(out, bh([e.p for e in out]), strict=True):
+        e.q = q
+    return sorted(out, key=lambda e: (e.p, -e.odds_ratio, e.ngram))
+
+
+@dataclass
+class Exposure:
+    chain: str
+    signature: str
+    count: int
+    target: str
+    symptom: str | None
+    arms: list[str]
+    archs: int | None  # None: longer than any mined n-gram
+    examples: list[str]
+
+
+def exposure(findings: list[Finding], seeds: Any) -> list[Exposure]:
+    """In how many mined architectures does each minimized failure's chain occur? A Case with
+    several paths occurs where all of them do (a necessary condition, not a subgraph match)."""
+    from fuzzer.mine import MAX_N as MINED_N
+
+    out = []
+    for f in findings:
+        paths = chains(f.case)
+        label = " | ".join(" → ".join(o.removeprefix("aten::") for o in p) for p in paths)
+        if not paths or any(len(p) > MINED_N for p in paths):
+            out.append(Exposure(label, f.signature, f.count, f.target, f.symptom, f.arms,
+                                None, []))
+            continue
+        archs = set(seeds.archs_containing(paths[0]))
+        for p in paths[1:]:
+            archs &= set(seeds.archs_containing(p))
+        out.append(Exposure(label, f.signature, f.count, f.target, f.symptom, f.arms,
+                            len(archs), sorted(archs)[:3]))
+    return sorted(out, key=lambda e: (-(e.archs or 0), -e.count, e.chain))
+
+
+def load_seeds(path: Path) -> Any:
+    try:
+        from fuzzer.mine import load_seeds as _load
+    except ImportError as e:  # the miner is optional here
+        raise _error(f"{path}: cannot read seeds ({e})") from None
+    try:
+        return _load(path)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _error(f"{path}: not a seeds directory ({e})") from None
+
+
+# The paper's figures (Jajal et al., ISSTA 2024; 100 fixed torch.onnx issues) and the closest
+# of our categories. Ours are where a failure surfaced; theirs, where the fix went.
+PAPER_SYMPTOMS = (("crash", "56%", CLASSES["crash"]),
+                  ("wrong code", "32.5%", CLASSES["wrong values"]),
+                  ("(no paper category) invalid model", "—", CLASSES["invalid model"]))
+PAPER_STAGES = (("node transformation", "74%", ("node_conversion",)),
+                ("graph optimization", "9.5%", ("graph_optimization",)),
+                ("tracer", "5.5%", ("trace",)),
+                ("validation", "1.5%", ("validation",)),
+                ("(no paper category) runtime / comparison", "—",
+                 ("runtime_load", "runtime_run", "comparison")))
+
+
+@dataclass
+class Taxonomy:
+    stages: list[str]
+    symptoms: list[str]
+    counts: list[list[int]]  # raw verdicts, stages x symptoms (bugs and unsupported)
+    distinct: int  # distinct failures (signatures or findings) behind the shares
+    unsupported: int  # distinct refusals (about one per refused operator)
+    unit: str
+    # (paper label, paper share, our k, our share of bugs, our share counting unsupported)
+    symptom_shares: list[tuple[str, str, int, float, float]]
+    stage_shares: list[tuple[str, str, int, float, float]]
+
+
+def _refusal_key(v: VRow) -> str:
+    """One key per refused operator: signatures would split a refusal by the whole Case's
+    operator set, and normalize_error would merge all refusals (it strips quoted names)."""
+    text = first_line(v.raw.get("error") or v.raw.get("detail") or "")
+    text = re.sub(r"\d+", "<n>", re.sub(r"'/[^']*'", "<node>", text))
+    return f"{target_family(v.target)}|{v.stage}|{text}"
+
+
+def taxonomy(camp: Campaign) -> Taxonomy:
+    cells: Counter[tuple[str, str]] = Counter()
+    sigs: dict[str, tuple[str, str, str]] = {}
+    for c in camp.cases:
+        if not c.raw:
+            continue
+        for v in c.verdicts.values():
+            if v.outcome in ("bug", "unsupported") and v.stage and v.symptom:
+                cells[v.stage, v.symptom] += 1
+                sig = (_refusal_key(v) if v.outcome == "unsupported" else
+                       signature(Verdict.from_dict(v.raw), [n["op"] for n in c.case["nodes"]]))
+                sigs.setdefault(sig, (v.outcome, v.stage, v.symptom))
+    unit = ("distinct signatures of unminimized failures (the whole Case's operator set "
+            "splits them: an upper bound on distinct bugs)")
+    if camp.findings:  # refusals are never findings: keep them from the raw verdicts
+        unit = "minimized failures (findings)"
+        sigs = {**{k: t for k, t in sigs.items() if t[0] == "unsupported"},
+                **{f"finding:{f.signature or i}": ("bug", f.stage or "", f.symptom or "")
+                   for i, f in enumerate(camp.findings)}}
+    stages = sorted({s for s, _ in cells}, key=_stage_order)
+    symptoms = sorted({y for _, y in cells}, key=_symptom_order)
+    bugs = [(st, sy) for o, st, sy in sigs.values() if o == "bug"]
+    # As an issue tracker would see them: "not supported" errors are crashes.
+    with_unsup = bugs + [(st, "crash") for o, st, _ in sigs.values() if o == "unsupported"]
+
+    def shares(rows: Sequence[tuple[str, str, tuple[str, ...]]], idx: int
+               ) -> list[tuple[str, str, int, float, float]]:
+        out = []
+        for label, paper, keys in rows:
+            k = sum(b[idx] in keys for b in bugs)
+            k_u = sum(b[idx] in keys for b in with_unsup)
+            out.append((label, paper, k, k / len(bugs) if bugs else math.nan,
+                        k_u / len(with_unsup) if with_unsup else math.nan))
+        return out
+
+    return Taxonomy(stages, symptoms, [[cells[s, y] for y in symptoms] for s in stages],
+                    len(bugs), len(with_unsup) - len(bugs), unit, shares(PAPER_SYMPTOMS, 1),
+                    shares(PAPER_STAGES, 0))
+
+
+def _stage_order(s: str) -> tuple[int, str]:
+    from fuzzer.verdict import Stage
+
+    order = [x.value for x in Stage]
+    return (order.index(s) if s in order else len(order), s)
+
+
+def _symptom_order(s: str) -> tuple[int, str]:
+    from fuzzer.verdict import Symptom
+
+    order = [x.value for x in Symptom]
+    return (order.index(s) if s in order else len(order), s)
+
+
+# ---------------------------------------------------------------------------- the report
+
+@dataclass
+class Report:
+    stores: list[StoreInfo]
+    arms: dict[str, dict[str, Any]]
+    rates: list[Rate]
+    comparisons: list[Comparison]
+    chi2: dict[str, Any] | None
+    length_adjusted: dict[str, Any] | None
+    sensitivity: list[Comparison]  # the primary test on confound-free subsets
+    enrich_raw: list[Enriched]
+    enrich_min: list[Enriched] | None  # None: the stores hold no minimized failures
+    exposure: list[Exposure] | None  # None: no seeds or no minimized failures
+    findings_by_arm: dict[str, int] | None  # distinct minimized failures by reproducing arms
+    taxonomy: Taxonomy
+    notes: list[str]
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> Comparison | None:
+        """The pre-specified test: any failure, Case level, real vs random."""
+        return next((c for c in self.comparisons if c.target == "all" and c.cls == ANY), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("enrich_raw", "enrich_min"):
+            for row, e in zip(d[key] or [], getattr(self, key) or [], strict=True):
+                row["label"] = e.label
+        from fuzzer.plots import conclusion
+
+        d["conclusion"] = conclusion(self)
+        return _clean(d)
+
+
+def _clean(x: Any) -> Any:
+    """JSON without NaN/Infinity (which strict parsers refuse)."""
+    if isinstance(x, float):
+        return None if math.isnan(x) else ("inf" if math.isinf(x) else x)
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    return x
+
+
+def analyze(stores: list[Path], out: Path, seeds: Path | None = None,
+            min_support: int = 3, markdown: Path | None = None, note: str | None = None,
+            figures: bool = True) -> Report:
+    """Compute every statistic of issue 8 over `stores`; write plots (unless `figures` is
+    false), report.md, report.html and report.json into `out` (and the markdown also to
+    `markdown`, links made relative)."""
+    from fuzzer import plots
+
+    camp = load(stores)
+    seed_db = load_seeds(seeds) if seeds is not None else None
+    notes: list[str] = []
+    raw = [c for c in camp.cases if c.raw]
+    arms: dict[str, dict[str, Any]] = {}
+    for arm in sorted({c.sampler for c in raw}):
+        mine = [c for c in raw if c.sampler == arm]
+        ev = [c for c in mine if c.evaluated]
+        arms[arm] = {"cases": len(mine), "evaluated": len(ev),
+                     "excluded": len(mine) - len(ev),
+                     "ops": len({n["op"] for c in ev for n in c.case.get("nodes", [])}),
+                     "mean_nodes": float(np.mean([len(c.case.get("nodes", [])) for c in ev]))
+                     if ev else math.nan,
+                     "targets": sorted({t for c in mine for t in c.verdicts})}
+    if all(a in arms for a in ARMS):
+        real, rand = arms["real"], arms["random"]
+        if real["targets"] != rand["targets"]:
+            notes.append("The arms ran on different targets: compare them per target, not "
+                         "pooled.")
+        if abs(real["ops"] - rand["ops"]) > 0.2 * max(real["ops"], rand["ops"], 1):
+            notes.append(f"The arms drew different vocabularies (real {real['ops']} operators, "
+                         f"random {rand['ops']}): read the `shared ops only` row beside the "
+                         "primary test.")
+    rates, comps = arm_rates(camp.cases)
+    failing = [ngrams(c.case) for c in raw if c.failed]
+    passing = [ngrams(c.case) for c in raw if c.passed]
+    enrich_raw = enrichment(failing, passing, min_support)
+    enrich_min = expo = by_arm = None
+    if camp.findings:
+        by_arm = dict(Counter(" + ".join(f.arms) or "unlinked" for f in camp.findings))
+        enrich_min = enrichment([ngrams(f.case) for f in camp.findings], passing, min_support)
+        if seed_db is not None:
+            expo = exposure(camp.findings, seed_db)
+    if seed_db is not None:
+        for e in [*enrich_raw, *(enrich_min or [])]:
+            e.archs = len(seed_db.archs_containing(e.ngram))
+    rep = Report(camp.stores, arms, rates, comps, arm_chi2(camp.cases),
+                 length_adjusted(camp.cases), sensitivity(camp.cases), enrich_raw,
+                 enrich_min, expo, by_arm, taxonomy(camp), notes)
+    out.mkdir(parents=True, exist_ok=True)
+    if figures:
+        rep.files["rates"] = str(plots.rates(rep.rates, out / "rates.png"))
+        rep.files["enrichment"] = str(plots.enrichment(
+            rep.enrich_raw, out / "enrichment.png", "n-grams in failing vs passing raw Cases"))
+        if rep.enrich_min is not None:
+            rep.files["enrichment_min"] = str(plots.enrichment(
+                rep.enrich_min, out / "enrichment_min.png",
+                "n-grams in minimized failures vs passing raw Cases"))
+        rep.files["taxonomy"] = str(plots.taxonomy(rep.taxonomy, out / "taxonomy.png"))
+    rep.files.update(plots.write_report(rep, out, markdown, note, seeds))
+    return rep
