@@ -32,6 +32,8 @@ class GenConfig:
     tries: int = 12  # attribute draws per op before another op is tried
     dynamic: float = 0.0  # share of Cases whose inputs' dim 0 is exported as dynamic
     seeds: str = ""  # mined seeds directory for the real arm ("" = the repo's seeds/)
+    # The random arm's vocabulary: "mined" (the real arm's, the fair control) or "catalogue".
+    vocabulary: str = "mined"
 
 
 class GenerationError(RuntimeError):
@@ -172,15 +174,25 @@ def vocabulary(names: Sequence[str] | None = None) -> list[str]:
 
 def random_case(seed: int, vocab: Sequence[str] | None = None,
                 cfg: GenConfig | None = None) -> Case:
-    """The control arm: operators uniform over the vocabulary."""
-    names = vocabulary(vocab)
+    """The control arm: operators uniform over the vocabulary — by default the same one the
+    real arm walks (mined operators the catalogue has), so the arms differ only in order."""
     cfg = cfg or GenConfig()
+    names = tuple(vocabulary(vocab)) if vocab or cfg.vocabulary == "catalogue" else \
+        _random_vocab(str(cfg.seeds or default_seeds()))
 
     def pick(rng: np.random.Generator, meta: Meta | None, history: list[str]) -> list[str]:
         order = rng.permutation(len(names))
         return [names[i] for i in order]
 
     return chain_case(seed, pick, cfg, "random")
+
+
+@functools.lru_cache(maxsize=4)
+def _random_vocab(path: str) -> tuple[str, ...]:
+    """The real arm's vocabulary when seeds exist; the whole catalogue otherwise."""
+    if not (Path(path) / "ngrams.json").is_file():
+        return tuple(vocabulary(None))
+    return tuple(sorted(_markov(path, tuple(vocabulary(None))).start))
 
 
 # -- the real arm: walks of the mined n-gram graph -------------------------------------------

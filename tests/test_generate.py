@@ -64,6 +64,16 @@ def test_real_walks_follow_mined_transitions_with_mined_attrs(seeds: Path) -> No
     assert seen_pairs > 30
 
 
+def test_random_arm_draws_from_the_real_arms_vocabulary(seeds: Path) -> None:
+    mined = {o for chain, _ in CHAINS for o in chain}
+    drawn = {o for s in range(80) for o in SAMPLERS["random"](s, None, GenConfig(
+        seeds=str(seeds))).ops}
+    assert drawn <= mined and len(drawn) >= 3
+    wide = {o for s in range(80) for o in SAMPLERS["random"](s, None, GenConfig(
+        seeds=str(seeds), vocabulary="catalogue")).ops}
+    assert len(wide - mined) > 20
+
+
 def test_markov_backs_off_to_shorter_prefixes(seeds: Path) -> None:
     from fuzzer.generate import _load
 

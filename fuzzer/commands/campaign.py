@@ -77,6 +77,10 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
          seeds_dir: Annotated[Path | None, typer.Option(
              "--seeds", help="Mined seeds directory for the real arm (default: the repo's "
              "seeds/).")] = None,
+         vocabulary_: Annotated[str, typer.Option(
+             "--vocabulary", help="Operators the random arm draws from: mined (the real arm's "
+             "vocabulary, the fair control) or catalogue (every operator convfuzz knows).")
+         ] = "mined",
          dynamic: Annotated[float, typer.Option("--dynamic", min=0.0, max=1.0, help=
                                                 "Share of Cases exported with a dynamic batch "
                                                 "dim and also run at other batch sizes.")] = 0.1,
@@ -111,14 +115,17 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
         seed, target, source, op = saved["seed"], saved["targets"], saved["sampler"], \
             saved.get("vocab")
         max_len, nondefault, dynamic = saved["max_len"], saved["nondefault"], saved["dynamic"]
+        vocabulary_ = saved.get("vocabulary", "mined")
         seeds_dir = Path(saved["seeds"]) if saved.get("seeds") else None
         out_dir = resume
     if source not in SAMPLERS:
         raise GenerationError(f"unknown source {source!r} (one of {', '.join(SAMPLERS)})")
     names = _targets(target)
     vocab = vocabulary(op) if op else None
+    if vocabulary_ not in ("mined", "catalogue"):
+        raise GenerationError(f"unknown vocabulary {vocabulary_!r} (mined or catalogue)")
     gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
-                    seeds=str(seeds_dir or ""))
+                    seeds=str(seeds_dir or ""), vocabulary=vocabulary_)
     SAMPLERS[source](0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
     store = Store(out_dir or Path("runs") / str(seed))
     cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
@@ -128,7 +135,8 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
                          scheduler=scheduler)
     store.set_meta("config", {"seed": seed, "targets": names, "sampler": cfg.sampler,
                               "max_len": max_len, "nondefault": nondefault,
-                              "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds})
+                              "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds,
+                              "vocabulary": vocabulary_})
     if resume is not None:
         out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
                   f"case {store.max_seq() + 1}")
