@@ -291,5 +291,12 @@ def mixed_case(seed: int, vocab: Sequence[str] | None = None,
     return arm(seed, vocab, cfg)
 
 
+def _mutate(seed: int, vocab: Sequence[str] | None = None,
+            cfg: GenConfig | None = None) -> Case:
+    from fuzzer.mutate import mutate_case  # mutate builds on this module
+
+    return mutate_case(seed, vocab, cfg)
+
+
 SAMPLERS: dict[str, Callable[..., Case]] = {"random": random_case, "real": real_case,
-                                            "mixed": mixed_case}
+                                            "mixed": mixed_case, "mutate": _mutate}

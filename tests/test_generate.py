@@ -37,7 +37,7 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.mark.parametrize("sampler", ["random", "real", "mixed"])
+@pytest.mark.parametrize("sampler", ["random", "real", "mixed", "mutate"])
 def test_same_seed_same_bytes(sampler: str, seeds: Path) -> None:
     cfg = GenConfig(seeds=str(seeds))
     for s in range(20):
@@ -99,3 +99,20 @@ def test_random_cases_run_in_eager() -> None:
         except Invalid:
             bad += 1
     assert bad / 150 <= 0.10
+
+
+def test_mutants_edit_a_corpus_case_and_still_fit() -> None:
+    from fuzzer.model import infer
+    from fuzzer.mutate import corpus_cases, default_corpus
+
+    parents = {c.hash: c for c in corpus_cases(default_corpus())}
+    kinds = set()
+    for s in range(40):
+        m = SAMPLERS["mutate"](s, None, GenConfig())
+        assert m.origin["sampler"] == "mutate" and m.origin["parent"] in parents
+        assert m.origin["mutations"], m.origin
+        kinds |= set(m.origin["mutations"])
+        infer(m)  # the shape rules accept every mutant
+        p = parents[m.origin["parent"]]
+        assert m.ops == p.ops  # edits of values, dtypes and sizes, not of the chain
+    assert kinds >= {"argument", "dtype", "size", "dynamic"}

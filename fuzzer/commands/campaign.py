@@ -72,8 +72,8 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
                                                    "their defaults.")] = 0.3,
          source: Annotated[str, typer.Option(
              "--source", help="Where operator chains come from: real (walks of the mined "
-             "n-grams in seeds/), random (uniform over the same vocabulary: the control arm) "
-             "or mixed (half each).")] = "real",
+             "n-grams in seeds/), random (uniform over the same vocabulary: the control arm), "
+             "mixed (half each) or mutate (small edits of corpus Cases).")] = "real",
          seeds_dir: Annotated[Path | None, typer.Option(
              "--seeds", help="Mined seeds directory for the real arm (default: the repo's "
              "seeds/).")] = None,
