@@ -22,7 +22,7 @@ from fuzzer.dataflow import case_ngrams
 from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, Result, decode, job
 from fuzzer.generate import GenConfig
 from fuzzer.ops import get as get_op
-from fuzzer.rng import derive
+from fuzzer.rng import derive, np_rng
 from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.shrink import Budget, canonical, failure_key, infer, shrink
 from fuzzer.store import Store
@@ -50,6 +50,7 @@ class CampaignConfig:
     limits: Limits = field(default_factory=Limits)
     # None: record verdicts only, file no findings (e.g. to measure raw throughput).
     shrink: ShrinkConfig | None = field(default_factory=ShrinkConfig)
+    weights: dict[str, float] = field(default_factory=dict)  # target -> share of Cases
     scheduler: str | None = None  # tcp://HOST:PORT of a Dask scheduler; None: local workers
     coverage: bool = True  # track the mined n-grams exercised (when seeds/ exist)
 
@@ -133,6 +134,14 @@ def file_failure(store: Store, case: Case, verdict: Verdict, run: Callable[[Case
     return store.add_finding(case, verdict, res.case, res.verdict, res.summary())
 
 
+def targets_for(cfg: CampaignConfig, seed: int) -> list[str]:
+    """The targets Case `seed` runs on: each with probability its weight (default 1), drawn
+    from the Case seed; never none (the most weighted one stands in)."""
+    chosen = [t for t in cfg.targets if cfg.weights.get(t, 1.0) >= 1.0
+              or np_rng(seed, "target", t).random() < cfg.weights[t]]
+    return chosen or [max(cfg.targets, key=lambda t: cfg.weights.get(t, 1.0))]
+
+
 def make_executor(cfg: CampaignConfig) -> Executor:
     if cfg.scheduler:
         return DaskExecutor(cfg.scheduler)
@@ -179,7 +188,8 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
     try:
         while True:
             while more() and len(pending) < ex.workers:
-                pending.add(ex.submit(job(i, case_seed(cfg.seed, i), cfg.sampler, cfg.targets,
+                seed_i = case_seed(cfg.seed, i)
+                pending.add(ex.submit(job(i, seed_i, cfg.sampler, targets_for(cfg, seed_i),
                                           cfg.vocab, cfg.gen, cfg.limits)))
                 i += 1
             if not pending:

@@ -20,7 +20,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 TargetOpt = Annotated[list[str] | None, typer.Option(
     "--target", "-t", help="Target chain, e.g. torchscript-17/ort-all or dynamo/ref; repeat for "
-    "several (default: torchscript-17/ort-all and dynamo/ort-all). See `convfuzz targets`.")]
+    "several (default: torchscript-17/ort-all and dynamo/ort-all); in `fuzz`, T@0.2 runs T on "
+    "a 20% share of the Cases. See `convfuzz targets`.")]
 TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", help="Seconds one Case may take on one target before it is a `hang`.")]
 MemoryOpt = Annotated[int, typer.Option(
@@ -55,9 +56,28 @@ def guarded(fn: F) -> F:
 
 
 def _targets(names: list[str] | None) -> list[str]:
+    """Canonical target names (a `@WEIGHT` suffix, for campaigns, is dropped here)."""
     from fuzzer.targets import DEFAULT_TARGETS, parse
 
-    return [parse(n).name for n in (names or list(DEFAULT_TARGETS))]
+    return [parse(n.rsplit("@", 1)[0]).name for n in (names or list(DEFAULT_TARGETS))]
+
+
+def _weights(names: list[str] | None) -> dict[str, float]:
+    """`-t T@0.25`: the share of Cases that run on T (default 1: every Case)."""
+    from fuzzer.targets import TargetError, parse
+
+    out = {}
+    for n in names or []:
+        if "@" in n:
+            base, w = n.rsplit("@", 1)
+            try:
+                share = float(w)
+            except ValueError:
+                raise TargetError(f"target weight {w!r} in {n!r} is not a number") from None
+            if not 0.0 < share <= 1.0:
+                raise TargetError(f"target weight in {n!r} must be in (0, 1]")
+            out[parse(base).name] = share
+    return out
 
 
 def main() -> None:

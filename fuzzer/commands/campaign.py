@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from fuzzer.cli import MemoryOpt, TargetOpt, TimeoutOpt, _targets, app, err, guarded, out
+from fuzzer.cli import MemoryOpt, TargetOpt, TimeoutOpt, _targets, _weights, app, err, guarded, out
 
 
 def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
@@ -120,7 +120,7 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
         out_dir = resume
     if source not in SAMPLERS:
         raise GenerationError(f"unknown source {source!r} (one of {', '.join(SAMPLERS)})")
-    names = _targets(target)
+    names, weights = _targets(target), _weights(target)
     vocab = vocabulary(op) if op else None
     if vocabulary_ not in ("mined", "catalogue"):
         raise GenerationError(f"unknown vocabulary {vocabulary_!r} (mined or catalogue)")
@@ -132,8 +132,9 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
                          workers=workers, vocab=vocab, gen=gen, sampler=source,
                          limits=Limits(timeout=timeout, memory_mb=memory_mb),
                          shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
-                         scheduler=scheduler)
-    store.set_meta("config", {"seed": seed, "targets": names, "sampler": cfg.sampler,
+                         scheduler=scheduler, weights=weights)
+    store.set_meta("config", {"seed": seed, "targets": [
+        f"{n}@{weights[n]}" if n in weights else n for n in names], "sampler": cfg.sampler,
                               "max_len": max_len, "nondefault": nondefault,
                               "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds,
                               "vocabulary": vocabulary_})

@@ -100,12 +100,20 @@ def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
 
 
 @app.command("targets")
+@guarded
 def list_targets(
         show_all: Annotated[bool, typer.Option("--all", help="Also list fault-injection "
                                                "components used by the tests.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        store: Annotated[Path | None, typer.Option(
+            "--store", help="Instead: how many Cases ran and failed on each target of this "
+            "campaign store.")] = None) -> None:
     """List the named target chains and the components they are built from."""
     from fuzzer.targets import NAMED, PATTERNS
+
+    if store is not None:
+        _target_counts(store, as_json)
+        return
 
     comps = [{"kind": p.kind, "pattern": p.regex.pattern.strip("^$"), "examples": p.examples,
               "help": p.help, "fault": p.fault} for p in PATTERNS if show_all or not p.fault]
@@ -195,4 +203,29 @@ def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
     t.add_column("occurrences", justify="right")
     for m in cov["missing"][:40]:
         t.add_row(m["op"], str(m["count"]))
+    out.print(t)
+
+
+def _target_counts(store_dir: Path, as_json: bool) -> None:
+    from fuzzer.store import Store, StoreError
+
+    if not (store_dir / "store.sqlite").is_file():
+        raise StoreError(f"{store_dir}: no campaign store here")
+    st = Store(store_dir)
+    try:
+        rows = st.db.execute(
+            "SELECT target, COUNT(*), SUM(outcome = 'bug'), SUM(outcome = 'unsupported'), "
+            "SUM(outcome = 'invalid') FROM verdicts GROUP BY target ORDER BY target").fetchall()
+    finally:
+        st.close()
+    data = [{"target": t, "ran": n, "failed": b, "unsupported": u, "invalid": i}
+            for t, n, b, u, i in rows]
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    t = Table(title=f"targets in {store_dir}")
+    for col in ("target", "ran", "failed", "unsupported", "invalid"):
+        t.add_column(col, justify="left" if col == "target" else "right")
+    for r in data:
+        t.add_row(*(str(r[k]) for k in ("target", "ran", "failed", "unsupported", "invalid")))
     out.print(t)
