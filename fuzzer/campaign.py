@@ -11,7 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,17 +119,27 @@ def probable_finding(store: Store, case: Case, verdict: Verdict) -> str | None:
     return None
 
 
-def file_failure(store: Store, case: Case, verdict: Verdict, run: Callable[[Case], Verdict],
-                 cfg: ShrinkConfig, match: bool = True) -> tuple[str, bool]:
-    """Shrink a failing Case (run: Case -> Verdict on the verdict's target, through a
-    sandbox) and file it under the finding of its minimized Case's signature. Returns
-    (finding id, new). `match` first tries `probable_finding`, which skips the shrink."""
+def file_without_shrink(store: Store, case: Case, verdict: Verdict, cfg: ShrinkConfig,
+                        match: bool = True) -> tuple[str, bool] | None:
+    """File a failure when no shrink is needed: linked to the known finding it almost surely
+    repeats (`match`), or filed as it is when shrinking is off. None: it needs a shrink."""
     known = probable_finding(store, case, verdict) if match else None
     if known is not None:
         store.link(known, case, verdict.target, "matched")
         return known, False
     if not cfg.enabled:
         return store.add_finding(case, verdict, case, verdict, None, how="unshrunk")
+    return None
+
+
+def file_failure(store: Store, case: Case, verdict: Verdict, run: Callable[[Case], Verdict],
+                 cfg: ShrinkConfig, match: bool = True) -> tuple[str, bool]:
+    """Shrink a failing Case (run: Case -> Verdict on the verdict's target, through a
+    sandbox) and file it under the finding of its minimized Case's signature. Returns
+    (finding id, new). `match` first tries `probable_finding`, which skips the shrink."""
+    filed = file_without_shrink(store, case, verdict, cfg, match)
+    if filed is not None:
+        return filed
     res = shrink(case, verdict, run, Budget(cfg.seconds, cfg.calls))
     return store.add_finding(case, verdict, res.case, res.verdict, res.summary())
 
@@ -160,21 +170,45 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
     start = store.max_seq() + 1 if store is not None else 0
     ex = executor or make_executor(cfg)
     cov = Coverage.load(cfg.gen.seeds) if cfg.coverage else None
-    shrinker: list[Sandbox] = []  # the driver's own sandbox, made on the first failure
+    shrinker: list[Sandbox] = []  # the shrink thread's own sandbox, made on first use
+    # Shrinking runs beside the campaign (one thread, one sandbox) so a new failure does not
+    # stall execution; only this (driver) thread touches the store.
+    shrink_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convfuzz-shrink")
+    shrinking: dict[Future[Any], tuple[Case, Verdict]] = {}
 
-    def file(case: Case, v: Verdict) -> None:
-        if not shrinker:
-            shrinker.append(Sandbox(cfg.limits))
-        assert store is not None and cfg.shrink is not None
-        fid, new = file_failure(store, case, v, lambda c: shrinker[0].run(c, v.target),
-                                cfg.shrink)
+    def note(fid: str, new: bool, case: Case) -> None:
         prog.findings += new
         prog.duplicates += not new
-        if new:
+        if new and store is not None:
             f = store.get_finding(fid)
             minimal = Case.from_json(f["json"]).ops if f else case.ops
             chain = " → ".join(o.split("::")[-1] for o in minimal)
-            prog.finding_lines.append(f"{fid[:8]} {v.target} {v.key}: {chain}")
+            v = Verdict.from_dict(f["verdict"]) if f else None
+            where = f"{v.target} {v.key}" if v else ""
+            prog.finding_lines.append(f"{fid[:8]} {where}: {chain}")
+
+    def run_shrink(case: Case, v: Verdict) -> Any:
+        if not shrinker:
+            shrinker.append(Sandbox(cfg.limits))
+        assert cfg.shrink is not None
+        return shrink(case, v, lambda c: shrinker[0].run(c, v.target),
+                      Budget(cfg.shrink.seconds, cfg.shrink.calls))
+
+    def file(case: Case, v: Verdict) -> None:
+        assert store is not None and cfg.shrink is not None
+        filed = file_without_shrink(store, case, v, cfg.shrink)
+        if filed is not None:
+            note(*filed, case)
+        else:
+            shrinking[shrink_pool.submit(run_shrink, case, v)] = (case, v)
+
+    def collect() -> None:
+        """File the shrinks that have finished (the driver stays the only store writer)."""
+        assert store is not None
+        for fut in [f for f in shrinking if f.done()]:
+            case, v = shrinking.pop(fut)
+            res = fut.result()
+            note(*store.add_finding(case, v, res.case, res.verdict, res.summary()), case)
 
     deadline = None if cfg.seconds is None else time.time() + cfg.seconds
     i = start
@@ -192,8 +226,13 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                 pending.add(ex.submit(job(i, seed_i, cfg.sampler, targets_for(cfg, seed_i),
                                           cfg.vocab, cfg.gen, cfg.limits)))
                 i += 1
+            if shrinking:
+                collect()
             if not pending:
-                break
+                if not shrinking:
+                    break
+                wait(list(shrinking), timeout=0.5, return_when=FIRST_COMPLETED)
+                continue
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for fut in done:
                 seq, case, verdicts = decode(fut.result())
@@ -210,11 +249,14 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                     listener(prog, case, verdicts)
                 if store is not None and cfg.shrink is not None:
                     for v in bugs:
-                        file(case, v)  # the driver stays the only store writer
+                        file(case, v)
     finally:
         stop.set()
         if executor is None:
             ex.close()
+        # After a normal end every shrink has been filed; on Ctrl-C an unfinished shrink is
+        # dropped (its failing verdict is already in the store).
+        shrink_pool.shutdown(wait=False, cancel_futures=True)
         for sb in shrinker:
             sb.close()
         if store is not None and cov is not None:
