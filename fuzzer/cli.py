@@ -55,6 +55,13 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _sandbox(timeout: float, memory_mb: int = 4096) -> Any:
+    """The sandbox every command runs Cases in, with the command's limits."""
+    from fuzzer.sandbox import Limits, Sandbox
+
+    return Sandbox(Limits(timeout=timeout, memory_mb=memory_mb))
+
+
 def _targets(names: list[str] | None) -> list[str]:
     """Canonical target names (a `@WEIGHT` suffix, for campaigns, is dropped here)."""
     from fuzzer.targets import DEFAULT_TARGETS, parse

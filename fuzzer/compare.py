@@ -174,29 +174,32 @@ def _exact_mismatch(i: int, got: np.ndarray, t32: torch.Tensor,
                      "expected": e[j].item(), "actual": got[j].item()})
 
 
-def _tie_rule(case: Case, ref: Reference, i: int) -> tuple[Any, list[torch.Tensor],
-                                                            dict[str, Any]] | None:
+def _producer(case: Case, i: int) -> tuple[Any, Any, dict[str, Any], int] | None:
+    """The node behind output i, its catalogue entry, effective attrs and output index."""
     base, idx = split_ref(case.outputs[i])
     try:
         node = case.node(base)
     except KeyError:
-        return None
+        return None  # a graph input passed through
     spec = ops.get(node.op)
-    rule = spec.ties.get(idx or 0)
-    if rule is None:
+    return node, spec, {**spec.defaults(), **node.attrs}, idx or 0
+
+
+def _tie_rule(case: Case, ref: Reference, i: int) -> tuple[Any, list[torch.Tensor],
+                                                            dict[str, Any]] | None:
+    found = _producer(case, i)
+    if found is None or found[3] not in found[1].ties:
         return None
+    node, spec, attrs, idx = found
     inputs = [ref.env[split_ref(a)[0]][split_ref(a)[1] or 0] for a in node.args]
-    return rule, inputs, {**spec.defaults(), **node.attrs}
+    return spec.ties[idx], inputs, attrs
 
 
 def _unordered_dim(case: Case, i: int) -> int | None:
-    base, _ = split_ref(case.outputs[i])
-    try:
-        node = case.node(base)
-    except KeyError:
+    found = _producer(case, i)
+    if found is None or found[1].unordered is None:
         return None
-    spec = ops.get(node.op)
-    return spec.unordered({**spec.defaults(), **node.attrs}) if spec.unordered else None
+    return found[1].unordered(found[2])
 
 
 def _tie_mismatch(i: int, tie: Any, t32: torch.Tensor, got: np.ndarray,

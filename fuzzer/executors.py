@@ -77,9 +77,6 @@ class LocalExecutor:
         for sb in self._sandboxes:
             sb.close()
 
-    def deaths(self) -> int:
-        return sum(sb.deaths for sb in self._sandboxes)
-
 
 def _dask_task(job: Job) -> Result:
     """Runs inside a Dask worker: one sandbox per worker process, kept between tasks."""

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from fuzzer.cli import MemoryOpt, TargetOpt, TimeoutOpt, _targets, app, err, guarded, out
+from fuzzer.cli import (
+    MemoryOpt,
+    TargetOpt,
+    TimeoutOpt,
+    _sandbox,
+    _targets,
+    app,
+    err,
+    guarded,
+    out,
+)
 
 StoreOpt = Annotated[Path | None, typer.Option(
     "--store", help="A campaign store (`convfuzz fuzz --out DIR`): use its findings instead "
@@ -22,11 +32,6 @@ corpus_app = typer.Typer(no_args_is_help=True, help="The corpus of curated findi
                          "with --store, a campaign's findings).")
 app.add_typer(corpus_app, name="corpus")
 
-
-def _sandbox(timeout: float, memory_mb: int) -> Any:
-    from fuzzer.sandbox import Limits, Sandbox
-
-    return Sandbox(Limits(timeout=timeout, memory_mb=memory_mb))
 
 
 def _rows_table(title: str, rows: list[dict[str, Any]], cols: list[str]) -> Table:
@@ -208,7 +213,6 @@ def report(finding: Annotated[str | None, typer.Argument(
     from fuzzer import corpus
     from fuzzer import report as rep
     from fuzzer.generate import default_seeds
-    from fuzzer.sandbox import Limits, Sandbox
     from fuzzer.store import versions
 
     if (finding is None) == (not all_):
@@ -217,7 +221,7 @@ def report(finding: Annotated[str | None, typer.Argument(
         corpus.find(finding or "", store_dir)]
     seeds = seeds_dir or default_seeds()
     rows = []
-    with Sandbox(Limits(timeout=timeout)) as sb:
+    with _sandbox(timeout) as sb:
         for e in pool:
             v = e.verdict
             ctx = rep.build_context(e.case, v, sb.run if checks else None, seeds, versions())

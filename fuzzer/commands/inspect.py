@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fuzzer.cli import MemoryOpt, TargetOpt, TimeoutOpt, _targets, app, guarded, out
+from fuzzer.cli import MemoryOpt, TargetOpt, TimeoutOpt, _sandbox, _targets, app, guarded, out
 
 
 @app.command()
@@ -26,12 +26,11 @@ def run(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.", show
     Exit code 0 when every target passes (or the Case is unsupported or invalid in eager),
     1 when some target fails, 2 on bad input."""
     from fuzzer.case import load
-    from fuzzer.sandbox import Limits, Sandbox
     from fuzzer.verdict import Outcome
 
     case = load(case_file)
     names = _targets(target)
-    with Sandbox(Limits(timeout=timeout, memory_mb=memory_mb)) as sb:
+    with _sandbox(timeout, memory_mb) as sb:
         verdicts = [sb.run(case, t) for t in names]
     if as_json:
         print(json.dumps({"case": case.hash, "verdicts": [
@@ -67,7 +66,6 @@ def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
     """Run one Case through an exporter at every opset: one verdict per opset, and which
     opsets share each failure. Exit 1 when any opset fails."""
     from fuzzer.case import load
-    from fuzzer.sandbox import Limits, Sandbox
     from fuzzer.sweep import summarize, sweep_targets
     from fuzzer.sweep import sweep as run_sweep
     from fuzzer.targets import TargetError, parse
@@ -80,7 +78,7 @@ def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
         raise TargetError(str(e)) from None
     for n in names:
         parse(n)
-    with Sandbox(Limits(timeout=timeout, memory_mb=memory_mb)) as sb:
+    with _sandbox(timeout, memory_mb) as sb:
         verdicts = run_sweep(case, names, sb.run)
     groups = summarize(verdicts)
     if as_json:
