@@ -116,3 +116,18 @@ def test_mutants_edit_a_corpus_case_and_still_fit() -> None:
         p = parents[m.origin["parent"]]
         assert m.ops == p.ops  # edits of values, dtypes and sizes, not of the chain
     assert kinds >= {"argument", "dtype", "size", "dynamic"}
+
+
+def test_shape_inference_is_memoized_without_sharing_results_or_hiding_errors() -> None:
+    from fuzzer import ops
+    from fuzzer.ops.spec import _MEMO, Meta
+
+    spec = ops.get("aten::matmul")
+    a, b = Meta((3, 4), "float32"), Meta((4, 5), "float32")
+    first = spec.infer([a, b], spec.defaults())
+    assert any(k[:2] == (spec.name, (a, b)) for k in _MEMO)
+    first.append(Meta((1,), "float32"))  # a caller's edit must not reach the memo
+    assert spec.infer([a, b], spec.defaults()) == [Meta((3, 5), "float32")]
+    for _ in range(2):  # a shape error is raised every time, never remembered as a result
+        with pytest.raises(Exception, match=r"\S"):
+            spec.infer([a, Meta((7, 5), "float32")], spec.defaults())
