@@ -4,6 +4,7 @@ target in a sandbox — and hand results back to the driver, the only writer of 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,14 +29,23 @@ class Job:
     gen: dict[str, Any]
     limits: dict[str, Any]
 
+    def plain(self) -> dict[str, Any]:
+        return dict(vars(self))  # its fields are plain already: no deep copy needed
+
 
 Result = tuple[int, str, list[dict[str, Any]]]  # index, Case JSON, verdict dicts
 
 
+def case_for(job: dict[str, Any]) -> Case:
+    """Case `job["index"]` of the stream (a Job as a dict: it is what crosses to a worker)."""
+    vocab = tuple(job["vocab"]) if job["vocab"] else None
+    return SAMPLERS[job["sampler"]](job["seed"], vocab, GenConfig(**job["gen"]))
+
+
 def execute(job: Job, sandbox: Sandbox) -> Result:
-    case = SAMPLERS[job.sampler](job.seed, job.vocab, GenConfig(**job.gen))
-    verdicts = [sandbox.run(case, t).to_dict() for t in job.targets]
-    return job.index, case.to_json(indent=None), verdicts
+    """Generate and run one Case, both in the sandbox's worker process."""
+    case_json, verdicts = sandbox.run_job(job.plain())
+    return job.index, case_json, [v.to_dict() for v in verdicts]
 
 
 def decode(result: Result) -> tuple[int, Case, list[Verdict]]:
@@ -121,7 +131,12 @@ class DaskExecutor:
         self._client.close()
 
 
+@functools.lru_cache(maxsize=16)
+def _fields(config: GenConfig | Limits) -> tuple[tuple[str, Any], ...]:
+    return tuple(asdict(config).items())  # once a campaign, not once a Case
+
+
 def job(index: int, seed: int, sampler: str, targets: Sequence[str],
         vocab: Sequence[str] | None, gen: GenConfig, limits: Limits) -> Job:
     return Job(index, seed, sampler, tuple(targets), tuple(vocab) if vocab else None,
-               asdict(gen), asdict(limits))
+               dict(_fields(gen)), dict(_fields(limits)))

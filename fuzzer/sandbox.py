@@ -23,12 +23,27 @@ from typing import Any
 from fuzzer.case import Case
 from fuzzer.verdict import Attribution, Outcome, Stage, Symptom, Verdict, first_line
 
+# Imported once by the forkserver, so every worker (and every recycled one) starts with them.
+# torch._dynamo is the costly one: meta-tensor shape inference imports it lazily, ~0.8 s that
+# a fresh worker would otherwise pay on its first Case (40% of a TorchScript campaign's wall
+# time at the default recycle quota). Each child also re-runs the main script (CPython 3.11's
+# forkserver never preloads `__main__`: it asks for a `main_path` key that spawn's preparation
+# data calls `init_main_from_path`), so what the CLI and campaign scripts import is here too.
+PRELOAD = ["fuzzer.oracle", "fuzzer.campaign", "fuzzer.cli", "onnxruntime", "onnx.reference",
+           "torch._dynamo", "torch.onnx._internal.torchscript_exporter.utils",
+           "torch.onnx._internal.exporter._core", "onnxscript"]
+
 
 @dataclass(frozen=True)
 class Limits:
     timeout: float = 120.0  # seconds per (Case, target); dynamo export of a big Case is slow
     memory_mb: int = 4096  # resident memory above the worker's start
-    recycle: int = 200  # requests before a worker is replaced (keeps memory flat)
+    # A worker is replaced between requests after this many verdicts, or once its resident
+    # memory has grown this much since its first answer (keeps memory flat). A replacement
+    # costs ~0.3 s (seeds loaded again, first export), so the quota is not small; growth is
+    # ~10 kB a Case on TorchScript (benchmarks/throughput.py --soak-minutes).
+    recycle: int = 1000
+    recycle_mb: int = 512
 
 
 def _rss_mb(pid: int) -> float:
@@ -39,11 +54,66 @@ def _rss_mb(pid: int) -> float:
         return 0.0
 
 
-def _serve(conn: Connection, memory_mb: int, log_path: str) -> None:
-    """Worker main loop: receive (case json, target), send stage beacons and the verdict."""
-    import torch
+STAGES = list(Stage)  # a stage travels to the driver as its index in shared memory
 
-    from fuzzer import oracle
+
+class _Worker:
+    """The worker's side: one Case's torch reference kept between the targets it runs on."""
+
+    def __init__(self, conn: Connection, log_fd: int, stage: Any) -> None:
+        self.conn = conn
+        self.log_fd = log_fd
+        self.stage = stage  # shared with the driver: where a lost worker was (-1: nowhere)
+        self.cached: tuple[str, Any] | None = None
+
+    def on_stage(self, s: str) -> None:
+        self.stage.value = STAGES.index(Stage(s))
+
+    def judge(self, case: Case, target: str) -> dict[str, Any]:
+        from fuzzer import oracle
+
+        os.ftruncate(self.log_fd, 0)  # the log tail a lost verdict carries is this run's
+        os.lseek(self.log_fd, 0, os.SEEK_SET)
+        self.stage.value = -1
+        ref = self.cached[1] if self.cached and self.cached[0] == case.hash else None
+        try:
+            if ref is None:
+                with contextlib.suppress(oracle.Invalid):
+                    ref = oracle.reference(case)
+                    self.cached = (case.hash, ref)
+            v = oracle.judge(case, target, ref, on_stage=self.on_stage)
+        except MemoryError as e:
+            v = Verdict(target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
+        except Exception as e:  # the harness broke, not the target: say so, keep serving
+            import traceback
+
+            text = traceback.format_exc()
+            v = Verdict(target, Outcome.HARNESS, detail=f"convfuzz internal error: "
+                        f"{type(e).__name__}: {first_line(str(e))}", error=text)
+        return v.to_dict()
+
+    def run(self, case_json: str, target: str) -> None:
+        self.conn.send(("verdict", self.judge(Case.from_json(case_json), target)))
+
+    def job(self, job: dict[str, Any]) -> None:
+        """Generate the Case here (its shape inference is then reused when it is
+        materialized), announce it, then judge it on every target of the job."""
+        from fuzzer.executors import case_for
+
+        try:
+            case = case_for(job)
+        except Exception as e:
+            self.conn.send(("error", f"{type(e).__name__}: {first_line(str(e))}"))
+            return
+        self.conn.send(("case", case.to_json(indent=None)))
+        for t in job["targets"]:
+            self.conn.send(("verdict", self.judge(case, t)))
+
+
+def _serve(conn: Connection, memory_mb: int, log_path: str, stage: Any) -> None:
+    """Worker main loop: receive (request, *args), answer with the Case and verdicts; the
+    current stage is written to shared memory (no message per stage)."""
+    import torch
 
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
@@ -56,7 +126,8 @@ def _serve(conn: Connection, memory_mb: int, log_path: str) -> None:
     # instead of swapping the machine; RSS polling in the parent is the backstop.
     limit = vsz + (memory_mb + 2048) * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    cached: tuple[str, Any] | None = None
+    worker = _Worker(conn, fd, stage)
+    handlers = {"run": worker.run, "job": worker.job}
     while True:
         try:
             req = conn.recv()
@@ -64,26 +135,11 @@ def _serve(conn: Connection, memory_mb: int, log_path: str) -> None:
             return
         if req is None:
             return
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        case_json, target = req
-        case = Case.from_json(case_json)
-        ref = cached[1] if cached and cached[0] == case.hash else None
-        try:
-            if ref is None:
-                with contextlib.suppress(oracle.Invalid):
-                    ref = oracle.reference(case)
-                    cached = (case.hash, ref)
-            v = oracle.judge(case, target, ref, on_stage=lambda s: conn.send(("stage", s)))
-        except MemoryError as e:
-            v = Verdict(target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
-        except Exception as e:  # the harness broke, not the target: say so, keep serving
-            import traceback
+        handlers[req[0]](*req[1:])
 
-            text = traceback.format_exc()
-            v = Verdict(target, Outcome.HARNESS, detail=f"convfuzz internal error: "
-                        f"{type(e).__name__}: {first_line(str(e))}", error=text)
-        conn.send(("verdict", v.to_dict()))
+
+class WorkerError(RuntimeError):
+    """The worker reported a failure of convfuzz itself (e.g. a generator error)."""
 
 
 class Sandbox:
@@ -92,7 +148,7 @@ class Sandbox:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["fuzzer.oracle", "onnxruntime", "onnx.reference"])
+        self._ctx.set_forkserver_preload(PRELOAD)
         self._proc: Any = None
         self._conn: Connection | None = None
         self._served = 0
@@ -101,13 +157,16 @@ class Sandbox:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
+        self._stage = self._ctx.RawValue("b", -1)
         self._proc = self._ctx.Process(target=_serve, daemon=True,
-                                       args=(child, self.limits.memory_mb, str(self._log)))
+                                       args=(child, self.limits.memory_mb, str(self._log),
+                                             self._stage))
         self._proc.start()
         child.close()
         self._conn = parent
         self._served = 0
         self._base_rss = 0.0
+        self._warm_rss = 0.0
 
     def _stop(self, kill: bool = False) -> None:
         if self._proc is None:
@@ -145,45 +204,101 @@ class Sandbox:
         keep = [ln for ln in lines if "torchvision is not installed" not in ln]
         return "\n".join(keep[-20:])
 
-    def run(self, case: Case, target: str) -> Verdict:
-        if self._proc is None or self._served >= self.limits.recycle:
+    def _worn(self) -> bool:
+        return self._served >= self.limits.recycle or (
+            self._warm_rss > 0 and _rss_mb(self._proc.pid) - self._warm_rss
+            > self.limits.recycle_mb)
+
+    def _request(self, *req: Any) -> None:
+        if self._proc is None or self._worn():
             self._stop()
             self._start()
-        self._served += 1
+        self._conn.send(req)
+
+    def run(self, case: Case, target: str) -> Verdict:
+        self._request("run", case.to_json(indent=None), target)
+        kind, payload = self._receive(target)
+        return payload if kind in ("verdict", "lost") else self._unexpected(kind, payload)
+
+    def run_job(self, job: dict[str, Any]) -> tuple[str, list[Verdict]]:
+        """Generate a Case from a job (`executors.Job` as a dict) in the worker and run it on
+        the job's targets: (the Case's JSON, one verdict a target). A worker lost on one
+        target costs that target's verdict only: the rest run in a fresh worker. Lost before
+        the Case was announced, the Case is generated here and every target runs alone."""
+        from fuzzer.executors import case_for
+
+        targets = list(job["targets"])
+        self._request("job", job)
+        kind, payload = self._receive(targets[0], generating=True)
+        if kind == "error":
+            raise WorkerError(payload)
+        if kind != "case":
+            case = case_for(job)
+            return case.to_json(indent=None), [self.run(case, t) for t in targets]
+        case_json = payload
+        verdicts: list[Verdict] = []
+        for t in targets:
+            kind, payload = self._receive(t)
+            if kind not in ("verdict", "lost"):
+                self._unexpected(kind, payload)
+            verdicts.append(payload)
+            if kind == "lost":
+                case = Case.from_json(case_json)
+                verdicts += [self.run(case, r) for r in targets[len(verdicts):]]
+                break
+        return case_json, verdicts
+
+    def _unexpected(self, kind: str, payload: Any) -> Any:
+        self._stop(kill=True)
+        raise WorkerError(f"unexpected worker message {kind!r}: {str(payload)[:200]}")
+
+    def _receive(self, target: str, generating: bool = False) -> tuple[str, Any]:
+        """The worker's next answer about `target`: ("verdict", Verdict), ("case", json),
+        ("error", text), or ("lost", Verdict) when the worker died, hung past the timeout or
+        outgrew its memory cap (it is then replaced). A worker lost while `generating` is
+        ("gone", None): no target was running."""
         t0 = time.perf_counter()
-        stage: str | None = None
-        self._conn.send((case.to_json(indent=None), target))
         deadline = t0 + self.limits.timeout
         while True:
             try:
                 ready = self._conn.poll(0.05)
                 if ready:
                     kind, payload = self._conn.recv()
-                    if kind == "stage":
-                        stage = payload
-                        continue
+                    if kind != "verdict":
+                        return kind, payload
+                    self._served += 1
+                    if not self._warm_rss:
+                        self._warm_rss = _rss_mb(self._proc.pid)
                     v = Verdict.from_dict(payload)
                     if v.symptom == Symptom.OUT_OF_MEMORY and v.stage is None:
-                        v.stage = Stage(stage) if stage else None
+                        v.stage = self._where()
                         self._stop(kill=True)  # a worker that hit its cap is not reused
-                    return v
+                    return "verdict", v
             except (EOFError, ConnectionResetError, BrokenPipeError):
                 pass
-            now = time.perf_counter()
+            lost: tuple[Symptom, str] | None = None
             if not self._proc.is_alive() or (not ready and self._conn.closed):
-                return self._lost(target, stage, Symptom.PROCESS_DEATH, t0)
-            if now > deadline:
-                return self._lost(target, stage, Symptom.HANG, t0,
-                                  f"no answer within {self.limits.timeout:g} s")
-            rss = _rss_mb(self._proc.pid)
-            if self._base_rss == 0.0:
-                self._base_rss = rss
-            if rss - self._base_rss > self.limits.memory_mb:
-                return self._lost(target, stage, Symptom.OUT_OF_MEMORY, t0,
-                                  f"resident memory {rss:.0f} MB exceeded the cap of "
-                                  f"{self.limits.memory_mb} MB")
+                lost = (Symptom.PROCESS_DEATH, "")
+            elif time.perf_counter() > deadline:
+                lost = (Symptom.HANG, f"no answer within {self.limits.timeout:g} s")
+            else:
+                rss = _rss_mb(self._proc.pid)
+                if self._base_rss == 0.0:
+                    self._base_rss = rss
+                if rss - self._base_rss > self.limits.memory_mb:
+                    lost = (Symptom.OUT_OF_MEMORY, f"resident memory {rss:.0f} MB exceeded "
+                            f"the cap of {self.limits.memory_mb} MB")
+            if lost is not None:
+                if generating:
+                    self._lost(target, None, lost[0], t0, lost[1])
+                    return "gone", None
+                return "lost", self._lost(target, self._where(), lost[0], t0, lost[1])
 
-    def _lost(self, target: str, stage: str | None, symptom: Symptom, t0: float,
+    def _where(self) -> Stage | None:
+        i = self._stage.value
+        return STAGES[i] if i >= 0 else None
+
+    def _lost(self, target: str, stage: Stage | None, symptom: Symptom, t0: float,
               detail: str = "") -> Verdict:
         self._proc.join(0.2)
         code = self._proc.exitcode
@@ -196,7 +311,7 @@ class Sandbox:
             else:
                 detail = f"worker exited with code {code}"
         text = detail + (f"\n{tail}" if tail else "")
-        where = Stage(stage) if stage else Stage.NODE_CONVERSION
+        where = stage or Stage.NODE_CONVERSION
         # The process died where the last beacon said: the exporter's or the runtime's fault.
         blame = (Attribution.RUNTIME if where in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN)
                  else Attribution.CONVERTER)

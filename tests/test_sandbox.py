@@ -51,3 +51,34 @@ def test_worker_is_recycled_after_its_quota() -> None:
             assert sb.run(CASE, "torchscript-17/ort-all").outcome == Outcome.PASS
             pids.append(sb._proc.pid)
         assert pids[0] == pids[1] != pids[2]
+
+
+def _job(targets: list[str], index: int = 3) -> dict:
+    from fuzzer.campaign import case_seed
+    from fuzzer.executors import job
+    from fuzzer.generate import GenConfig
+
+    return job(index, case_seed(5, index), "random", targets, None, GenConfig(),
+               Limits()).plain()
+
+
+def test_job_generates_in_the_worker_and_a_death_costs_one_target(tight: Sandbox) -> None:
+    from fuzzer.executors import case_for
+
+    j = _job(["fault-abort/ort-all", "torchscript-17/ort-all"])
+    case_json, verdicts = tight.run_job(j)
+    assert case_json == case_for(j).to_json(indent=None)  # the worker made the same Case
+    assert [v.target for v in verdicts] == ["fault-abort/ort-all", "torchscript-17/ort-all"]
+    assert verdicts[0].symptom == Symptom.PROCESS_DEATH
+    assert verdicts[1].outcome != Outcome.HARNESS and verdicts[1].symptom != \
+        Symptom.PROCESS_DEATH  # judged on a fresh worker
+
+
+def test_worker_is_replaced_once_its_memory_grew_past_the_cap() -> None:
+    # A negative cap: any worker counts as grown after its first answer.
+    with Sandbox(Limits(timeout=60, recycle_mb=-100)) as sb:
+        pids = []
+        for _ in range(2):
+            assert sb.run(CASE, "torchscript-17/ort-all").outcome == Outcome.PASS
+            pids.append(sb._proc.pid)
+        assert pids[0] != pids[1]
