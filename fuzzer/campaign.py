@@ -219,13 +219,21 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
         return cfg.cases is None or i < start + cfg.cases
 
     pending: set[Future[Result]] = set()
+    # Two jobs a worker: the next one waits in the executor's queue, so a worker never idles
+    # while the driver records the last one.
+    depth = 2 * ex.workers
+
+    def top_up() -> None:
+        nonlocal i
+        while more() and len(pending) < depth:
+            seed_i = case_seed(cfg.seed, i)
+            pending.add(ex.submit(job(i, seed_i, cfg.sampler, targets_for(cfg, seed_i),
+                                      cfg.vocab, cfg.gen, cfg.limits)))
+            i += 1
+
     try:
         while True:
-            while more() and len(pending) < ex.workers:
-                seed_i = case_seed(cfg.seed, i)
-                pending.add(ex.submit(job(i, seed_i, cfg.sampler, targets_for(cfg, seed_i),
-                                          cfg.vocab, cfg.gen, cfg.limits)))
-                i += 1
+            top_up()
             if shrinking:
                 collect()
             if not pending:
@@ -233,7 +241,9 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                     break
                 wait(list(shrinking), timeout=0.5, return_when=FIRST_COMPLETED)
                 continue
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            pending.difference_update(done)
+            top_up()
             for fut in done:
                 seq, case, verdicts = decode(fut.result())
                 if store is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +55,26 @@ class Case:
     schema: int = SCHEMA
 
     # -- serialization -------------------------------------------------------------------
+    def _plain(self) -> dict[str, Any]:
+        """The fields as JSON-ready dicts that share their values with the Case (no copies:
+        `dataclasses.asdict` deep-copies and costs more than the JSON itself)."""
+        return {"seed": self.seed, "schema": self.schema, "outputs": self.outputs,
+                "origin": self.origin,
+                "inputs": [{"name": x.name, "shape": x.shape, "dtype": x.dtype,
+                            "values": x.values, "dynamic": x.dynamic} for x in self.inputs],
+                "nodes": [{"id": n.id, "op": n.op, "args": n.args, "attrs": n.attrs}
+                          for n in self.nodes]}
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A deep copy as plain data."""
+        return json.loads(self.to_json(indent=None))
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+        return json.dumps(self._plain(), indent=indent, sort_keys=True)
 
     def identity(self) -> dict[str, Any]:
         """What determines behaviour: everything but the origin."""
-        d = self.to_dict()
+        d = self._plain()
         d.pop("origin", None)
         return d
 

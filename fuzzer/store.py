@@ -11,7 +11,6 @@ crash of the driver loses at most the Case in flight.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from fuzzer.case import Case
 from fuzzer.shrink import error_class
-from fuzzer.verdict import Outcome, Symptom, Verdict, signature, target_family
+from fuzzer.verdict import Symptom, Verdict, signature, target_family
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,9 +49,6 @@ FINDING_FIELDS = ("id", "target", "family", "stage", "symptom", "attribution", "
 class StoreError(RuntimeError):
     pass
 
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
 class Store:
@@ -94,16 +90,6 @@ class Store:
                  v.symptom.value if v.symptom else None, v.attribution.value, v.detail,
                  json.dumps(v.to_dict()), v.seconds, now))
         self.db.commit()
-        for v in verdicts:
-            if v.outcome == Outcome.BUG:
-                self.write_failure(case, v)
-
-    def write_failure(self, case: Case, v: Verdict) -> Path:
-        d = self.root / "failures" / f"{case.hash}-{_slug(v.target)}"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "case.json").write_text(case.to_json() + "\n")
-        (d / "verdict.json").write_text(json.dumps(v.to_dict(), indent=2, sort_keys=True) + "\n")
-        return d
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -73,11 +73,12 @@ class Verdict:
         return f"{self.stage.value}/{self.symptom.value}"
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("outcome", "stage", "symptom", "attribution"):
-            v = getattr(self, k)
-            d[k] = v.value if v is not None else None
-        return d
+        """Plain data; `evidence` is shared, not copied (it is JSON already)."""
+        return {"target": self.target, "outcome": self.outcome.value,
+                "stage": self.stage.value if self.stage else None,
+                "symptom": self.symptom.value if self.symptom else None,
+                "attribution": self.attribution.value, "detail": self.detail,
+                "error": self.error, "evidence": self.evidence, "seconds": self.seconds}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Verdict:
