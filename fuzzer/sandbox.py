@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
-import resource
 import signal
 import tempfile
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 from fuzzer.case import Case
 from fuzzer.verdict import Attribution, Outcome, Stage, Symptom, Verdict, first_line
+from fuzzer.worker import STAGES, serve
 
 # Imported once by the forkserver, so every worker (and every recycled one) starts with them.
 # torch._dynamo is the costly one: meta-tensor shape inference imports it lazily, ~0.8 s that
@@ -54,88 +54,15 @@ def _rss_mb(pid: int) -> float:
         return 0.0
 
 
-STAGES = list(Stage)  # a stage travels to the driver as its index in shared memory
+@dataclass(frozen=True)
+class _Loss:
+    """The worker is gone: how, since when, and where it was (stage, member slot)."""
 
-
-class _Worker:
-    """The worker's side: one Case's torch reference kept between the targets it runs on."""
-
-    def __init__(self, conn: Connection, log_fd: int, stage: Any) -> None:
-        self.conn = conn
-        self.log_fd = log_fd
-        self.stage = stage  # shared with the driver: where a lost worker was (-1: nowhere)
-        self.cached: tuple[str, Any] | None = None
-
-    def on_stage(self, s: str) -> None:
-        self.stage.value = STAGES.index(Stage(s))
-
-    def judge(self, case: Case, target: str) -> dict[str, Any]:
-        from fuzzer import oracle
-
-        os.ftruncate(self.log_fd, 0)  # the log tail a lost verdict carries is this run's
-        os.lseek(self.log_fd, 0, os.SEEK_SET)
-        self.stage.value = -1
-        ref = self.cached[1] if self.cached and self.cached[0] == case.hash else None
-        try:
-            if ref is None:
-                with contextlib.suppress(oracle.Invalid):
-                    ref = oracle.reference(case)
-                    self.cached = (case.hash, ref)
-            v = oracle.judge(case, target, ref, on_stage=self.on_stage)
-        except MemoryError as e:
-            v = Verdict(target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
-        except Exception as e:  # the harness broke, not the target: say so, keep serving
-            import traceback
-
-            text = traceback.format_exc()
-            v = Verdict(target, Outcome.HARNESS, detail=f"convfuzz internal error: "
-                        f"{type(e).__name__}: {first_line(str(e))}", error=text)
-        return v.to_dict()
-
-    def run(self, case_json: str, target: str) -> None:
-        self.conn.send(("verdict", self.judge(Case.from_json(case_json), target)))
-
-    def job(self, job: dict[str, Any]) -> None:
-        """Generate the Case here (its shape inference is then reused when it is
-        materialized), announce it, then judge it on every target of the job."""
-        from fuzzer.executors import case_for
-
-        try:
-            case = case_for(job)
-        except Exception as e:
-            self.conn.send(("error", f"{type(e).__name__}: {first_line(str(e))}"))
-            return
-        self.conn.send(("case", case.to_json(indent=None)))
-        for t in job["targets"]:
-            self.conn.send(("verdict", self.judge(case, t)))
-
-
-def _serve(conn: Connection, memory_mb: int, log_path: str, stage: Any) -> None:
-    """Worker main loop: receive (request, *args), answer with the Case and verdicts; the
-    current stage is written to shared memory (no message per stage)."""
-    import torch
-
-    torch.set_num_threads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)  # exporter chatter and native crash messages land here, not on the TTY
-    with open("/proc/self/statm") as f:
-        vsz = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    # Address-space cap: a runaway allocation fails fast with MemoryError in the worker
-    # instead of swapping the machine; RSS polling in the parent is the backstop.
-    limit = vsz + (memory_mb + 2048) * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    worker = _Worker(conn, fd, stage)
-    handlers = {"run": worker.run, "job": worker.job}
-    while True:
-        try:
-            req = conn.recv()
-        except EOFError:
-            return
-        if req is None:
-            return
-        handlers[req[0]](*req[1:])
+    symptom: Symptom
+    detail: str
+    t0: float
+    stage: Stage | None
+    member: int
 
 
 class WorkerError(RuntimeError):
@@ -157,10 +84,10 @@ class Sandbox:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._stage = self._ctx.RawValue("b", -1)
-        self._proc = self._ctx.Process(target=_serve, daemon=True,
+        self._where = self._ctx.RawArray("i", [-1, -1])  # the worker's [stage, member]
+        self._proc = self._ctx.Process(target=serve, daemon=True,
                                        args=(child, self.limits.memory_mb, str(self._log),
-                                             self._stage))
+                                             self._where))
         self._proc.start()
         child.close()
         self._conn = parent
@@ -217,89 +144,106 @@ class Sandbox:
 
     def run(self, case: Case, target: str) -> Verdict:
         self._request("run", case.to_json(indent=None), target)
-        kind, payload = self._receive(target)
-        return payload if kind in ("verdict", "lost") else self._unexpected(kind, payload)
+        msg = self._await()
+        if isinstance(msg, _Loss):
+            return self._lost(target, msg)
+        if msg[0] != "verdict":
+            self._unexpected(msg)
+        return self._verdict(msg[3])
 
-    def run_job(self, job: dict[str, Any]) -> tuple[str, list[Verdict]]:
-        """Generate a Case from a job (`executors.Job` as a dict) in the worker and run it on
-        the job's targets: (the Case's JSON, one verdict a target). A worker lost on one
-        target costs that target's verdict only: the rest run in a fresh worker. Lost before
-        the Case was announced, the Case is generated here and every target runs alone."""
-        from fuzzer.executors import case_for
+    def run_job(self, job: dict[str, Any]) -> list[tuple[str, list[Verdict]]]:
+        """Generate a job's Cases in the worker and judge each on its targets
+        (`executors.Job` as a dict): per member, its Case JSON and one verdict a target.
+        A lost worker costs the verdict of what it was judging alone; everything the job had
+        not answered yet is judged again, one Case and target at a time, in a fresh worker
+        (Cases the worker had not announced are generated here)."""
+        from fuzzer.executors import case_for, schedule
 
-        targets = list(job["targets"])
+        members = job["members"]
+        jsons: list[str | None] = [None] * len(members)
+        got: dict[tuple[int, str], Verdict] = {}
         self._request("job", job)
-        kind, payload = self._receive(targets[0], generating=True)
-        if kind == "error":
-            raise WorkerError(payload)
-        if kind != "case":
-            case = case_for(job)
-            return case.to_json(indent=None), [self.run(case, t) for t in targets]
-        case_json = payload
-        verdicts: list[Verdict] = []
-        for t in targets:
-            kind, payload = self._receive(t)
-            if kind not in ("verdict", "lost"):
-                self._unexpected(kind, payload)
-            verdicts.append(payload)
-            if kind == "lost":
-                case = Case.from_json(case_json)
-                verdicts += [self.run(case, r) for r in targets[len(verdicts):]]
+        while True:
+            msg = self._await()
+            if isinstance(msg, _Loss):
+                self._blame(msg, schedule(job), got)
                 break
-        return case_json, verdicts
+            if msg[0] == "case":
+                jsons[msg[1]] = msg[2]
+            elif msg[0] == "verdict":
+                got[(msg[1], msg[2])] = self._verdict(msg[3])
+                if self._proc is None:
+                    break  # it hit its memory cap: the rest run in a fresh worker
+            elif msg[0] == "error":
+                raise WorkerError(msg[1])
+            elif msg[0] == "done":
+                break
+            elif msg[0] != "alive":
+                self._unexpected(msg)
+        for target, ks in schedule(job):
+            for k in ks:
+                if (k, target) not in got:
+                    if jsons[k] is None:
+                        jsons[k] = case_for(job, k).to_json(indent=None)
+                    got[(k, target)] = self.run(Case.from_json(jsons[k]), target)
+        return [(jsons[k] or "", [got[(k, t)] for t in m[2]]) for k, m in enumerate(members)]
 
-    def _unexpected(self, kind: str, payload: Any) -> Any:
+    def _blame(self, loss: _Loss, steps: list[tuple[str, tuple[int, ...]]],
+               got: dict[tuple[int, str], Verdict]) -> None:
+        """The lost verdict goes to the first unanswered target of the member the worker
+        was judging alone; lost in a packed export or while generating, nobody is blamed
+        (each member is judged again alone, and a culprit fails again by itself)."""
+        member = loss.member
+        for target, ks in steps:
+            if member in ks and (member, target) not in got:
+                got[(member, target)] = self._lost(target, loss)
+                return
+        self._lost("", loss)  # nothing to blame: just replace the worker
+
+    def _verdict(self, payload: dict[str, Any]) -> Verdict:
+        self._served += 1
+        if not self._warm_rss:
+            self._warm_rss = _rss_mb(self._proc.pid)
+        v = Verdict.from_dict(payload)
+        if v.symptom == Symptom.OUT_OF_MEMORY and v.stage is None:
+            v.stage = self._stage()
+            self._stop(kill=True)  # a worker that hit its cap is not reused
+        return v
+
+    def _unexpected(self, msg: tuple[Any, ...]) -> Any:
         self._stop(kill=True)
-        raise WorkerError(f"unexpected worker message {kind!r}: {str(payload)[:200]}")
+        raise WorkerError(f"unexpected worker message {str(msg)[:200]}")
 
-    def _receive(self, target: str, generating: bool = False) -> tuple[str, Any]:
-        """The worker's next answer about `target`: ("verdict", Verdict), ("case", json),
-        ("error", text), or ("lost", Verdict) when the worker died, hung past the timeout or
-        outgrew its memory cap (it is then replaced). A worker lost while `generating` is
-        ("gone", None): no target was running."""
+    def _await(self) -> tuple[Any, ...] | _Loss:
+        """The worker's next message, or a _Loss when it died, gave no sign of life within
+        the timeout or outgrew its memory cap."""
         t0 = time.perf_counter()
         deadline = t0 + self.limits.timeout
         while True:
             try:
-                ready = self._conn.poll(0.05)
-                if ready:
-                    kind, payload = self._conn.recv()
-                    if kind != "verdict":
-                        return kind, payload
-                    self._served += 1
-                    if not self._warm_rss:
-                        self._warm_rss = _rss_mb(self._proc.pid)
-                    v = Verdict.from_dict(payload)
-                    if v.symptom == Symptom.OUT_OF_MEMORY and v.stage is None:
-                        v.stage = self._where()
-                        self._stop(kill=True)  # a worker that hit its cap is not reused
-                    return "verdict", v
+                if self._conn.poll(0.05):
+                    return self._conn.recv()
             except (EOFError, ConnectionResetError, BrokenPipeError):
                 pass
-            lost: tuple[Symptom, str] | None = None
-            if not self._proc.is_alive() or (not ready and self._conn.closed):
-                lost = (Symptom.PROCESS_DEATH, "")
-            elif time.perf_counter() > deadline:
-                lost = (Symptom.HANG, f"no answer within {self.limits.timeout:g} s")
-            else:
-                rss = _rss_mb(self._proc.pid)
-                if self._base_rss == 0.0:
-                    self._base_rss = rss
-                if rss - self._base_rss > self.limits.memory_mb:
-                    lost = (Symptom.OUT_OF_MEMORY, f"resident memory {rss:.0f} MB exceeded "
-                            f"the cap of {self.limits.memory_mb} MB")
-            if lost is not None:
-                if generating:
-                    self._lost(target, None, lost[0], t0, lost[1])
-                    return "gone", None
-                return "lost", self._lost(target, self._where(), lost[0], t0, lost[1])
+            if not self._proc.is_alive() or self._conn.closed:
+                return _Loss(Symptom.PROCESS_DEATH, "", t0, self._stage(), self._where[1])
+            if time.perf_counter() > deadline:
+                return _Loss(Symptom.HANG, f"no answer within {self.limits.timeout:g} s", t0,
+                             self._stage(), self._where[1])
+            rss = _rss_mb(self._proc.pid)
+            if self._base_rss == 0.0:
+                self._base_rss = rss
+            if rss - self._base_rss > self.limits.memory_mb:
+                return _Loss(Symptom.OUT_OF_MEMORY, f"resident memory {rss:.0f} MB exceeded "
+                             f"the cap of {self.limits.memory_mb} MB", t0, self._stage(),
+                             self._where[1])
 
-    def _where(self) -> Stage | None:
-        i = self._stage.value
+    def _stage(self) -> Stage | None:
+        i = self._where[0]
         return STAGES[i] if i >= 0 else None
 
-    def _lost(self, target: str, stage: Stage | None, symptom: Symptom, t0: float,
-              detail: str = "") -> Verdict:
+    def _lost(self, target: str, loss: _Loss) -> Verdict:
+        symptom, detail, stage = loss.symptom, loss.detail, loss.stage
         self._proc.join(0.2)
         code = self._proc.exitcode
         self._stop(kill=True)
@@ -317,4 +261,4 @@ class Sandbox:
                  else Attribution.CONVERTER)
         return Verdict(target, Outcome.BUG, where, symptom, blame, detail=detail, error=text,
                        evidence={"log_tail": first_line(tail)},
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - loss.t0)

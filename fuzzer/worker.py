@@ -1,0 +1,157 @@
+"""The worker process: what runs inside a sandbox (fuzzer/sandbox.py is the driver's side).
+
+Requests arrive on a pipe as tuples: ("run", case_json, target) judges one Case;
+("job", job) generates the job's Cases here (their shape inference is then reused when they
+are materialized) and judges each on its targets, exporting several Cases as one packed model
+where the job says so (fuzzer/pack.py). Answers: ("case", k, json), ("verdict", k, target,
+verdict dict), ("alive",) before each packed export, ("done",), or ("error", text) when
+convfuzz itself failed. Where the worker is (stage, member) lives in shared memory, so a
+death is attributed without a message per stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+from multiprocessing.connection import Connection
+from typing import Any
+
+from fuzzer.case import Case
+from fuzzer.verdict import Outcome, Stage, Symptom, Verdict, first_line
+
+STAGES = list(Stage)  # a stage crosses to the driver as its index
+# The member slot of the shared location: a member index while one Case is judged alone,
+# PACKED during a packed export (the culprit is unknown), GENERATING before the Cases exist.
+PACKED, GENERATING = -1, -2
+
+
+class Worker:
+    def __init__(self, conn: Connection, log_fd: int, where: Any) -> None:
+        self.conn = conn
+        self.log_fd = log_fd
+        self.where = where  # shared [stage index or -1, member slot]
+        self.refs: dict[str, Any] = {}  # Case hash -> torch reference (None: eager fails)
+        self.risk: Any = None  # what packs learned of which Cases fail (fuzzer.pack.Risk)
+        self.failed: set[int] = set()  # members of the current job that failed a target
+
+    def at(self, member: int) -> None:
+        self.where[1] = member
+        self.where[0] = -1
+
+    def on_stage(self, s: str) -> None:
+        self.where[0] = STAGES.index(Stage(s))
+
+    def reference(self, case: Case) -> Any:
+        from fuzzer import oracle
+
+        h = case.hash
+        if h not in self.refs:
+            try:
+                self.refs[h] = oracle.reference(case)
+            except oracle.Invalid:
+                self.refs[h] = None  # judge() computes it again and says why
+        return self.refs[h]
+
+    def judge(self, case: Case, target: str) -> Verdict:
+        from fuzzer import oracle
+
+        os.ftruncate(self.log_fd, 0)  # the log tail a lost verdict carries is this run's
+        os.lseek(self.log_fd, 0, os.SEEK_SET)
+        self.where[0] = -1
+        try:
+            return oracle.judge(case, target, self.reference(case), on_stage=self.on_stage)
+        except MemoryError as e:
+            return Verdict(target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
+        except Exception as e:  # the harness broke, not the target: say so, keep serving
+            import traceback
+
+            return Verdict(target, Outcome.HARNESS, detail=f"convfuzz internal error: "
+                           f"{type(e).__name__}: {first_line(str(e))}",
+                           error=traceback.format_exc())
+
+    def send_verdict(self, k: int, target: str, v: Verdict) -> None:
+        if v.outcome != Outcome.PASS:
+            self.failed.add(k)
+        self.conn.send(("verdict", k, target, v.to_dict()))
+
+    def run(self, case_json: str, target: str) -> None:
+        case = Case.from_json(case_json)
+        if case.hash not in self.refs:
+            self.refs.clear()  # one Case's reference, kept for its next target
+        self.at(0)
+        self.send_verdict(0, target, self.judge(case, target))
+
+    def job(self, job: dict[str, Any]) -> None:
+        from fuzzer.executors import case_for, schedule
+
+        self.refs.clear()
+        cases = []
+        self.at(GENERATING)
+        for k in range(len(job["members"])):
+            try:
+                cases.append(case_for(job, k))
+            except Exception as e:
+                self.conn.send(("error", f"{type(e).__name__}: {first_line(str(e))}"))
+                return
+            self.conn.send(("case", k, cases[-1].to_json(indent=None)))
+        self.failed = set()
+        for target, ks in schedule(job):
+            if len(ks) == 1:
+                self.at(ks[0])
+                self.send_verdict(ks[0], target, self.judge(cases[ks[0]], target))
+            else:
+                self.pack(target, [cases[k] for k in ks], ks)
+        self.conn.send(("done",))
+
+    def pack(self, target: str, cases: list[Case], ks: tuple[int, ...]) -> None:
+        from fuzzer.pack import Risk, judge_pack
+
+        self.risk = self.risk or Risk()
+
+        def alone(j: int) -> Verdict:
+            self.at(ks[j])
+            return self.judge(cases[j], target)
+
+        def alive() -> None:
+            self.at(PACKED)
+            self.conn.send(("alive",))
+
+        try:
+            verdicts = judge_pack(cases, target, [self.reference(c) for c in cases], alone,
+                                  alive, self.on_stage, self.risk,
+                                  [j for j, k in enumerate(ks) if k in self.failed])
+        except MemoryError:  # the packed model was too big: let each member speak alone
+            verdicts = {j: alone(j) for j in range(len(cases))}
+        for j, v in sorted(verdicts.items()):
+            self.send_verdict(ks[j], target, v)
+
+
+def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
+    """The worker's main loop (the sandbox's Process target)."""
+    import torch
+
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)  # exporter chatter and native crash messages land here, not on the TTY
+    with open("/proc/self/statm") as f:
+        vsz = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    # Address-space cap: a runaway allocation fails fast with MemoryError in the worker
+    # instead of swapping the machine; RSS polling in the parent is the backstop.
+    limit = vsz + (memory_mb + 2048) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    worker = Worker(conn, fd, where)
+    handlers = {"run": worker.run, "job": worker.job}
+    while True:
+        try:
+            req = conn.recv()
+        except EOFError:
+            return
+        if req is None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            return
+        handlers[req[0]](*req[1:])
