@@ -53,6 +53,9 @@ class CampaignConfig:
     weights: dict[str, float] = field(default_factory=dict)  # target -> share of Cases
     scheduler: str | None = None  # tcp://HOST:PORT of a Dask scheduler; None: local workers
     coverage: bool = True  # track the mined n-grams exercised (when seeds/ exist)
+    # Cases a packed export takes (fuzzer/pack.py): None, each target's exporter decides
+    # (the dynamo exporter packs 8); 1 never packs; N packs every target N at a time.
+    pack: int | None = None
 
 
 @dataclass
@@ -152,6 +155,14 @@ def targets_for(cfg: CampaignConfig, seed: int) -> list[str]:
     return chosen or [max(cfg.targets, key=lambda t: cfg.weights.get(t, 1.0))]
 
 
+def pack_sizes(cfg: CampaignConfig) -> dict[str, int]:
+    """Targets worth packing and how many Cases a packed export takes."""
+    from fuzzer.pack import pack_size
+
+    sizes = {t: cfg.pack if cfg.pack is not None else pack_size(t) for t in cfg.targets}
+    return {t: n for t, n in sizes.items() if n > 1}
+
+
 def make_executor(cfg: CampaignConfig) -> Executor:
     if cfg.scheduler:
         return DaskExecutor(cfg.scheduler)
@@ -223,13 +234,19 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
     # while the driver records the last one.
     depth = 2 * ex.workers
 
+    packs = pack_sizes(cfg)
+    batch = max(packs.values(), default=1)
+
     def top_up() -> None:
         nonlocal i
         while more() and len(pending) < depth:
-            seed_i = case_seed(cfg.seed, i)
-            pending.add(ex.submit(job(i, seed_i, cfg.sampler, targets_for(cfg, seed_i),
-                                      cfg.vocab, cfg.gen, cfg.limits)))
-            i += 1
+            members = []
+            while more() and len(members) < batch:
+                seed_i = case_seed(cfg.seed, i)
+                members.append((i, seed_i, targets_for(cfg, seed_i)))
+                i += 1
+            pending.add(ex.submit(job(members, cfg.sampler, cfg.vocab, cfg.gen, cfg.limits,
+                                      packs)))
 
     try:
         while True:
@@ -244,8 +261,7 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             pending.difference_update(done)
             top_up()
-            for fut in done:
-                seq, case, verdicts = decode(fut.result())
+            for seq, case, verdicts in (r for fut in done for r in decode(fut.result())):
                 if store is not None:
                     store.record(case, verdicts, seq)  # committed before it is shown
                 prog.cases += 1

@@ -1,12 +1,14 @@
 """Where Cases run: local worker processes (the embedded default) or a Dask distributed
-cluster. Both run the same unit of work — generate Case i of the stream, run it on every
-target in a sandbox — and hand results back to the driver, the only writer of the store."""
+cluster. Both run the same unit of work — a job: generate a batch of Cases of the stream and
+judge each on its targets in a sandbox, several Cases through one export where the target's
+exporter is worth packing — and hand results back to the driver, the only writer of the
+store."""
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -16,41 +18,60 @@ from fuzzer.generate import SAMPLERS, GenConfig
 from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.verdict import Verdict
 
+Member = tuple[int, int, tuple[str, ...]]  # stream index, Case seed, targets
+
 
 @dataclass(frozen=True)
 class Job:
     """Everything a worker needs, as plain data (it crosses process and host boundaries)."""
 
-    index: int
-    seed: int  # the Case seed (derived from the campaign seed and the index)
+    members: tuple[Member, ...]
     sampler: str
-    targets: tuple[str, ...]
     vocab: tuple[str, ...] | None
     gen: dict[str, Any]
     limits: dict[str, Any]
+    packs: tuple[tuple[str, int], ...] = ()  # target -> Cases a packed export takes
 
     def plain(self) -> dict[str, Any]:
         return dict(vars(self))  # its fields are plain already: no deep copy needed
 
 
-Result = tuple[int, str, list[dict[str, Any]]]  # index, Case JSON, verdict dicts
+Result = list[tuple[int, str, list[dict[str, Any]]]]  # per member: index, Case JSON, verdicts
 
 
-def case_for(job: dict[str, Any]) -> Case:
-    """Case `job["index"]` of the stream (a Job as a dict: it is what crosses to a worker)."""
+def case_for(job: Mapping[str, Any], k: int = 0) -> Case:
+    """Member k of a job (a Job as a dict: what crosses to a worker)."""
     vocab = tuple(job["vocab"]) if job["vocab"] else None
-    return SAMPLERS[job["sampler"]](job["seed"], vocab, GenConfig(**job["gen"]))
+    return SAMPLERS[job["sampler"]](job["members"][k][1], vocab, GenConfig(**job["gen"]))
+
+
+def schedule(job: Mapping[str, Any]) -> list[tuple[str, tuple[int, ...]]]:
+    """The order a worker judges a job in: (target, members) steps, target by target; a step
+    of several members is one packed export. The driver replays the same list to know what a
+    lost worker left unanswered."""
+    packs = dict(job["packs"])
+    order = list(dict.fromkeys(t for m in job["members"] for t in m[2]))
+    steps: list[tuple[str, tuple[int, ...]]] = []
+    for t in order:
+        ks = [k for k, m in enumerate(job["members"]) if t in m[2]]
+        size = packs.get(t, 1)
+        if size > 1 and len(ks) > 1:
+            steps += [(t, tuple(ks[i:i + size])) for i in range(0, len(ks), size)]
+        else:
+            steps += [(t, (k,)) for k in ks]
+    return steps
 
 
 def execute(job: Job, sandbox: Sandbox) -> Result:
-    """Generate and run one Case, both in the sandbox's worker process."""
-    case_json, verdicts = sandbox.run_job(job.plain())
-    return job.index, case_json, [v.to_dict() for v in verdicts]
+    """Generate and judge a job's Cases, both in the sandbox's worker process."""
+    done = sandbox.run_job(job.plain())
+    return [(m[0], case_json, [v.to_dict() for v in verdicts])
+            for m, (case_json, verdicts) in zip(job.members, done, strict=True)]
 
 
-def decode(result: Result) -> tuple[int, Case, list[Verdict]]:
-    i, case_json, vs = result
-    return i, Case.from_json(case_json), [Verdict.from_dict(v) for v in vs]
+def decode(result: Result) -> list[tuple[int, Case, list[Verdict]]]:
+    return [(i, Case.from_json(case_json), [Verdict.from_dict(v) for v in vs])
+            for i, case_json, vs in result]
 
 
 class Executor(Protocol):
@@ -136,7 +157,8 @@ def _fields(config: GenConfig | Limits) -> tuple[tuple[str, Any], ...]:
     return tuple(asdict(config).items())  # once a campaign, not once a Case
 
 
-def job(index: int, seed: int, sampler: str, targets: Sequence[str],
-        vocab: Sequence[str] | None, gen: GenConfig, limits: Limits) -> Job:
-    return Job(index, seed, sampler, tuple(targets), tuple(vocab) if vocab else None,
-               dict(_fields(gen)), dict(_fields(limits)))
+def job(members: Sequence[Member], sampler: str, vocab: Sequence[str] | None,
+        gen: GenConfig, limits: Limits, packs: Mapping[str, int] | None = None) -> Job:
+    return Job(tuple((i, seed, tuple(ts)) for i, seed, ts in members), sampler,
+               tuple(vocab) if vocab else None, dict(_fields(gen)), dict(_fields(limits)),
+               tuple(sorted((packs or {}).items())))

@@ -116,7 +116,7 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
     art = Artifact(case, ref.module, ref.inputs)
     timings: dict[str, float] = {}
     try:
-        _run_chain(target, art, timings, on_stage)
+        run_chain(target, art, timings, on_stage)
         v = _judge_outputs(target, art, ref)
         if v is None:
             v = _judge_other_shapes(target, art)
@@ -158,8 +158,10 @@ def _misbehaves(art: Artifact, ref: Reference, model: bytes, runtime: str) -> bo
 _BLAMEABLE = (Stage.COMPARISON, Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN, Stage.VALIDATION)
 
 
-def _run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
-               on_stage: Callable[[str], None] | None) -> None:
+def run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
+              on_stage: Callable[[str], None] | None = None) -> None:
+    """Export, pass and run `art` through the target's components, validating the model
+    after the last graph-producing one; raises StageFailure where a component fails."""
     for comp in target.components:
         if on_stage:
             on_stage(_KIND_STAGE[comp.kind].value)

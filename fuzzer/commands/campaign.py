@@ -98,6 +98,11 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
              "--scheduler", help="tcp://HOST:PORT of a Dask scheduler: run the Cases on its "
              "workers (the driver still writes the store). Default: local worker processes."
              )] = None,
+         pack: Annotated[int | None, typer.Option(
+             "--pack", min=1, help="Cases exported as one packed model (members judged on "
+             "their own values; a member the pack cannot clear is judged alone). Default: "
+             "each exporter's own (the dynamo exporter packs 8, TorchScript none); 1 never "
+             "packs.")] = None,
          resume: Annotated[Path | None, typer.Option(
              "--resume", help="Continue the campaign stored in this directory: its settings, "
              "its seed stream from where it stopped, its findings.")] = None,
@@ -116,6 +121,7 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
             saved.get("vocab")
         max_len, nondefault, dynamic = saved["max_len"], saved["nondefault"], saved["dynamic"]
         vocabulary_ = saved.get("vocabulary", "mined")
+        pack = saved.get("pack")
         seeds_dir = Path(saved["seeds"]) if saved.get("seeds") else None
         out_dir = resume
     if source not in SAMPLERS:
@@ -132,12 +138,12 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
                          workers=workers, vocab=vocab, gen=gen, sampler=source,
                          limits=Limits(timeout=timeout, memory_mb=memory_mb),
                          shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
-                         scheduler=scheduler, weights=weights)
+                         scheduler=scheduler, weights=weights, pack=pack)
     store.set_meta("config", {"seed": seed, "targets": [
         f"{n}@{weights[n]}" if n in weights else n for n in names], "sampler": cfg.sampler,
                               "max_len": max_len, "nondefault": nondefault,
                               "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds,
-                              "vocabulary": vocabulary_})
+                              "vocabulary": vocabulary_, "pack": pack})
     if resume is not None:
         out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
                   f"case {store.max_seq() + 1}")
@@ -160,7 +166,6 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
               f"ones; {len(store.findings())} in the store (convfuzz corpus list --store "
               f"{store.root})")
     store.close()
-
 
 
 @app.command()

@@ -132,8 +132,9 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
             except Exception as e:
                 raise StageFailure(Stage.GRAPH_OPTIMIZATION, e) from e
 
+    # ~0.5 s an export whether the model has one node or twenty-five: worth packing.
     return Component("exporter", name, run, "torch.onnx",
-                     {"dynamo": True, "optimize": opt, "opset_version": level})
+                     {"dynamo": True, "optimize": opt, "opset_version": level}, pack=8)
 
 
 component("exporter", r"dynamo(?P<optimize>-noopt)?(?:-(?P<opset>\d+))?",

@@ -52,6 +52,9 @@ class Component:
     run: Callable[[Artifact], None]
     family: str  # which project is blamed: torch.onnx, onnxscript, onnxruntime, onnx, test
     settings: dict[str, Any] = field(default_factory=dict)
+    # Exporters whose cost is per export, not per node, name how many Cases are worth
+    # exporting as one packed model (fuzzer/pack.py); 1: never packed.
+    pack: int = 1
 
 
 @dataclass(frozen=True)
