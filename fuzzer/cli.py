@@ -87,11 +87,30 @@ def _weights(names: list[str] | None) -> dict[str, float]:
     return out
 
 
+def _click_exceptions() -> Any:
+    try:  # recent typer vendors click
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
 def main() -> None:
+    ex = _click_exceptions()
+    no_args = getattr(ex, "NoArgsIsHelpError", ())
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except no_args:  # nothing given: typer has printed the help already
+        sys.exit(2)
+    except ex.UsageError as e:  # a bad flag or value: one line, like every bad input
+        where = f"{e.ctx.command_path}: " if e.ctx else ""
+        hint = f" (see {e.ctx.command_path} --help)" if e.ctx else ""
+        err.print(f"[red]error:[/red] {where}{e.format_message()}{hint}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(2)
+    except (KeyboardInterrupt, ex.Abort):
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # Commands live in fuzzer.commands (one module per group); importing them registers them.

@@ -62,10 +62,18 @@ def test_malformed_case_is_exit_2(tmp_path: Path) -> None:
     assert "unknown operator 'aten::frobnicate'" in r.stderr
 
 
-def test_bad_flag_is_exit_2() -> None:
-    r = cf("fuzz", "--no-such-flag")
+@pytest.mark.parametrize(("args", "needle"), [
+    (["fuzz", "--no-such-flag"], "No such option: --no-such-flag"),
+    (["fuzz", "--workers", "0"], "--workers"),
+    (["fuzz", "--pack", "0"], "--pack"),
+    (["run"], "Missing argument"),
+    (["frobnicate"], "No such command"),
+])
+def test_bad_flag_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    r = cf(*args)
     assert r.returncode == 2
-    assert "Traceback" not in r.stderr
+    assert needle in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_help_explains_every_option() -> None:
