@@ -3,9 +3,12 @@
 - cases/s on the TorchScript target with 1 and 2 local workers (2 should be >= 1.8x);
 - the share of worker time spent outside export + ONNX Runtime (the fuzzer's overhead:
   generation, materialization, eager fp32/fp64 reference, checker, IPC, store);
-- resident memory of the campaign's whole process tree at the start and end of a long run.
+- resident memory of the campaign's whole process tree at the start and end of a long run;
+- cases/s of the default campaign (both exporters, real arm) with and without packing
+  several Cases into one dynamo export.
 
     python benchmarks/throughput.py [--seconds 60] [--workers 1 2] [--soak-minutes 10]
+                                    [--default-seconds 120]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from fuzzer.campaign import CampaignConfig, run_campaign
 from fuzzer.store import Store
+from fuzzer.targets import DEFAULT_TARGETS
 
 
 def tree_rss_mb(root: int) -> float:
@@ -42,8 +46,9 @@ def tree_rss_mb(root: int) -> float:
     return total
 
 
-def measure(seconds: float, workers: int, target: str, seed: int,
-            rss: list[tuple[float, float]] | None = None) -> dict[str, Any]:
+def measure(seconds: float, workers: int, targets: list[str], seed: int,
+            rss: list[tuple[float, float]] | None = None, pack: int | None = None,
+            sampler: str = "random") -> dict[str, Any]:
     inside = 0.0
     t0 = 0.0
 
@@ -59,12 +64,12 @@ def measure(seconds: float, workers: int, target: str, seed: int,
         store = Store(d)
         # shrink=None: measure the loop (generate, run, judge, record), not the shrinker.
         run_campaign(CampaignConfig(seed=seed + 1, seconds=None, cases=2 * workers,
-                                    targets=[target], workers=workers, sampler="random",
-                                    shrink=None, coverage=False), store)  # warm-up
+                                    targets=targets, workers=workers, sampler=sampler,
+                                    shrink=None, coverage=False, pack=1), store)  # warm-up
         t0 = time.perf_counter()
-        prog = run_campaign(CampaignConfig(seed=seed, seconds=seconds, targets=[target],
-                                           workers=workers, sampler="random", shrink=None,
-                                           coverage=False), store, listen)
+        prog = run_campaign(CampaignConfig(seed=seed, seconds=seconds, targets=targets,
+                                           workers=workers, sampler=sampler, shrink=None,
+                                           coverage=False, pack=pack), store, listen)
         wall = time.perf_counter() - t0
         store.close()
     return {"workers": workers, "cases": prog.cases, "seconds": wall,
@@ -78,19 +83,34 @@ def main() -> None:
     ap.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the RSS soak")
     ap.add_argument("--target", default="torchscript-17/ort-all")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--default-seconds", type=float, default=120.0,
+                    help="per run of the default campaign, unpacked then packed; 0 skips")
     a = ap.parse_args()
     print(f"target {a.target}; {os.cpu_count()} cores")
     base = None
     for w in a.workers:
-        r = measure(a.seconds, w, a.target, a.seed)
+        r = measure(a.seconds, w, [a.target], a.seed)
         base = base or r["cases_per_s"]
         print(f"workers={w}: {r['cases']} cases in {r['seconds']:.1f} s = "
               f"{r['cases_per_s']:.1f} cases/s (x{r['cases_per_s'] / base:.2f} of 1 worker); "
               f"inside export+ORT {100 * r['inside_share']:.1f}% of worker time, "
               f"outside (fuzzer overhead) {100 * (1 - r['inside_share']):.1f}%", flush=True)
+    if a.default_seconds > 0:
+        rates = {}
+        for pack in (1, None):
+            r = measure(a.default_seconds, 1, list(DEFAULT_TARGETS), a.seed, pack=pack,
+                        sampler="real")
+            rates[pack] = r["cases_per_s"]
+            how = "unpacked" if pack == 1 else "dynamo packed (default)"
+            print(f"default campaign ({' + '.join(DEFAULT_TARGETS)}, real arm, 1 worker), "
+                  f"{how}: {r['cases']} cases in {r['seconds']:.0f} s = "
+                  f"{r['cases_per_s']:.2f} cases/s; inside export+ORT "
+                  f"{100 * r['inside_share']:.1f}%"
+                  + (f" (x{rates[None] / rates[1]:.2f} of unpacked)" if pack is None else ""),
+                  flush=True)
     if a.soak_minutes > 0:
         samples: list[tuple[float, float]] = []
-        r = measure(a.soak_minutes * 60, 1, a.target, a.seed + 7, samples)
+        r = measure(a.soak_minutes * 60, 1, [a.target], a.seed + 7, samples)
         warm = [s for s in samples if s[0] >= 60] or samples  # after workers are warm
         start, end = warm[0], samples[-1]
         print(f"soak: {r['cases']} cases in {r['seconds'] / 60:.1f} min; process-tree RSS "
