@@ -56,6 +56,9 @@ class CampaignConfig:
     # Cases a packed export takes (fuzzer/pack.py): None, each target's exporter decides
     # (the dynamo exporter packs 8); 1 never packs; N packs every target N at a time.
     pack: int | None = None
+    # Cases a job carries to a worker: one round trip and one wake-up of the driver for
+    # several Cases (2 TorchScript workers went from 1.71x to 1.87x of one with 8).
+    batch: int = 8
 
 
 @dataclass
@@ -231,11 +234,11 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
 
     pending: set[Future[Result]] = set()
     # Two jobs a worker: the next one waits in the executor's queue, so a worker never idles
-    # while the driver records the last one.
+    # while the driver records the last one's Cases.
     depth = 2 * ex.workers
 
     packs = pack_sizes(cfg)
-    batch = max(packs.values(), default=1)
+    batch = max([cfg.batch, *packs.values()])
 
     def top_up() -> None:
         nonlocal i
@@ -261,9 +264,10 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             pending.difference_update(done)
             top_up()
-            for seq, case, verdicts in (r for fut in done for r in decode(fut.result())):
-                if store is not None:
-                    store.record(case, verdicts, seq)  # committed before it is shown
+            results = [r for fut in done for r in decode(fut.result())]
+            if store is not None:
+                store.record_many(results)  # committed before any of it is shown
+            for _seq, case, verdicts in results:
                 prog.cases += 1
                 if cov is not None:
                     prog.coverage = cov.add(case)

@@ -177,7 +177,11 @@ def run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
         if comp.kind != "runtime" and comp is target.components[-2]:
             if on_stage:
                 on_stage(Stage.VALIDATION.value)
-            _validate(art.model)  # after the last graph-producing component
+            s = time.perf_counter()
+            try:
+                _validate(art.model)  # after the last graph-producing component
+            finally:
+                timings["validation"] = time.perf_counter() - s
 
 
 def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,

@@ -148,7 +148,7 @@ def judge_pack(cases: Sequence[Case], target_name: str, refs: Sequence[Reference
             at += len(c.outputs)
             if compare(c, refs[k], got) is None:  # type: ignore[arg-type]
                 out[k] = Verdict(target.name, Outcome.PASS,
-                                 evidence={"timings": share, "pack": len(ks)})
+                                 evidence={"timings": dict(share), "pack": len(ks)})
             else:
                 out[k] = judge_one(k)  # its own export decides what the failure is
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import select
 import signal
 import tempfile
 import time
@@ -91,6 +92,10 @@ class Sandbox:
         self._proc.start()
         child.close()
         self._conn = parent
+        # One poll object for the pipe's life: Connection.poll builds a selector per call,
+        # a measurable share of the driver's time at hundreds of messages a second.
+        self._poller = select.poll()
+        self._poller.register(parent.fileno(), select.POLLIN)
         self._served = 0
         self._base_rss = 0.0
         self._warm_rss = 0.0
@@ -168,8 +173,8 @@ class Sandbox:
             if isinstance(msg, _Loss):
                 self._blame(msg, schedule(job), got)
                 break
-            if msg[0] == "case":
-                jsons[msg[1]] = msg[2]
+            if msg[0] == "cases":
+                jsons = list(msg[1])
             elif msg[0] == "verdict":
                 got[(msg[1], msg[2])] = self._verdict(msg[3])
                 if self._proc is None:
@@ -220,12 +225,13 @@ class Sandbox:
         t0 = time.perf_counter()
         deadline = t0 + self.limits.timeout
         while True:
+            closed = False
             try:
-                if self._conn.poll(0.05):
+                if self._poller.poll(50):
                     return self._conn.recv()
             except (EOFError, ConnectionResetError, BrokenPipeError):
-                pass
-            if not self._proc.is_alive() or self._conn.closed:
+                closed = True  # the worker's end is gone: it died (or is dying)
+            if closed or not self._proc.is_alive():
                 return _Loss(Symptom.PROCESS_DEATH, "", t0, self._stage(), self._where[1])
             if time.perf_counter() > deadline:
                 return _Loss(Symptom.HANG, f"no answer within {self.limits.timeout:g} s", t0,

@@ -78,18 +78,27 @@ class Store:
         return json.loads(row[0]) if row else default
 
     def record(self, case: Case, verdicts: list[Verdict], seq: int | None = None) -> None:
-        now = time.time()
+        self.record_many([(seq, case, verdicts)])
+
+    def record_many(self, rows: list[tuple[int | None, Case, list[Verdict]]]) -> None:
+        """Cases and their verdicts, committed together (one transaction for a job's
+        Cases: the commit, not the inserts, is what costs)."""
+        for seq, case, verdicts in rows:
+            self._insert(case, verdicts, seq)
+        self.db.commit()
+
+    def _insert(self, case: Case, verdicts: list[Verdict], seq: int | None) -> None:
+        now, h = time.time(), case.hash
         self.db.execute("INSERT OR IGNORE INTO cases VALUES (?, ?, ?, ?, ?, ?)",
-                        (case.hash, seq, case.origin.get("sampler"), json.dumps(case.ops),
+                        (h, seq, case.origin.get("sampler"), json.dumps(case.ops),
                          case.to_json(indent=None), now))
         for v in verdicts:
             self.db.execute(
                 "INSERT OR REPLACE INTO verdicts (case_hash, target, outcome, stage, symptom, "
                 "attribution, detail, json, seconds, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (case.hash, v.target, v.outcome.value, v.stage.value if v.stage else None,
+                (h, v.target, v.outcome.value, v.stage.value if v.stage else None,
                  v.symptom.value if v.symptom else None, v.attribution.value, v.detail,
                  json.dumps(v.to_dict()), v.seconds, now))
-        self.db.commit()
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute(

@@ -3,7 +3,7 @@
 Requests arrive on a pipe as tuples: ("run", case_json, target) judges one Case;
 ("job", job) generates the job's Cases here (their shape inference is then reused when they
 are materialized) and judges each on its targets, exporting several Cases as one packed model
-where the job says so (fuzzer/pack.py). Answers: ("case", k, json), ("verdict", k, target,
+where the job says so (fuzzer/pack.py). Answers: ("cases", [json]), ("verdict", k, target,
 verdict dict), ("alive",) before each packed export, ("done",), or ("error", text) when
 convfuzz itself failed. Where the worker is (stage, member) lives in shared memory, so a
 death is attributed without a message per stage.
@@ -15,6 +15,7 @@ import contextlib
 import os
 import resource
 import signal
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -33,6 +34,9 @@ class Worker:
         self.log_fd = log_fd
         self.where = where  # shared [stage index or -1, member slot]
         self.refs: dict[str, Any] = {}  # Case hash -> torch reference (None: eager fails)
+        # Seconds spent on a Case before any target (generating it, its torch reference),
+        # reported once, in the timings of its first verdict.
+        self.costs: dict[str, dict[str, float]] = {}
         self.risk: Any = None  # what packs learned of which Cases fail (fuzzer.pack.Risk)
         self.failed: set[int] = set()  # members of the current job that failed a target
 
@@ -48,11 +52,19 @@ class Worker:
 
         h = case.hash
         if h not in self.refs:
+            t0 = time.perf_counter()
             try:
                 self.refs[h] = oracle.reference(case)
             except oracle.Invalid:
                 self.refs[h] = None  # judge() computes it again and says why
+            self.costs.setdefault(h, {})["reference"] = time.perf_counter() - t0
         return self.refs[h]
+
+    def charged(self, case: Case, v: Verdict) -> Verdict:
+        costs = self.costs.pop(case.hash, None)
+        if costs:
+            v.evidence.setdefault("timings", {}).update(costs)
+        return v
 
     def judge(self, case: Case, target: str) -> Verdict:
         from fuzzer import oracle
@@ -61,7 +73,8 @@ class Worker:
         os.lseek(self.log_fd, 0, os.SEEK_SET)
         self.where[0] = -1
         try:
-            return oracle.judge(case, target, self.reference(case), on_stage=self.on_stage)
+            return self.charged(case, oracle.judge(case, target, self.reference(case),
+                                                   on_stage=self.on_stage))
         except MemoryError as e:
             return Verdict(target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
         except Exception as e:  # the harness broke, not the target: say so, keep serving
@@ -89,13 +102,16 @@ class Worker:
         self.refs.clear()
         cases = []
         self.at(GENERATING)
+        self.costs.clear()
         for k in range(len(job["members"])):
+            t0 = time.perf_counter()
             try:
                 cases.append(case_for(job, k))
             except Exception as e:
                 self.conn.send(("error", f"{type(e).__name__}: {first_line(str(e))}"))
                 return
-            self.conn.send(("case", k, cases[-1].to_json(indent=None)))
+            self.costs[cases[-1].hash] = {"generate": time.perf_counter() - t0}
+        self.conn.send(("cases", [c.to_json(indent=None) for c in cases]))
         self.failed = set()
         for target, ks in schedule(job):
             if len(ks) == 1:
@@ -125,7 +141,7 @@ class Worker:
         except MemoryError:  # the packed model was too big: let each member speak alone
             verdicts = {j: alone(j) for j in range(len(cases))}
         for j, v in sorted(verdicts.items()):
-            self.send_verdict(ks[j], target, v)
+            self.send_verdict(ks[j], target, self.charged(cases[j], v))
 
 
 def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
