@@ -58,7 +58,7 @@ def _job(targets: list[str], index: int = 3) -> dict:
     from fuzzer.executors import job
     from fuzzer.generate import GenConfig
 
-    return job(index, case_seed(5, index), "random", targets, None, GenConfig(),
+    return job([(index, case_seed(5, index), targets)], "random", None, GenConfig(),
                Limits()).plain()
 
 
@@ -66,7 +66,7 @@ def test_job_generates_in_the_worker_and_a_death_costs_one_target(tight: Sandbox
     from fuzzer.executors import case_for
 
     j = _job(["fault-abort/ort-all", "torchscript-17/ort-all"])
-    case_json, verdicts = tight.run_job(j)
+    [(case_json, verdicts)] = tight.run_job(j)
     assert case_json == case_for(j).to_json(indent=None)  # the worker made the same Case
     assert [v.target for v in verdicts] == ["fault-abort/ort-all", "torchscript-17/ort-all"]
     assert verdicts[0].symptom == Symptom.PROCESS_DEATH
