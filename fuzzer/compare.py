@@ -174,7 +174,7 @@ def _exact_mismatch(i: int, got: np.ndarray, t32: torch.Tensor,
                      "expected": e[j].item(), "actual": got[j].item()})
 
 
-def _producer(case: Case, i: int) -> tuple[Any, Any, dict[str, Any], int] | None:
+def producer(case: Case, i: int) -> tuple[Any, Any, dict[str, Any], int] | None:
     """The node behind output i, its catalogue entry, effective attrs and output index."""
     base, idx = split_ref(case.outputs[i])
     try:
@@ -187,7 +187,7 @@ def _producer(case: Case, i: int) -> tuple[Any, Any, dict[str, Any], int] | None
 
 def _tie_rule(case: Case, ref: Reference, i: int) -> tuple[Any, list[torch.Tensor],
                                                             dict[str, Any]] | None:
-    found = _producer(case, i)
+    found = producer(case, i)
     if found is None or found[3] not in found[1].ties:
         return None
     node, spec, attrs, idx = found
@@ -196,7 +196,7 @@ def _tie_rule(case: Case, ref: Reference, i: int) -> tuple[Any, list[torch.Tenso
 
 
 def _unordered_dim(case: Case, i: int) -> int | None:
-    found = _producer(case, i)
+    found = producer(case, i)
     if found is None or found[1].unordered is None:
         return None
     return found[1].unordered(found[2])

@@ -11,7 +11,7 @@ from typing import Any
 from fuzzer import targets
 from fuzzer.case import Case
 from fuzzer.codegen import inputs_source, model_source
-from fuzzer.compare import TOLERANCE
+from fuzzer.compare import TOLERANCE, producer
 from fuzzer.verdict import Symptom, Verdict
 
 ISOLATE = {Symptom.PROCESS_DEATH, Symptom.HANG, Symptom.OUT_OF_MEMORY}
@@ -93,10 +93,77 @@ def runtime_source(runtime: targets.Component) -> str:
 '''
 
 
+def _rules(case: Case) -> tuple[dict[int, tuple[int, Any, bool]], dict[int, int], Case | None]:
+    """The comparison rules the oracle applied that a plain comparison would miss: index
+    outputs of operators with ties (output -> (tie input, dim, keepdim)), outputs whose order
+    is unspecified (output -> dim), and a Case computing the tie operators' inputs."""
+    from fuzzer.ops.spec import GatherTies
+
+    ties: dict[int, tuple[int, Any, bool]] = {}
+    unordered: dict[int, int] = {}
+    tie_inputs: list[str] = []
+    for i in range(len(case.outputs)):
+        found = producer(case, i)
+        if found is None:
+            continue
+        node, spec, attrs, idx = found
+        rule = spec.ties.get(idx)
+        if isinstance(rule, GatherTies) and node.args:
+            if node.args[0] not in tie_inputs:
+                tie_inputs.append(node.args[0])
+            keep = True if rule.keepdim_key is None else bool(attrs.get(rule.keepdim_key))
+            ties[i] = (tie_inputs.index(node.args[0]), attrs.get(rule.dim_key), keep)
+        elif rule is not None:
+            raise ValueError(f"no repro source for the tie rule of {spec.name}")
+        if spec.unordered is not None and spec.unordered(attrs) is not None:
+            unordered[i] = int(spec.unordered(attrs))
+    if not tie_inputs:
+        return ties, unordered, None
+    sub = case.copy()
+    sub.outputs = tie_inputs
+    return ties, unordered, sub
+
+
+TIE_INPUTS = '''def tie_inputs(args):
+    return ()
+'''
+
 COMPARE = '''TOLERANCE = {tolerance!r}  # (rtol, atol) by dtype, as convfuzz judged it
+# Index outputs of operators with ties (argmax, topk, sort...) are judged, as convfuzz judges
+# them, by the input values they select: output -> (which tie input, dim, keepdim).
+TIES = {ties!r}
+# Outputs whose element order is unspecified (topk with sorted=False): output -> dim, compared
+# sorted along it.
+UNORDERED = {unordered!r}
 
 
-def compare(expected, baseline, actual):
+def select(x, dim, keepdim, idx):
+    """The values of x that the indices pick along dim (all of x flattened when dim is None)."""
+    if dim is None:
+        return x.reshape(-1)[idx.reshape(-1).long()]
+    idx = idx.long()
+    if not keepdim and x.dim() > 0:
+        idx = idx.unsqueeze(dim)
+    return x if x.dim() == 0 else torch.gather(x, dim, idx)
+
+
+def compare_ties(i, x, e, a):
+    dim, keepdim = TIES[i][1:]
+    try:
+        want, have = select(x, dim, keepdim, e), select(x, dim, keepdim, torch.from_numpy(
+            a.astype(np.int64)))
+    except (RuntimeError, IndexError) as err:
+        return f"output {{i}}: index out of range ({{err}})"
+    if i in UNORDERED:
+        want, have = (torch.sort(t, dim=UNORDERED[i]).values for t in (want, have))
+    if torch.equal(want, have) or (want.is_floating_point() and torch.allclose(
+            want, have, equal_nan=True)):
+        return None
+    return (f"output {{i}}: the indices select different values: torch {{want.flatten()[:8]}}, "
+            f"ONNX {{have.flatten()[:8]}} (ties allowed)")
+
+
+def compare(expected, baseline, actual, ties_x=()):
     """None when ONNX matches torch; else a description of the first bad output. A value is
     wrong only where ONNX is farther from the fp64 baseline than torch's own result by more
     than the dtype's tolerance."""
@@ -109,6 +176,15 @@ def compare(expected, baseline, actual):
         want = str(e.dtype).removeprefix("torch.")
         if str(a.dtype) != want:
             return f"output {{i}}: expected dtype {{want}}, got {{a.dtype}}"
+        if i in TIES:
+            problem = compare_ties(i, ties_x[TIES[i][0]], e, a)
+            if problem:
+                return problem
+            continue
+        if i in UNORDERED:
+            d = UNORDERED[i]
+            e, b = torch.sort(e, dim=d).values, torch.sort(b, dim=d).values
+            a = torch.sort(torch.from_numpy(a), dim=d).values.numpy()
         if not e.is_floating_point():
             e = e.numpy()
             bad = a != e
@@ -148,6 +224,7 @@ MAIN = '''def main():
         # The fp64 baseline: the same model and inputs in double precision.
         baseline = Model().double().eval()(
             *(a.double() if a.is_floating_point() else a for a in args))
+        ties_x = tie_inputs(args)
     try:
         model_bytes = apply_passes(export(model, args))
         onnx.checker.check_model(onnx.load_from_string(model_bytes), full_check=True)
@@ -155,7 +232,7 @@ MAIN = '''def main():
     except Exception as e:  # the finding may be exactly this error
         print(f"REPRODUCED: {{type(e).__name__}}: {{e}}")
         return 1
-    problem = compare(expected, baseline, actual)
+    problem = compare(expected, baseline, actual, ties_x)
     if problem is None:
         print("NOT REPRODUCED: the ONNX model matches torch.")
         return 0
@@ -190,11 +267,16 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
     imports = ["import io", *(["import subprocess"] if isolate else []), "import sys", "",
                "import numpy as np", "import onnx", "import onnxruntime as ort", "import torch",
                "import torch.nn.functional as F", *extra]
+    ties, unordered, sub = _rules(case)
+    tie_code = TIE_INPUTS if sub is None else (
+        model_source(sub, "TieInputs") + "\n\ndef tie_inputs(args):\n    \"\"\"The inputs of "
+        "the tie operators, as torch computes them.\"\"\"\n    return TieInputs().eval()(*args)\n")
     parts: list[Any] = [
         head, "\n".join(imports), "", f"INPUT_NAMES = {[x.name for x in case.inputs]!r}", "",
-        model_source(case), inputs_source(case), export_source(case, target.exporter),
-        pass_code, runtime_source(target.runtime),
-        COMPARE.format(tolerance=TOLERANCE), "", MAIN.format()]
+        model_source(case), tie_code, inputs_source(case),
+        export_source(case, target.exporter), pass_code, runtime_source(target.runtime),
+        COMPARE.format(tolerance=TOLERANCE, ties=ties, unordered=unordered), "",
+        MAIN.format()]
     if isolate:
         parts += ["", ISOLATED_MAIN.format(timeout=60),
                   'if __name__ == "__main__":\n    sys.exit(main() if "--child" in sys.argv '

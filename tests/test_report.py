@@ -91,3 +91,36 @@ def test_every_corpus_repro_matches_the_finding_status(entry: corpus.Entry, tmp_
     now = sandbox.run(entry.case, entry.target)  # a finding may kill the process
     r = run_repro(src, tmp_path)
     assert r.returncode == (1 if now.outcome == Outcome.BUG else 0), (now.key, r.stdout)
+
+
+def test_repro_judges_tie_indices_by_the_values_they_select(tmp_path: Path) -> None:
+    import runpy
+
+    import torch
+
+    from fuzzer.verdict import Stage, Symptom, Verdict
+
+    case = make_case([{"id": "n0", "op": "aten::relu", "args": ["x"]},
+                      {"id": "n1", "op": "aten::argmax", "args": ["n0"],
+                       "attrs": {"dim": 1, "keepdim": False}}],
+                     inputs=[{"name": "x", "shape": [6, 5],
+                              "values": {"dist": "ties", "levels": 2}}])
+    v = Verdict("torchscript-17/ort-all", Outcome.BUG, Stage.COMPARISON, Symptom.WRONG_VALUES)
+    path = tmp_path / "repro.py"
+    path.write_text(repro_script(case, v, "ties"))
+    ns = runpy.run_path(str(path), run_name="repro")  # defines, does not run main()
+    args = ns["make_inputs"]()
+    (x,) = ns["tie_inputs"](args)
+    assert torch.equal(x, torch.relu(args[0]))  # torch's input of the tie operator
+    expected = ns["Model"]().eval()(*args)
+    base = ns["Model"]().double().eval()(*(a.double() for a in args))
+    idx = expected[0].numpy()
+    row = next(r for r in range(6) if (x[r] == x[r, idx[r]]).sum() > 1)
+    other = next(j for j in range(5) if j != idx[row] and x[row, j] == x[row, idx[row]])
+    tie = idx.copy()
+    tie[row] = other
+    assert ns["compare"](expected, base, [tie], (x,)) is None  # another index of a tie
+    wrong = idx.copy()
+    wrong[row] = next(j for j in range(5) if x[row, j] != x[row, idx[row]])
+    assert "select different values" in ns["compare"](expected, base, [wrong], (x,))
+    assert int((tie != idx).sum()) == 1

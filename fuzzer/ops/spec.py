@@ -294,18 +294,28 @@ def fan_in_scale(shape: tuple[int, ...]) -> float:
     return 1.0 / math.sqrt(max(1, int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]))
 
 
-def gather_ties(dim_key: str = "dim", keepdim_key: str | None = "keepdim") -> TieRule:
-    """Index outputs are judged by the input values they select, so ties cannot fail."""
-    def select(inputs: list[torch.Tensor], attrs: dict[str, Any],
-               idx: torch.Tensor) -> torch.Tensor:
+@dataclass(frozen=True)
+class GatherTies:
+    """Index outputs are judged by the input values they select, so ties cannot fail. Plain
+    data (which attrs hold the dim and keepdim) so repro scripts can spell the same rule."""
+
+    dim_key: str = "dim"
+    keepdim_key: str | None = "keepdim"  # None: the index has the input's rank already
+
+    def __call__(self, inputs: list[torch.Tensor], attrs: dict[str, Any],
+                 idx: torch.Tensor) -> torch.Tensor:
         x = inputs[0]
-        dim = attrs.get(dim_key)
+        dim = attrs.get(self.dim_key)
         if dim is None:
             return x.reshape(-1)[idx.reshape(-1).long()]
         idx = idx.long()
-        if keepdim_key is not None and not attrs.get(keepdim_key, False) and x.dim() > 0:
+        if self.keepdim_key is not None and not attrs.get(self.keepdim_key, False) and \
+                x.dim() > 0:
             idx = idx.unsqueeze(dim)
         if x.dim() == 0:
             return x
         return torch.gather(x, dim, idx)
-    return select
+
+
+def gather_ties(dim_key: str = "dim", keepdim_key: str | None = "keepdim") -> TieRule:
+    return GatherTies(dim_key, keepdim_key)
