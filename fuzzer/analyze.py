@@ -10,10 +10,8 @@ the minimized failures are analysed apart. The sampler arm is read from the Case
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,6 +22,7 @@ import networkx as nx
 import numpy as np
 
 from fuzzer.dataflow import case_graph, case_ngrams
+from fuzzer.rows import EVALUATED, Campaign, CaseRow, Finding, StoreInfo, VRow, load, store_error
 from fuzzer.statistics import (
     bh,
     chi2_if_fits,
@@ -45,168 +44,7 @@ CLASSES: dict[str, tuple[str, ...]] = {
 ANY = "any failure"
 UNSUPPORTED = "unsupported"
 CLASS_ORDER = (ANY, *CLASSES, UNSUPPORTED)
-EVALUATED = ("pass", "bug", "unsupported")
 
-
-# ---------------------------------------------------------------------------- loading
-
-def _error(msg: str) -> Exception:
-    """The store's error type (the CLI maps it to exit 2), imported only when raised: the store
-    module pulls in torch, which analysis never needs."""
-    from fuzzer.store import StoreError
-
-    return StoreError(msg)
-
-
-@dataclass
-class VRow:
-    target: str
-    outcome: str
-    stage: str | None
-    symptom: str | None
-    raw: dict[str, Any]  # the verdict JSON (error text for signatures)
-
-
-@dataclass
-class CaseRow:
-    hash: str
-    sampler: str
-    case: dict[str, Any]
-    verdicts: dict[str, VRow] = field(default_factory=dict)
-    raw: bool = True
-
-    @property
-    def evaluated(self) -> bool:
-        return any(v.outcome in EVALUATED for v in self.verdicts.values())
-
-    @property
-    def failed(self) -> bool:
-        return any(v.outcome == "bug" for v in self.verdicts.values())
-
-    @property
-    def passed(self) -> bool:
-        """Never failed and passed somewhere: the background of the enrichment tests."""
-        return not self.failed and any(v.outcome == "pass" for v in self.verdicts.values())
-
-
-@dataclass
-class Finding:
-    signature: str
-    count: int
-    target: str
-    stage: str | None
-    symptom: str | None
-    case: dict[str, Any]  # the minimized Case
-    arms: list[str]  # samplers of the raw Cases that reproduce it
-
-
-@dataclass
-class StoreInfo:
-    path: str
-    cases: int
-    verdicts: int
-    span_s: float  # first to last Case recorded: the wall-clock budget actually spent
-    config: dict[str, Any]
-    findings: int | None  # None: the store has no findings table
-
-
-@dataclass
-class Campaign:
-    cases: list[CaseRow]
-    findings: list[Finding] | None
-    stores: list[StoreInfo]
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = path / "store.sqlite"
-    if not path.is_dir():
-        raise _error(f"{path}: no such store directory")
-    if not db.is_file():
-        raise _error(f"{path}: not a campaign store (no store.sqlite)")
-    try:
-        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as e:
-        raise _error(f"{db}: unreadable ({e})") from None
-    if not {"cases", "verdicts"} <= tables:
-        raise _error(f"{db}: not a campaign store (no cases/verdicts tables)")
-    return con
-
-
-def _columns(con: sqlite3.Connection, table: str) -> list[str]:
-    return [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
-
-
-def _load_findings(con: sqlite3.Connection) -> list[Finding] | None:
-    """Minimized failures (fuzzer/store.py: id = signature, json = the minimized Case), with
-    the arms of the raw Cases linked to each; None when the store predates findings."""
-    cols = set(_columns(con, "findings"))
-    if not {"id", "target", "stage", "symptom", "count", "json"} <= cols:
-        return None
-    links: dict[str, set[str]] = defaultdict(set)
-    if _columns(con, "finding_cases"):
-        for fid, sampler in con.execute(
-                "SELECT l.finding_id, c.sampler FROM finding_cases l "
-                "JOIN cases c ON c.hash = l.case_hash"):
-            links[fid].add(sampler or "unknown")
-    return [Finding(fid, int(n or 1), target, stage, symptom, json.loads(blob),
-                    sorted(links[fid]))
-            for fid, target, stage, symptom, n, blob in con.execute(
-                "SELECT id, target, stage, symptom, count, json FROM findings ORDER BY created")]
-
-
-def load(stores: Sequence[Path]) -> Campaign:
-    """Read one or more stores; a Case found in several is one Case (verdicts merged)."""
-    if not stores:
-        raise _error("no store directories given")
-    cases: dict[str, CaseRow] = {}
-    findings: dict[str, Finding] | None = None
-    infos: list[StoreInfo] = []
-    for path in stores:
-        con = _connect(Path(path))
-        try:
-            n_cases = n_verdicts = 0
-            t0, t1 = math.inf, -math.inf
-            for h, sampler, blob, created in con.execute(
-                    "SELECT hash, sampler, json, created FROM cases ORDER BY seq, created"):
-                n_cases += 1
-                t0, t1 = min(t0, created), max(t1, created)
-                case = json.loads(blob)
-                origin = case.get("origin") or {}
-                arm = str(origin.get("sampler") or sampler or "unknown")
-                raw = origin.get("parent") is None or arm == "mutate"
-                cases.setdefault(h, CaseRow(h, arm, case, raw=raw))
-            for h, target, outcome, stage, symptom, blob in con.execute(
-                    "SELECT case_hash, target, outcome, stage, symptom, json FROM verdicts"):
-                n_verdicts += 1
-                if h in cases:
-                    cases[h].verdicts[target] = VRow(target, outcome, stage, symptom,
-                                                     json.loads(blob))
-            meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
-            found = _load_findings(con)
-        except (sqlite3.DatabaseError, json.JSONDecodeError, KeyError) as e:
-            raise _error(f"{path}: unreadable store ({e})") from None
-        finally:
-            con.close()
-        if found is not None:
-            findings = findings or {}
-            for f in found:  # one finding may turn up in several stores (e.g. both arms)
-                if f.signature in findings:
-                    old = findings[f.signature]
-                    old.count += f.count
-                    old.arms = sorted({*old.arms, *f.arms})
-                else:
-                    findings[f.signature] = f
-        infos.append(StoreInfo(str(path), n_cases, n_verdicts,
-                               0.0 if n_cases == 0 else float(t1 - t0),
-                               meta.get("config") or {}, None if found is None else len(found)))
-    return Campaign(list(cases.values()),
-                    None if findings is None else list(findings.values()), infos)
-
-
-# ---------------------------------------------------------------------------- statistics
-
-# ---------------------------------------------------------------------------- data flow
 
 def ngrams(case: dict[str, Any], max_n: int = MAX_N) -> set[tuple[str, ...]]:
     """Operator n-grams (1..max_n) along data-flow edges (the shared definition)."""
@@ -447,11 +285,11 @@ def load_seeds(path: Path) -> Any:
     try:
         from fuzzer.mine import load_seeds as _load
     except ImportError as e:  # the miner is optional here
-        raise _error(f"{path}: cannot read seeds ({e})") from None
+        raise store_error(f"{path}: cannot read seeds ({e})") from None
     try:
         return _load(path)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise _error(f"{path}: not a seeds directory ({e})") from None
+        raise store_error(f"{path}: not a seeds directory ({e})") from None
 
 
 # The paper's figures (Jajal et al., ISSTA 2024; 100 fixed torch.onnx issues) and the closest

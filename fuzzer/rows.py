@@ -1,0 +1,176 @@
+"""Campaign stores read back for analysis: every Case with its verdicts, the findings, and
+what each store was (seed, sampler, targets), as plain rows. Read-only, and free of torch:
+analysis runs on a machine that only has the stores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+EVALUATED = ("pass", "bug", "unsupported")
+
+
+def store_error(msg: str) -> Exception:
+    """The store's error type (the CLI maps it to exit 2), imported only when raised: the store
+    module pulls in torch, which analysis never needs."""
+    from fuzzer.store import StoreError
+
+    return StoreError(msg)
+
+
+@dataclass
+class VRow:
+    target: str
+    outcome: str
+    stage: str | None
+    symptom: str | None
+    raw: dict[str, Any]  # the verdict JSON (error text for signatures)
+
+
+@dataclass
+class CaseRow:
+    hash: str
+    sampler: str
+    case: dict[str, Any]
+    verdicts: dict[str, VRow] = field(default_factory=dict)
+    raw: bool = True
+
+    @property
+    def evaluated(self) -> bool:
+        return any(v.outcome in EVALUATED for v in self.verdicts.values())
+
+    @property
+    def failed(self) -> bool:
+        return any(v.outcome == "bug" for v in self.verdicts.values())
+
+    @property
+    def passed(self) -> bool:
+        """Never failed and passed somewhere: the background of the enrichment tests."""
+        return not self.failed and any(v.outcome == "pass" for v in self.verdicts.values())
+
+
+@dataclass
+class Finding:
+    signature: str
+    count: int
+    target: str
+    stage: str | None
+    symptom: str | None
+    case: dict[str, Any]  # the minimized Case
+    arms: list[str]  # samplers of the raw Cases that reproduce it
+
+
+@dataclass
+class StoreInfo:
+    path: str
+    cases: int
+    verdicts: int
+    span_s: float  # first to last Case recorded: the wall-clock budget actually spent
+    config: dict[str, Any]
+    findings: int | None  # None: the store has no findings table
+
+
+@dataclass
+class Campaign:
+    cases: list[CaseRow]
+    findings: list[Finding] | None
+    stores: list[StoreInfo]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = path / "store.sqlite"
+    if not path.is_dir():
+        raise store_error(f"{path}: no such store directory")
+    if not db.is_file():
+        raise store_error(f"{path}: not a campaign store (no store.sqlite)")
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as e:
+        raise store_error(f"{db}: unreadable ({e})") from None
+    if not {"cases", "verdicts"} <= tables:
+        raise store_error(f"{db}: not a campaign store (no cases/verdicts tables)")
+    return con
+
+
+def _columns(con: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+
+
+def _load_findings(con: sqlite3.Connection) -> list[Finding] | None:
+    """Minimized failures (fuzzer/store.py: id = signature, json = the minimized Case), with
+    the arms of the raw Cases linked to each; None when the store predates findings."""
+    cols = set(_columns(con, "findings"))
+    if not {"id", "target", "stage", "symptom", "count", "json"} <= cols:
+        return None
+    links: dict[str, set[str]] = defaultdict(set)
+    if _columns(con, "finding_cases"):
+        for fid, sampler in con.execute(
+                "SELECT l.finding_id, c.sampler FROM finding_cases l "
+                "JOIN cases c ON c.hash = l.case_hash"):
+            links[fid].add(sampler or "unknown")
+    return [Finding(fid, int(n or 1), target, stage, symptom, json.loads(blob),
+                    sorted(links[fid]))
+            for fid, target, stage, symptom, n, blob in con.execute(
+                "SELECT id, target, stage, symptom, count, json FROM findings ORDER BY created")]
+
+
+def load(stores: Sequence[Path]) -> Campaign:
+    """Read one or more stores; a Case found in several is one Case (verdicts merged)."""
+    if not stores:
+        raise store_error("no store directories given")
+    cases: dict[str, CaseRow] = {}
+    findings: dict[str, Finding] | None = None
+    infos: list[StoreInfo] = []
+    for path in stores:
+        con = _connect(Path(path))
+        try:
+            n_cases = n_verdicts = 0
+            t0, t1 = math.inf, -math.inf
+            for h, sampler, blob, created in con.execute(
+                    "SELECT hash, sampler, json, created FROM cases ORDER BY seq, created"):
+                n_cases += 1
+                t0, t1 = min(t0, created), max(t1, created)
+                case = json.loads(blob)
+                origin = case.get("origin") or {}
+                arm = str(origin.get("sampler") or sampler or "unknown")
+                raw = origin.get("parent") is None or arm == "mutate"
+                cases.setdefault(h, CaseRow(h, arm, case, raw=raw))
+            for h, target, outcome, stage, symptom, blob in con.execute(
+                    "SELECT case_hash, target, outcome, stage, symptom, json FROM verdicts"):
+                n_verdicts += 1
+                if h in cases:
+                    cases[h].verdicts[target] = VRow(target, outcome, stage, symptom,
+                                                     json.loads(blob))
+            meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
+            found = _load_findings(con)
+        except (sqlite3.DatabaseError, json.JSONDecodeError, KeyError) as e:
+            raise store_error(f"{path}: unreadable store ({e})") from None
+        finally:
+            con.close()
+        if found is not None:
+            findings = findings or {}
+            for f in found:  # one finding may turn up in several stores (e.g. both arms)
+                if f.signature in findings:
+                    old = findings[f.signature]
+                    old.count += f.count
+                    old.arms = sorted({*old.arms, *f.arms})
+                else:
+                    findings[f.signature] = f
+        infos.append(StoreInfo(str(path), n_cases, n_verdicts,
+                               0.0 if n_cases == 0 else float(t1 - t0),
+                               meta.get("config") or {}, None if found is None else len(found)))
+    return Campaign(list(cases.values()),
+                    None if findings is None else list(findings.values()), infos)
+
+
+# ---------------------------------------------------------------------------- statistics
+
+# ---------------------------------------------------------------------------- data flow
