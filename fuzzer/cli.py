@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -26,6 +27,14 @@ TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", help="Seconds one Case may take on one target before it is a `hang`.")]
 MemoryOpt = Annotated[int, typer.Option(
     "--memory-mb", help="Resident memory (MB) a worker may add before it is `out_of_memory`.")]
+
+
+def seeds_option(purpose: str) -> Any:
+    """The --seeds option of every command that reads mined seeds, with what it reads them
+    for."""
+    return Annotated[Path | None, typer.Option(
+        "--seeds", help=f"Mined seeds directory ({purpose}; default: the repo's seeds/, "
+        "written by `convfuzz mine`).")]
 
 
 def bad_input(msg: str) -> typer.Exit:

@@ -10,7 +10,18 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from fuzzer.cli import MemoryOpt, TargetOpt, TimeoutOpt, _targets, _weights, app, err, guarded, out
+from fuzzer.cli import (
+    MemoryOpt,
+    TargetOpt,
+    TimeoutOpt,
+    _targets,
+    _weights,
+    app,
+    err,
+    guarded,
+    out,
+    seeds_option,
+)
 
 
 def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
@@ -74,9 +85,7 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
              "--source", help="Where operator chains come from: real (walks of the mined "
              "n-grams in seeds/), random (uniform over the same vocabulary: the control arm), "
              "mixed (half each) or mutate (small edits of corpus Cases).")] = "real",
-         seeds_dir: Annotated[Path | None, typer.Option(
-             "--seeds", help="Mined seeds directory for the real arm (default: the repo's "
-             "seeds/).")] = None,
+         seeds_dir: seeds_option("the n-grams the real arm walks") = None,
          vocabulary_: Annotated[str, typer.Option(
              "--vocabulary", help="Operators the random arm draws from: mined (the real arm's "
              "vocabulary, the fair control) or catalogue (every operator convfuzz knows).")
@@ -199,9 +208,8 @@ def analyze(stores: Annotated[list[Path], typer.Argument(
             out_dir: Annotated[Path, typer.Option(
                 "--out", help="Directory for report.md/.html/.json and the PNG plots.")]
             = Path("analysis"),
-            seeds: Annotated[Path | None, typer.Option(
-                "--seeds", help="Mined seeds directory: real-world exposure of each minimized "
-                "failure (default: seeds/ when it holds ngrams.json).")] = None,
+            seeds: seeds_option("for the real-world exposure of each minimized failure")
+            = None,
             markdown: Annotated[Path | None, typer.Option(
                 "--markdown", help="Also write the markdown report here, image links made "
                 "relative to it (e.g. docs/results.md).")] = None,
@@ -216,10 +224,11 @@ def analyze(stores: Annotated[list[Path], typer.Argument(
     minimized failures, the stage x symptom taxonomy beside the paper's; plots and a report."""
     from fuzzer.analyze import ANY, ARMS
     from fuzzer.analyze import analyze as run_analysis
+    from fuzzer.generate import default_seeds
     from fuzzer.plots import Q, conclusion, fmt, fmt_p, rate_cell
 
-    if seeds is None and (Path("seeds") / "ngrams.json").is_file():
-        seeds = Path("seeds")
+    if seeds is None and (default_seeds() / "ngrams.json").is_file():
+        seeds = default_seeds()
     rep = run_analysis(stores, out_dir, seeds, min_support, markdown, note)
     arms = sorted(rep.arms, key=lambda a: (ARMS.index(a) if a in ARMS else len(ARMS), a))
     t = Table(title="failure rates (Case level, any target; 95% Wilson CI)")

@@ -19,6 +19,7 @@ from fuzzer.cli import (
     err,
     guarded,
     out,
+    seeds_option,
 )
 
 StoreOpt = Annotated[Path | None, typer.Option(
@@ -201,9 +202,7 @@ def report(finding: Annotated[str | None, typer.Argument(
            store_dir: Annotated[Path | None, typer.Option(
                "--store", help="Read findings from this campaign store instead of the "
                "corpus.")] = None,
-           seeds_dir: Annotated[Path | None, typer.Option(
-               "--seeds", help="Mined seeds, for the real-world exposure line (default: the "
-               "repo's seeds/).")] = None,
+           seeds_dir: seeds_option("for the real-world exposure line") = None,
            checks: Annotated[bool, typer.Option(
                "--checks/--no-checks", help="Run the control and the other-exporter check "
                "(a few sandboxed runs per finding).")] = True,

@@ -10,7 +10,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fuzzer.cli import MemoryOpt, TargetOpt, TimeoutOpt, _sandbox, _targets, app, guarded, out
+from fuzzer.cli import (
+    MemoryOpt,
+    TargetOpt,
+    TimeoutOpt,
+    _sandbox,
+    _targets,
+    app,
+    guarded,
+    out,
+    seeds_option,
+)
 
 
 @app.command()
@@ -144,9 +154,7 @@ def list_ops(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
              coverage: Annotated[bool, typer.Option(
                  "--coverage", help="Instead: the mined operators the catalogue lacks and the "
                  "share of mined occurrences it covers.")] = False,
-             seeds_dir: Annotated[Path | None, typer.Option(
-                 "--seeds", help="Mined seeds for --coverage (default: the repo's seeds/).")
-             ] = None) -> None:
+             seeds_dir: seeds_option("what --coverage measures against") = None) -> None:
     """List the operator catalogue: family, keyword arguments with defaults and domains,
     dtypes (and, with --store, per-target exercised/failed counts)."""
     from fuzzer.ops import REGISTRY
