@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case
-from fuzzer.shrink import failure_key
 from fuzzer.store import Store, StoreError, versions
-from fuzzer.verdict import Outcome, Verdict, target_family
+from fuzzer.verdict import Outcome, Verdict, failure_key, target_family
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 # The packages whose versions decide a verdict; a finding fixed under other versions of

@@ -13,7 +13,6 @@ others, rewiring their consumers to an input of the same shape and dtype.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,11 @@ from typing import Any, TypeVar
 from fuzzer import ops
 from fuzzer.case import Case, CaseError, Input, split_ref, validate
 from fuzzer.ops.spec import Meta
-from fuzzer.verdict import Outcome, Stage, Verdict, normalize_error, target_family
+from fuzzer.verdict import (
+    Outcome,
+    Verdict,
+    failure_key,
+)
 
 T = TypeVar("T")
 
@@ -114,25 +117,6 @@ def complexity(case: Case) -> tuple[Any, ...]:
 
 
 # -- "the same failure" -----------------------------------------------------------------------
-_LISTS = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
-
-
-def error_class(v: Verdict) -> str:
-    """The normalized error without the graph context the exporter appends; for comparison
-    failures also without index lists and parenthesized numbers, which change with every
-    shape the shrinker tries."""
-    # TorchScript appends "[Caused by the value '...' defined in (<graph>)" to the first line.
-    text = normalize_error(v.error or v.detail).split("[Caused by")[0].strip()
-    if v.stage == Stage.COMPARISON:
-        text = _LISTS.sub("", text)
-    return text
-
-
-def failure_key(v: Verdict) -> tuple[str, str, str, str]:
-    return (target_family(v.target), v.stage.value if v.stage else "",
-            v.symptom.value if v.symptom else "", error_class(v))
-
-
 def same_failure(v: Verdict, want: Verdict) -> bool:
     return v.outcome == Outcome.BUG and failure_key(v) == failure_key(want)
 

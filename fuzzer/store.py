@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case
-from fuzzer.shrink import error_class
-from fuzzer.verdict import Symptom, Verdict, signature, target_family
+from fuzzer.verdict import Symptom, Verdict, error_class, signature, target_family
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -204,10 +203,8 @@ class Store:
 
 
 def finding_signature(v: Verdict, ops: list[str]) -> str:
-    """The Signature (verdict.signature) over the shrinker's error class: comparison details
-    carry index lists whose length is the output's rank, which must not split one bug."""
-    return signature(Verdict(v.target, v.outcome, v.stage, v.symptom, error=error_class(v)),
-                     ops)
+    """A finding's id: the Signature of its minimized Case (verdict.signature)."""
+    return signature(v, ops)
 
 
 def _finding_row(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -125,9 +125,32 @@ def target_family(target: str) -> str:
     return "/".join(parts)
 
 
+_LISTS = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
+
+
+def error_class(v: Verdict) -> str:
+    """The normalized error without the graph context the exporter appends; for comparison
+    failures also without index lists and parenthesized numbers, which change with every
+    shape the shrinker tries (and with every Case of the same bug)."""
+    # TorchScript appends "[Caused by the value '...' defined in (<graph>)" to the first line.
+    text = normalize_error(v.error or v.detail).split("[Caused by")[0].strip()
+    if v.stage == Stage.COMPARISON:
+        text = _LISTS.sub("", text)
+    return text
+
+
+def failure_key(v: Verdict) -> tuple[str, str, str, str]:
+    """What makes two failures the same failure: the shrinker keeps a candidate only when
+    its key is unchanged, and dedup hashes it with the operator set."""
+    return (target_family(v.target), v.stage.value if v.stage else "",
+            v.symptom.value if v.symptom else "", error_class(v))
+
+
 def signature(v: Verdict, ops: list[str]) -> str:
-    """target family + stage + symptom + normalized error + operator set of the Case."""
-    parts = [target_family(v.target), v.stage.value if v.stage else "",
-             v.symptom.value if v.symptom else "", normalize_error(v.error or v.detail),
-             ",".join(sorted(set(ops)))]
+    """The Signature: the failure key (target family + stage + symptom + error class) and
+    the operator set of the Case; a finding's id is the signature of its minimized Case."""
+    family, stage, symptom, error = failure_key(v)
+    # normalize_error again: error_class output is stable under it, and finding ids stay
+    # what they were when the class was normalized on the way in.
+    parts = [family, stage, symptom, normalize_error(error), ",".join(sorted(set(ops)))]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
