@@ -8,8 +8,8 @@
   several Cases into one dynamo export;
 - resident memory of the campaign's whole process tree at the start and end of a long run.
 
-    python benchmarks/throughput.py [--cases 3000] [--workers 1 2] [--default-seconds 120]
-                                    [--soak-minutes 10]
+    python benchmarks/throughput.py [--cases 3000] [--workers 1 2] [--repeat 3]
+                                    [--default-seconds 120] [--soak-minutes 10]
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ from fuzzer.store import Store
 from fuzzer.targets import DEFAULT_TARGETS
 
 INSIDE = ("exporter", "pass", "runtime")  # the converter and runtime under test
+
+
+def own_rss_mb() -> float:
+    """The driver's own resident memory (what must stay flat: workers are recycled)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def tree_rss_mb(root: int) -> float:
@@ -51,7 +57,8 @@ def tree_rss_mb(root: int) -> float:
 
 
 def measure(workers: int, targets: list[str], seed: int, cases: int | None = None,
-            seconds: float | None = None, rss: list[tuple[float, float]] | None = None,
+            seconds: float | None = None,
+            rss: list[tuple[float, float, float]] | None = None,
             pack: int | None = None, sampler: str = "random") -> dict[str, Any]:
     spent: Counter[str] = Counter()
     t0 = 0.0
@@ -60,7 +67,8 @@ def measure(workers: int, targets: list[str], seed: int, cases: int | None = Non
         for v in verdicts:
             spent.update(v.evidence.get("timings", {}))
         if rss is not None and prog.cases % 50 == 0:
-            rss.append((time.perf_counter() - t0, tree_rss_mb(os.getpid())))
+            rss.append((time.perf_counter() - t0, tree_rss_mb(os.getpid()),
+                        own_rss_mb()))
 
     with tempfile.TemporaryDirectory() as d:
         store = Store(d)
@@ -94,6 +102,7 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=3000,
                     help="Cases per scaling run (the same Cases for every worker count)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each worker count")
     ap.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the RSS soak")
     ap.add_argument("--target", default="torchscript-17/ort-all")
     ap.add_argument("--seed", type=int, default=11)
@@ -101,11 +110,19 @@ def main() -> None:
                     help="per run of the default campaign, unpacked then packed; 0 skips")
     a = ap.parse_args()
     print(f"target {a.target}; {os.cpu_count()} cores")
+    # Worker counts alternate, repeated: this VM's speed drifts by +-10% over minutes, which a
+    # single run of each would read as scaling.
+    runs: dict[int, list[dict[str, Any]]] = {w: [] for w in a.workers}
+    for rep in range(a.repeat):
+        for w in a.workers:
+            r = measure(w, [a.target], a.seed, cases=a.cases)
+            runs[w].append(r)
+            print(f"  run {rep + 1}, workers={w}: {r['cases_per_s']:.1f} cases/s", flush=True)
     base = None
     for w in a.workers:
-        r = measure(w, [a.target], a.seed, cases=a.cases)
+        r = sorted(runs[w], key=lambda x: x["cases_per_s"])[len(runs[w]) // 2]  # the median
         base = base or r["cases_per_s"]
-        print(f"workers={w}: {r['cases']} cases in {r['seconds']:.1f} s = "
+        print(f"workers={w}: median of {a.repeat} runs of {r['cases']} cases: "
               f"{r['cases_per_s']:.1f} cases/s (x{r['cases_per_s'] / base:.2f} of 1 worker); "
               f"inside export+ORT {100 * r['inside_share']:.1f}% of worker time, "
               f"outside (fuzzer overhead) {100 * (1 - r['inside_share']):.1f}%\n"
@@ -123,13 +140,21 @@ def main() -> None:
                   + (f" (x{rates[None] / rates[1]:.2f} of unpacked)" if pack is None else "")
                   + f"\n  worker time: {breakdown(r)}", flush=True)
     if a.soak_minutes > 0:
-        samples: list[tuple[float, float]] = []
+        samples: list[tuple[float, float, float]] = []
         r = measure(1, [a.target], a.seed + 7, seconds=a.soak_minutes * 60, rss=samples)
-        warm = [s for s in samples if s[0] >= 60] or samples  # after workers are warm
-        start, end = warm[0], samples[-1]
+        # Medians of the first warm minute and of the last one: a worker swings by ~70 MB
+        # between its start and its recycling, which single samples would read as growth.
+        first = [x for x in samples if 60 <= x[0] < 120] or samples[:1]
+        last = [x for x in samples if x[0] >= samples[-1][0] - 60]
+
+        def med(xs: list[tuple[float, float, float]], k: int) -> float:
+            return sorted(x[k] for x in xs)[len(xs) // 2]
+
+        tree0, tree1, own0, own1 = med(first, 1), med(last, 1), med(first, 2), med(last, 2)
         print(f"soak: {r['cases']} cases in {r['seconds'] / 60:.1f} min; process-tree RSS "
-              f"{start[1]:.0f} MB at {start[0]:.0f} s, {end[1]:.0f} MB at {end[0]:.0f} s "
-              f"({100 * (end[1] / start[1] - 1):+.1f}%)", flush=True)
+              f"(median of a minute) {tree0:.0f} MB after the first minute, {tree1:.0f} MB in "
+              f"the last ({100 * (tree1 / tree0 - 1):+.1f}%); the driver's own {own0:.0f} -> "
+              f"{own1:.0f} MB ({100 * (own1 / own0 - 1):+.1f}%)", flush=True)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
     for line in prog.finding_lines[-8:]:
         t.add_row("[red]finding[/red]", line)
     if not prog.finding_lines:
-        for case, v in prog.failures[-3:]:
+        for case, v in list(prog.failures)[-3:]:
             t.add_row("[red]failure[/red]", f"{v.target} {v.key}: {' → '.join(case.ops)}")
     return t
 
