@@ -13,11 +13,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case, split_ref
-from fuzzer.coverage import architectural
+from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
 from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, Result, decode, job
 from fuzzer.generate import GenConfig
@@ -27,7 +26,7 @@ from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.shrink import Budget, canonical, infer, shrink
 from fuzzer.store import Store
 from fuzzer.targets import DEFAULT_TARGETS
-from fuzzer.verdict import Outcome, Verdict, failure_key
+from fuzzer.verdict import Outcome, Verdict
 
 
 @dataclass(frozen=True)
@@ -119,11 +118,9 @@ def probable_finding(store: Store, case: Case, verdict: Verdict) -> str | None:
     """A known finding this failure almost surely repeats: same failure class and every
     operator (with its trigger arguments) of the finding's minimized Case present. Saves
     the shrink; a heuristic, so the link is marked `matched`, not `shrunk`."""
-    key = failure_key(verdict)
-    for f in store.findings():
-        if failure_key(Verdict.from_dict(f["verdict"])) == key and covers(
-                Case.from_json(f["json"]), case):
-            return str(f["id"])
+    for fid, minimal in store.like(verdict):
+        if covers(minimal, case):
+            return fid
     return None
 
 
@@ -185,7 +182,7 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
     prog = Progress()
     start = store.max_seq() + 1 if store is not None else 0
     ex = executor or make_executor(cfg)
-    cov = Coverage.load(cfg.gen.seeds) if cfg.coverage else None
+    cov = Architectural.load(cfg.gen.seeds) if cfg.coverage else None
     shrinker: list[Sandbox] = []  # the shrink thread's own sandbox, made on first use
     # Shrinking runs beside the campaign (one thread, one sandbox) so a new failure does not
     # stall execution; only this (driver) thread touches the store.
@@ -272,7 +269,8 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             for _seq, case, verdicts in results:
                 prog.cases += 1
                 if cov is not None:
-                    prog.coverage = cov.add(case)
+                    cov.add(case_ngrams(case))
+                    prog.coverage = cov.report()
                 bugs = [v for v in verdicts if v.outcome == Outcome.BUG]
                 for v in verdicts:
                     prog.verdicts[v.key] += 1
@@ -294,29 +292,3 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
         if store is not None and cov is not None:
             store.set_meta("coverage", {str(n): c for n, c in cov.report().items()})
     return prog
-
-
-class Coverage:
-    """Architectural coverage: the mined n-grams (per n) that the campaign's Cases contain
-    along their data flow."""
-
-    def __init__(self, mined: dict[int, Any]) -> None:
-        self.mined = mined
-        self.seen: set[tuple[str, ...]] = set()
-
-    @classmethod
-    def load(cls, seeds: str) -> Coverage | None:
-        from fuzzer.generate import default_seeds
-        from fuzzer.mine import load_seeds
-
-        path = Path(seeds) if seeds else default_seeds()
-        if not (path / "ngrams.json").is_file():
-            return None
-        return cls(load_seeds(path).ngrams)
-
-    def add(self, case: Case) -> dict[int, dict[str, Any]]:
-        self.seen |= case_ngrams(case)
-        return self.report()
-
-    def report(self) -> dict[int, dict[str, Any]]:
-        return architectural(self.seen, self.mined)

@@ -10,6 +10,7 @@ crash of the driver loses at most the Case in flight.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case
-from fuzzer.verdict import Symptom, Verdict, error_class, signature, target_family
+from fuzzer.verdict import Symptom, Verdict, error_class, failure_key, signature, target_family
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +65,9 @@ class Store:
         self.db.commit()
         if self.get_meta("versions") is None:
             self.set_meta("versions", versions())
+        # Findings by failure key, built on first use and kept in step by add_finding (the
+        # driver is the only writer): matching a failure must not read every finding.
+        self._by_key: dict[tuple[str, ...], list[tuple[str, Case]]] | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -138,9 +142,23 @@ class Store:
              minimized.to_json(indent=None), json.dumps(min_verdict.to_dict()),
              json.dumps(shrink) if shrink is not None else None, json.dumps(vers), now, now))
         self.db.commit()
+        self._index(fid, minimized, min_verdict)
         self.link(fid, original, verdict.target, how)
         self.write_finding(fid, original, verdict, minimized, min_verdict, shrink)
         return fid, True
+
+    def like(self, v: Verdict) -> list[tuple[str, Case]]:
+        """(id, minimized Case) of the findings that fail the way `v` does (its failure
+        key)."""
+        if self._by_key is None:
+            self._by_key = {}
+            for f in self.findings():
+                self._index(f["id"], Case.from_json(f["json"]), Verdict.from_dict(f["verdict"]))
+        return self._by_key.get(failure_key(v), [])
+
+    def _index(self, fid: str, minimized: Case, v: Verdict) -> None:
+        if self._by_key is not None:
+            self._by_key.setdefault(failure_key(v), []).append((fid, minimized))
 
     def link(self, fid: str, case: Case, target: str, how: str) -> bool:
         """Link a failing Case to a finding; the count grows once per (Case, target)."""
@@ -214,8 +232,8 @@ def _finding_row(row: tuple[Any, ...]) -> dict[str, Any]:
     return d
 
 
-def versions() -> dict[str, str]:
-    """The versions a verdict depends on: a finding is only meaningful with them."""
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
@@ -225,7 +243,13 @@ def versions() -> dict[str, str]:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
             out[pkg] = "absent"
-    return out
+    return tuple(out.items())
+
+
+def versions() -> dict[str, str]:
+    """The versions a verdict depends on: a finding is only meaningful with them (read once
+    a process: importlib.metadata costs milliseconds a call)."""
+    return dict(_versions())
 
 
 def _dump(case_json: str, target: str, folder: str, chain: bool) -> None:

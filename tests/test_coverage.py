@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzzer.coverage import architectural, catalogue
+from fuzzer.coverage import Architectural, architectural, catalogue
 from fuzzer.dataflow import case_ngrams
 from fuzzer.generate import GenConfig, default_seeds, real_case
 from fuzzer.mine import load_seeds
@@ -47,6 +47,19 @@ def test_architectural_coverage_of_real_cases_grows_and_is_bounded() -> None:
         shares.append(architectural(seen, mined)[2]["share"])
     assert 0 < shares[0] <= shares[-1] <= 1
     assert architectural(seen, mined)[1]["exercised"] >= 10
+
+
+def test_campaign_coverage_added_case_by_case_equals_the_set_at_once() -> None:
+    mined = load_seeds(SEEDS).ngrams
+    cfg = GenConfig(seeds=str(Path(SEEDS)))
+    running = Architectural(mined)
+    seen: set[tuple[str, ...]] = set()
+    for s in range(30):
+        grams = case_ngrams(real_case(s, None, cfg))
+        running.add(grams)
+        seen |= grams
+    assert running.report() == architectural(seen, mined)
+    assert sum(r["exercised"] for r in running.report().values()) > 0
 
 
 def test_ops_coverage_command_reports_the_share() -> None:
