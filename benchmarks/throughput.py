@@ -108,6 +108,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--default-seconds", type=float, default=120.0,
                     help="per run of the default campaign, unpacked then packed; 0 skips")
+    ap.add_argument("--default-source", default="real", choices=["real", "random"],
+                    help="the arm of the default campaign runs")
     a = ap.parse_args()
     print(f"target {a.target}; {os.cpu_count()} cores")
     # Worker counts alternate, repeated: this VM's speed drifts by +-10% over minutes, which a
@@ -131,10 +133,11 @@ def main() -> None:
         rates = {}
         for pack in (1, None):
             r = measure(1, list(DEFAULT_TARGETS), a.seed, seconds=a.default_seconds,
-                        pack=pack, sampler="real")
+                        pack=pack, sampler=a.default_source)
             rates[pack] = r["cases_per_s"]
             how = "unpacked" if pack == 1 else "dynamo packed (default)"
-            print(f"default campaign ({' + '.join(DEFAULT_TARGETS)}, real arm, 1 worker), "
+            print(f"default campaign ({' + '.join(DEFAULT_TARGETS)}, {a.default_source} arm, "
+                  "1 worker), "
                   f"{how}: {r['cases']} cases in {r['seconds']:.0f} s = "
                   f"{r['cases_per_s']:.2f} cases/s"
                   + (f" (x{rates[None] / rates[1]:.2f} of unpacked)" if pack is None else "")
