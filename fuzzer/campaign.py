@@ -18,7 +18,15 @@ from typing import Any
 from fuzzer.case import Case, split_ref
 from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
-from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, Result, decode, job
+from fuzzer.executors import (
+    DaskExecutor,
+    Executor,
+    LocalExecutor,
+    Result,
+    decode,
+    job,
+    skipped,
+)
 from fuzzer.generate import GenConfig
 from fuzzer.ops import get as get_op
 from fuzzer.rng import derive, np_rng
@@ -71,6 +79,8 @@ class Progress:
     finding_lines: list[str] = field(default_factory=list)  # one line per new finding
     coverage: dict[int, dict[str, Any]] = field(default_factory=dict)
     findings: int = 0  # distinct findings this campaign filed
+    skipped: int = 0  # stream indices the generator failed on (no Case, nothing recorded)
+    skip_error: str = ""  # the latest such failure
     duplicates: int = 0  # failures filed under a finding already known
 
     @property
@@ -263,7 +273,12 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             pending.difference_update(done)
             top_up()
-            results = [r for fut in done for r in decode(fut.result())]
+            finished = [fut.result() for fut in done]
+            results = [r for res in finished for r in decode(res)]
+            for res in finished:
+                for _i, error in skipped(res):  # a generator bug costs its Case, not the run
+                    prog.skipped += 1
+                    prog.skip_error = error
             if store is not None:
                 store.record_many(results)  # committed before any of it is shown
             for _seq, case, verdicts in results:

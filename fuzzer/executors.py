@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
@@ -36,7 +36,9 @@ class Job:
         return dict(vars(self))  # its fields are plain already: no deep copy needed
 
 
-Result = list[tuple[int, str, list[dict[str, Any]]]]  # per member: index, Case JSON, verdicts
+# Per member: stream index, Case JSON, verdict dicts, and the generator's error ("" when the
+# Case was drawn; else there is no Case and no verdict).
+Result = list[tuple[int, str, list[dict[str, Any]], str]]
 
 
 def case_for(job: Mapping[str, Any], k: int = 0) -> Case:
@@ -45,15 +47,16 @@ def case_for(job: Mapping[str, Any], k: int = 0) -> Case:
     return SAMPLERS[job["sampler"]](job["members"][k][1], vocab, GenConfig(**job["gen"]))
 
 
-def schedule(job: Mapping[str, Any]) -> list[tuple[str, tuple[int, ...]]]:
+def schedule(job: Mapping[str, Any],
+             skip: Container[int] = ()) -> list[tuple[str, tuple[int, ...]]]:
     """The order a worker judges a job in: (target, members) steps, target by target; a step
-    of several members is one packed export. The driver replays the same list to know what a
-    lost worker left unanswered."""
+    of several members is one packed export; members in `skip` (not generated) have none.
+    The driver replays the same list to know what a lost worker left unanswered."""
     packs = dict(job["packs"])
     order = list(dict.fromkeys(t for m in job["members"] for t in m[2]))
     steps: list[tuple[str, tuple[int, ...]]] = []
     for t in order:
-        ks = [k for k, m in enumerate(job["members"]) if t in m[2]]
+        ks = [k for k, m in enumerate(job["members"]) if t in m[2] and k not in skip]
         size = packs.get(t, 1)
         if size > 1 and len(ks) > 1:
             steps += [(t, tuple(ks[i:i + size])) for i in range(0, len(ks), size)]
@@ -65,13 +68,19 @@ def schedule(job: Mapping[str, Any]) -> list[tuple[str, tuple[int, ...]]]:
 def execute(job: Job, sandbox: Sandbox) -> Result:
     """Generate and judge a job's Cases, both in the sandbox's worker process."""
     done = sandbox.run_job(job.plain())
-    return [(m[0], case_json, [v.to_dict() for v in verdicts])
-            for m, (case_json, verdicts) in zip(job.members, done, strict=True)]
+    return [(m[0], case_json, [v.to_dict() for v in verdicts], error)
+            for m, (case_json, verdicts, error) in zip(job.members, done, strict=True)]
 
 
 def decode(result: Result) -> list[tuple[int, Case, list[Verdict]]]:
+    """The members that were generated, as Cases and Verdicts."""
     return [(i, Case.from_json(case_json), [Verdict.from_dict(v) for v in vs])
-            for i, case_json, vs in result]
+            for i, case_json, vs, error in result if not error]
+
+
+def skipped(result: Result) -> list[tuple[int, str]]:
+    """The members the generator failed on: (stream index, error)."""
+    return [(i, error) for i, _, _, error in result if error]
 
 
 class Executor(Protocol):

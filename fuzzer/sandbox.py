@@ -67,7 +67,7 @@ class _Loss:
 
 
 class WorkerError(RuntimeError):
-    """The worker reported a failure of convfuzz itself (e.g. a generator error)."""
+    """The worker said something the protocol does not know (a convfuzz bug)."""
 
 
 class Sandbox:
@@ -156,9 +156,10 @@ class Sandbox:
             self._unexpected(msg)
         return self._verdict(msg[3])
 
-    def run_job(self, job: dict[str, Any]) -> list[tuple[str, list[Verdict]]]:
+    def run_job(self, job: dict[str, Any]) -> list[tuple[str, list[Verdict], str]]:
         """Generate a job's Cases in the worker and judge each on its targets
-        (`executors.Job` as a dict): per member, its Case JSON and one verdict a target.
+        (`executors.Job` as a dict): per member, its Case JSON, one verdict a target, and
+        "" — or, for a member the generator failed on, "", no verdicts and the error.
         A lost worker costs the verdict of what it was judging alone; everything the job had
         not answered yet is judged again, one Case and target at a time, in a fresh worker
         (Cases the worker had not announced are generated here)."""
@@ -166,32 +167,36 @@ class Sandbox:
 
         members = job["members"]
         jsons: list[str | None] = [None] * len(members)
+        errors: dict[int, str] = {}
         got: dict[tuple[int, str], Verdict] = {}
         self._request("job", job)
         while True:
             msg = self._await()
             if isinstance(msg, _Loss):
-                self._blame(msg, schedule(job), got)
+                self._blame(msg, schedule(job, errors), got)
                 break
             if msg[0] == "cases":
-                jsons = list(msg[1])
+                jsons, errors = list(msg[1]), dict(msg[2])
             elif msg[0] == "verdict":
                 got[(msg[1], msg[2])] = self._verdict(msg[3])
                 if self._proc is None:
                     break  # it hit its memory cap: the rest run in a fresh worker
-            elif msg[0] == "error":
-                raise WorkerError(msg[1])
             elif msg[0] == "done":
                 break
             elif msg[0] != "alive":
                 self._unexpected(msg)
-        for target, ks in schedule(job):
+        for k in range(len(members)):
+            if jsons[k] is None and k not in errors:
+                try:  # the worker died before it announced the Cases
+                    jsons[k] = case_for(job, k).to_json(indent=None)
+                except Exception as e:
+                    errors[k] = f"{type(e).__name__}: {first_line(str(e))}"
+        for target, ks in schedule(job, errors):
             for k in ks:
                 if (k, target) not in got:
-                    if jsons[k] is None:
-                        jsons[k] = case_for(job, k).to_json(indent=None)
-                    got[(k, target)] = self.run(Case.from_json(jsons[k]), target)
-        return [(jsons[k] or "", [got[(k, t)] for t in m[2]]) for k, m in enumerate(members)]
+                    got[(k, target)] = self.run(Case.from_json(jsons[k] or ""), target)
+        return [(jsons[k] or "", [] if k in errors else [got[(k, t)] for t in m[2]],
+                 errors.get(k, "")) for k, m in enumerate(members)]
 
     def _blame(self, loss: _Loss, steps: list[tuple[str, tuple[int, ...]]],
                got: dict[tuple[int, str], Verdict]) -> None:

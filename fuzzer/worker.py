@@ -3,10 +3,10 @@
 Requests arrive on a pipe as tuples: ("run", case_json, target) judges one Case;
 ("job", job) generates the job's Cases here (their shape inference is then reused when they
 are materialized) and judges each on its targets, exporting several Cases as one packed model
-where the job says so (fuzzer/pack.py). Answers: ("cases", [json]), ("verdict", k, target,
-verdict dict), ("alive",) before each packed export, ("done",), or ("error", text) when
-convfuzz itself failed. Where the worker is (stage, member) lives in shared memory, so a
-death is attributed without a message per stage.
+where the job says so (fuzzer/pack.py). Answers: ("cases", [json or None], {k: error}) —
+a member the generator fails on is skipped, not fatal —, ("verdict", k, target, verdict
+dict), ("alive",) before each packed export, and ("done",). Where the worker is (stage,
+member) lives in shared memory, so a death is attributed without a message per stage.
 """
 
 from __future__ import annotations
@@ -100,25 +100,28 @@ class Worker:
         from fuzzer.executors import case_for, schedule
 
         self.refs.clear()
-        cases = []
+        cases: list[Case | None] = []
+        errors: dict[int, str] = {}  # members the generator could not draw: skipped
         self.at(GENERATING)
         self.costs.clear()
         for k in range(len(job["members"])):
             t0 = time.perf_counter()
             try:
-                cases.append(case_for(job, k))
+                case = case_for(job, k)
             except Exception as e:
-                self.conn.send(("error", f"{type(e).__name__}: {first_line(str(e))}"))
-                return
-            self.costs[cases[-1].hash] = {"generate": time.perf_counter() - t0}
-        self.conn.send(("cases", [c.to_json(indent=None) for c in cases]))
+                errors[k] = f"{type(e).__name__}: {first_line(str(e))}"
+                cases.append(None)
+                continue
+            cases.append(case)
+            self.costs[case.hash] = {"generate": time.perf_counter() - t0}
+        self.conn.send(("cases", [c.to_json(indent=None) if c else None for c in cases], errors))
         self.failed = set()
-        for target, ks in schedule(job):
+        for target, ks in schedule(job, errors):
             if len(ks) == 1:
                 self.at(ks[0])
-                self.send_verdict(ks[0], target, self.judge(cases[ks[0]], target))
+                self.send_verdict(ks[0], target, self.judge(cases[ks[0]], target))  # type: ignore[arg-type]
             else:
-                self.pack(target, [cases[k] for k in ks], ks)
+                self.pack(target, [cases[k] for k in ks], ks)  # type: ignore[misc]
         self.conn.send(("done",))
 
     def pack(self, target: str, cases: list[Case], ks: tuple[int, ...]) -> None:

@@ -79,7 +79,7 @@ def test_a_worker_lost_in_a_packed_export_costs_each_member_only_its_own_run() -
             Limits(), {t: 3})
     with Sandbox(Limits(timeout=30)) as sb:
         done = sb.run_job(j.plain())
-        assert [v.symptom for _, (v,) in done] == [Symptom.PROCESS_DEATH] * 3
+        assert [v.symptom for _, (v,), _ in done] == [Symptom.PROCESS_DEATH] * 3
         assert sb.deaths == 4  # the packed export, then each member alone
 
 

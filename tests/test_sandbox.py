@@ -66,7 +66,7 @@ def test_job_generates_in_the_worker_and_a_death_costs_one_target(tight: Sandbox
     from fuzzer.executors import case_for
 
     j = _job(["fault-abort/ort-all", "torchscript-17/ort-all"])
-    [(case_json, verdicts)] = tight.run_job(j)
+    [(case_json, verdicts, _)] = tight.run_job(j)
     assert case_json == case_for(j).to_json(indent=None)  # the worker made the same Case
     assert [v.target for v in verdicts] == ["fault-abort/ort-all", "torchscript-17/ort-all"]
     assert verdicts[0].symptom == Symptom.PROCESS_DEATH
@@ -82,3 +82,12 @@ def test_worker_is_replaced_once_its_memory_grew_past_the_cap() -> None:
             assert sb.run(CASE, "torchscript-17/ort-all").outcome == Outcome.PASS
             pids.append(sb._proc.pid)
         assert pids[0] != pids[1]
+
+
+def test_a_member_the_generator_fails_on_is_skipped_not_fatal(tight: Sandbox) -> None:
+    j = _job(["torchscript-17/ort-all"])
+    j["sampler"] = "no-such-sampler"  # every member fails to generate, in the worker
+    [(case_json, verdicts, error)] = tight.run_job(j)
+    assert (case_json, verdicts) == ("", []) and "no-such-sampler" in error
+    [(case_json, verdicts, error)] = tight.run_job(_job(["torchscript-17/ort-all"]))
+    assert case_json and error == "" and verdicts[0].outcome != Outcome.HARNESS

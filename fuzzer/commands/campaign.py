@@ -38,6 +38,9 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
         t.add_row("arch. coverage", "  ".join(
             f"{n}-grams {c['exercised']}/{c['mined']} ({100 * c['share']:.1f}%)"
             for n, c in sorted(prog.coverage.items())))
+    if prog.skipped:
+        t.add_row("[yellow]not generated[/yellow]", f"{prog.skipped} (convfuzz's generator "
+                  f"failed: {prog.skip_error})")
     t.add_row("findings", f"{prog.findings} new, {prog.duplicates} duplicate failure(s)")
     for line in prog.finding_lines[-8:]:
         t.add_row("[red]finding[/red]", line)
