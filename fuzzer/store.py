@@ -125,7 +125,7 @@ class Store:
                     how: str = "shrunk") -> tuple[str, bool]:
         """File a failure under the signature of its minimized Case: a new finding (with
         its folder), or one more count and link for a known one. Returns (id, new)."""
-        fid = finding_signature(min_verdict, minimized.ops)
+        fid = signature(min_verdict, minimized.ops)  # a finding's id: its Signature
         if self.get_finding(fid, prefix=False) is not None:
             self.link(fid, original, verdict.target, how)
             return fid, False
@@ -218,11 +218,6 @@ class Store:
         chain = min_verdict.symptom not in (Symptom.HANG, Symptom.OUT_OF_MEMORY)
         dump_artifacts(minimized, min_verdict.target, d, chain=chain)
         return d
-
-
-def finding_signature(v: Verdict, ops: list[str]) -> str:
-    """A finding's id: the Signature of its minimized Case (verdict.signature)."""
-    return signature(v, ops)
 
 
 def _finding_row(row: tuple[Any, ...]) -> dict[str, Any]:
