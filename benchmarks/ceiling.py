@@ -21,10 +21,12 @@ def _loop(k: int, seconds: float, target: str, ready: Any, go: Any, out: Any) ->
     from fuzzer.campaign import case_seed
     from fuzzer.executors import job
     from fuzzer.generate import GenConfig
+    from fuzzer.ops.spec import eager_shapes
     from fuzzer.sandbox import Limits
     from fuzzer.worker import Worker
 
     torch.set_num_threads(1)
+    eager_shapes(True)  # as fuzzer.worker.serve does
 
     class Quiet:  # answers go nowhere: only the work is measured
         def send(self, msg: Any) -> None:

@@ -12,6 +12,7 @@ member) lives in shared memory, so a death is attributed without a message per s
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import resource
 import signal
@@ -159,7 +160,11 @@ def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
     """The worker's main loop (the sandbox's Process target)."""
     import torch
 
+    from fuzzer.ops.spec import eager_shapes
+
     torch.set_num_threads(1)
+    eager_shapes(True)  # this process is the sandbox: CPU kernels may run here
+    logging.disable(logging.WARNING)  # nobody reads a worker's log records; exporters log a lot
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)

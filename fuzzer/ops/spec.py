@@ -223,14 +223,18 @@ class OpSpec:
             raise ValueError(f"{self.name}: attributes violate the operator's constraint")
         if self.shape is not None:
             return self.shape(metas, attrs)
-        ts = [torch.empty(m.shape, dtype=TORCH_DTYPES[m.dtype], device="meta") for m in metas]
         with warnings.catch_warnings():  # torch's performance hints are noise while sampling
             warnings.simplefilter("ignore")
-            return self._infer_meta(ts, metas, attrs)
+            if _EAGER_FIRST[0]:
+                try:
+                    return self._run_on(metas, attrs, "cpu")
+                except Exception:
+                    pass  # meta decides (e.g. an integer division of zeros raises on CPU)
+            return self._run_on(metas, attrs, "meta")
 
-    def _infer_meta(self, ts: list[torch.Tensor], metas: list[Meta],
-                    attrs: dict[str, Any]) -> list[Meta]:
-        ps = {k: torch.empty(s, dtype=TORCH_DTYPES[d], device="meta")
+    def _run_on(self, metas: list[Meta], attrs: dict[str, Any], device: str) -> list[Meta]:
+        ts = [torch.zeros(m.shape, dtype=TORCH_DTYPES[m.dtype], device=device) for m in metas]
+        ps = {k: torch.zeros(s, dtype=TORCH_DTYPES[d], device=device)
               for k, (s, d) in self.param_shapes(attrs, metas).items()}
         out = self.call(ts, attrs, ps)
         outs = out if isinstance(out, (tuple, list)) else (out,)
@@ -266,6 +270,18 @@ REGISTRY: dict[str, OpSpec] = {}
 _MEMO: OrderedDict[tuple[str, tuple[Meta, ...], str], tuple[Meta, ...]] = OrderedDict()
 _MEMO_LOCK = threading.Lock()
 _MEMO_SIZE = 8192
+# Worker processes only (fuzzer/worker.py): run the lowering on CPU zeros first and ask meta
+# only when that raises. Meta dispatch runs torch's Python decompositions (clamp ~0.8 ms,
+# bicubic upsampling ~35 ms) and was ~80% of generating a Case; CPU kernels on these small
+# tensors are ~7x cheaper in all. Where the CPU kernel accepts, the answer is meta's (tests/
+# test_eager_shapes.py: the same seeds give byte-identical Cases either way). Never in the
+# driver: a CPU kernel on an arbitrary shrink candidate could crash or allocate there.
+_EAGER_FIRST = [False]
+
+
+def eager_shapes(on: bool) -> None:
+    """Let shape inference run lowerings on CPU zeros before meta (sandboxed workers only)."""
+    _EAGER_FIRST[0] = on
 
 
 def op(name: str, family: str, template: str, **kw: Any) -> Callable[[Lowering], Lowering]:
