@@ -10,7 +10,7 @@ non-default and edge values.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ def _default_values(m: Meta) -> dict[str, Any]:
 
 
 AttrFn = Callable[[np.random.Generator, OpSpec, list[Meta]], dict[str, Any]]
-Pick = Callable[[np.random.Generator, Meta | None, list[str]], Sequence[str]]
+Pick = Callable[[np.random.Generator, Meta | None, list[str]], Iterable[str]]
 
 
 @dataclass
@@ -180,9 +180,9 @@ def random_case(seed: int, vocab: Sequence[str] | None = None,
     names = tuple(vocabulary(vocab)) if vocab or cfg.vocabulary == "catalogue" else \
         _random_vocab(str(cfg.seeds or default_seeds()))
 
-    def pick(rng: np.random.Generator, meta: Meta | None, history: list[str]) -> list[str]:
-        order = rng.permutation(len(names))
-        return [names[i] for i in order]
+    def pick(rng: np.random.Generator, meta: Meta | None, history: list[str]) -> Iterator[str]:
+        order = rng.permutation(len(names))  # drawn whole: the stream does not depend on
+        return (names[i] for i in order)  # how many the caller tries (usually the first)
 
     return chain_case(seed, pick, cfg, "random")
 

@@ -225,7 +225,11 @@ def known(case: Case, verdict: Verdict,
     if verdict.outcome != Outcome.UNSUPPORTED and verdict.symptom != Symptom.UNSUPPORTED:
         return None
     text = f"{verdict.error}\n{verdict.detail}"
+    present = {n.op for n in case.nodes}
     for lim in LIMITATIONS if table is None else table:
+        # Cheapest test first: most entries name an operator this Case does not have.
+        if lim.op != ALL_OPS and lim.op not in present:
+            continue
         if not lim.matches_target(verdict.target) or not re.search(lim.error, text, re.S):
             continue
         nodes = [n for n in case.nodes if lim.op in (ALL_OPS, n.op)]
