@@ -65,3 +65,17 @@ def test_errors_both_modes_raise_are_still_raised(fresh: None) -> None:
     eager_shapes(True)
     with pytest.raises(Exception, match=r"\S"):
         spec.infer([Meta((3, 4), "float32"), Meta((7, 5), "float32")], spec.defaults())
+
+
+def test_the_forkserver_preload_loads_the_default_seeds_once_for_every_worker() -> None:
+    import subprocess
+    import sys
+
+    from fuzzer.sandbox import PRELOAD
+
+    assert "fuzzer.warm" in PRELOAD
+    code = ("import fuzzer.warm\nfrom fuzzer import generate as g\n"
+            "print(g._random_vocab.cache_info().currsize, g._markov.cache_info().currsize)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["1", "1"]
