@@ -1,5 +1,8 @@
 """Cases generated per second by each sampler, and the share of them that run in torch eager.
 
+Shape inference runs as in the driver (meta tensors) and as in a sandboxed worker (the
+lowering on CPU zeros first, meta only when that raises); both give the same Cases.
+
     python benchmarks/generate.py [--cases 1000]
 """
 
@@ -9,7 +12,7 @@ import argparse
 import time
 
 from fuzzer.generate import SAMPLERS, GenConfig
-from fuzzer.ops.spec import _MEMO
+from fuzzer.ops.spec import _MEMO, eager_shapes
 from fuzzer.oracle import Invalid, reference
 
 
@@ -20,10 +23,14 @@ def main() -> None:
     cfg = GenConfig()
     for name, sample in SAMPLERS.items():
         sample(0, None, cfg)  # load seeds and warm caches outside the timed window
-        _MEMO.clear()  # no sampler reuses another's shape inference (mixed draws the same)
-        t0 = time.perf_counter()
-        cases = [sample(s, None, cfg) for s in range(1, a.cases + 1)]
-        rate = a.cases / (time.perf_counter() - t0)
+        rates = {}
+        for mode in ("meta", "worker"):
+            eager_shapes(mode == "worker")
+            _MEMO.clear()  # no sampler or mode reuses another's shape inference
+            t0 = time.perf_counter()
+            cases = [sample(s, None, cfg) for s in range(1, a.cases + 1)]
+            rates[mode] = a.cases / (time.perf_counter() - t0)
+        eager_shapes(False)
         bad = 0
         for c in cases:
             try:
@@ -31,7 +38,9 @@ def main() -> None:
             except Invalid:
                 bad += 1
         ops = {o for c in cases for o in c.ops}
-        print(f"{name:7} {rate:7.1f} Cases/s; {100 * (1 - bad / a.cases):.1f}% run in eager "
+        print(f"{name:7} {rates['meta']:7.1f} Cases/s (driver, meta shapes), "
+              f"{rates['worker']:7.1f} (worker, CPU first); "
+              f"{100 * (1 - bad / a.cases):.1f}% run in eager "
               f"({bad} invalid of {a.cases}); {len(ops)} distinct operators; mean "
               f"{sum(len(c.nodes) for c in cases) / a.cases:.2f} nodes", flush=True)
 

@@ -8,7 +8,7 @@
   several Cases into one dynamo export;
 - resident memory of the campaign's whole process tree at the start and end of a long run.
 
-    python benchmarks/throughput.py [--cases 3000] [--workers 1 2] [--repeat 3]
+    python benchmarks/throughput.py [--cases 3000] [--workers 1 2] [--repeat 5]
                                     [--default-seconds 120] [--soak-minutes 10]
 """
 
@@ -102,7 +102,8 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=3000,
                     help="Cases per scaling run (the same Cases for every worker count)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each worker count")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="runs of each worker count (3 are too few on this VM's drift)")
     ap.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the RSS soak")
     ap.add_argument("--target", default="torchscript-17/ort-all")
     ap.add_argument("--seed", type=int, default=11)
