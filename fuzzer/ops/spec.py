@@ -5,6 +5,8 @@ keyword argument with its domain (default, non-default and edge values), the par
 owns, the torch lowering, and the source template used in repro scripts. The shape rule is,
 by default, the lowering itself run on meta tensors: exact for every op torch can run on
 'meta', and free of a second, hand-written copy of torch's semantics that could drift.
+(Sandboxed workers try the lowering on CPU zeros first — the same answers, faster; see
+`eager_shapes`.)
 """
 
 from __future__ import annotations
@@ -202,7 +204,8 @@ class OpSpec:
         return "".join(out)
 
     def infer(self, metas: list[Meta], attrs: dict[str, Any]) -> list[Meta]:
-        """Output metas, by running the lowering on meta tensors (or the explicit rule).
+        """Output metas, by running the lowering on meta tensors (or the explicit rule; in a
+        worker, on CPU zeros first).
         Memoized: meta dispatch costs ~0.2 ms a node, and a worker that generates a Case
         infers every node again when it materializes it."""
         key = (self.name, tuple(metas), json.dumps(attrs, sort_keys=True, default=repr))
