@@ -236,8 +236,10 @@ class OpSpec:
             return self._run_on(metas, attrs, "meta")
 
     def _run_on(self, metas: list[Meta], attrs: dict[str, Any], device: str) -> list[Meta]:
-        ts = [torch.zeros(m.shape, dtype=TORCH_DTYPES[m.dtype], device=device) for m in metas]
-        ps = {k: torch.zeros(s, dtype=TORCH_DTYPES[d], device=device)
+        # CPU kernels read their inputs, so those are zeros; meta tensors have no values.
+        make = torch.zeros if device == "cpu" else torch.empty
+        ts = [make(m.shape, dtype=TORCH_DTYPES[m.dtype], device=device) for m in metas]
+        ps = {k: make(s, dtype=TORCH_DTYPES[d], device=device)
               for k, (s, d) in self.param_shapes(attrs, metas).items()}
         out = self.call(ts, attrs, ps)
         outs = out if isinstance(out, (tuple, list)) else (out,)
