@@ -42,8 +42,8 @@ class Limits:
     memory_mb: int = 4096  # resident memory above the worker's start
     # A worker is replaced between requests after this many verdicts, or once its resident
     # memory has grown this much since its first answer (keeps memory flat). A replacement
-    # costs ~0.3 s (seeds loaded again, first export), so the quota is not small; growth is
-    # ~10 kB a Case on TorchScript (benchmarks/throughput.py --soak-minutes).
+    # forked from the warm forkserver costs ~50 ms plus its first export; growth is ~10 kB a
+    # Case on TorchScript (benchmarks/throughput.py --soak-minutes).
     recycle: int = 1000
     recycle_mb: int = 512
 

@@ -50,7 +50,6 @@ class StoreError(RuntimeError):
     pass
 
 
-
 class Store:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
