@@ -121,6 +121,12 @@ class Worker:
             hashes.append(case.hash)
             self.costs[hashes[-1]] = {"generate": time.perf_counter() - t0}
         self.conn.send(("cases", [c.to_json(indent=None) if c else None for c in cases], errors))
+        # Every member's eager reference before the first export: built between two exports
+        # (cold caches) a reference cost ~2.5x as much. A crash here is still member k's.
+        for k, (c, h) in enumerate(zip(cases, hashes, strict=True)):
+            if c is not None:
+                self.at(k)
+                self.reference(c, h)
         self.failed = set()
         for target, ks in schedule(job, errors):
             if len(ks) == 1:
