@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,10 +168,17 @@ def chain_case(seed: int, pick: Pick, cfg: GenConfig, sampler: str,
 
 
 def vocabulary(names: Sequence[str] | None = None) -> list[str]:
+    return list(_vocabulary(tuple(names) if names else None))
+
+
+# Every Case of a campaign asks for the same vocabulary: sorting and checking the catalogue's
+# names each time was ~0.15 ms of drawing a real-arm Case. The catalogue is fixed at import.
+@functools.lru_cache(maxsize=32)
+def _vocabulary(names: tuple[str, ...] | None) -> tuple[str, ...]:
     vocab = sorted(names) if names else sorted(ops.REGISTRY)
     for n in vocab:
-        ops.get(n)  # unknown names fail here, with the name
-    return vocab
+        ops.get(n)  # unknown names fail here, with the name (a failure is not cached)
+    return tuple(vocab)
 
 
 def random_case(seed: int, vocab: Sequence[str] | None = None,
@@ -178,7 +186,8 @@ def random_case(seed: int, vocab: Sequence[str] | None = None,
     """The control arm: operators uniform over the vocabulary — by default the same one the
     real arm walks (mined operators the catalogue has), so the arms differ only in order."""
     cfg = cfg or GenConfig()
-    names = tuple(vocabulary(vocab)) if vocab or cfg.vocabulary == "catalogue" else \
+    names = _vocabulary(tuple(vocab) if vocab else None) if vocab or \
+        cfg.vocabulary == "catalogue" else \
         _random_vocab(str(cfg.seeds or default_seeds()))
 
     def pick(rng: np.random.Generator, meta: Meta | None, history: list[str]) -> Iterator[str]:
@@ -218,21 +227,44 @@ class Markov:
         if not self.start:
             raise GenerationError("no mined operator is in the vocabulary")
 
-    def counts(self, history: list[str]) -> dict[str, int]:
+        self._keys: dict[tuple[str, ...], tuple[list[str], np.ndarray]] = {}
+
+    def _prefix(self, history: list[str]) -> tuple[str, ...] | None:
+        """The longest suffix of `history` with mined successors; () is the start."""
         for k in (3, 2, 1):
             if len(history) >= k and tuple(history[-k:]) in self.next:
-                return self.next[tuple(history[-k:])]
-        return self.start if not history else {}
+                return tuple(history[-k:])
+        return () if not history else None
+
+    def counts(self, history: list[str]) -> dict[str, int]:
+        key = self._prefix(history)
+        return {} if key is None else self.next[key] if key else self.start
+
+    def order(self, rng: np.random.Generator, history: list[str]) -> list[str]:
+        """`weighted_order` of the successors of `history`, their sorted names and log counts
+        computed once a prefix (they were a tenth of drawing a real-arm Case)."""
+        key = self._prefix(history)
+        if key is None:
+            return []
+        if key not in self._keys:
+            self._keys[key] = order_keys(self.next[key] if key else self.start)
+        return weighted_order(rng, {}, self._keys[key])
 
 
-def weighted_order(rng: np.random.Generator, counts: dict[str, int]) -> list[str]:
-    """Sampling without replacement proportional to counts (Gumbel top-k)."""
+def order_keys(counts: dict[str, int]) -> tuple[list[str], np.ndarray]:
     names = sorted(counts)
+    return names, np.log(np.array([counts[n] for n in names], dtype=np.float64))
+
+
+def weighted_order(rng: np.random.Generator, counts: dict[str, int],
+                   keys: tuple[list[str], np.ndarray] | None = None) -> list[str]:
+    """Sampling without replacement proportional to counts (Gumbel top-k); `keys` is
+    `order_keys(counts)` when the caller has it already."""
+    names, logs = keys or order_keys(counts)
     if not names:
         return []
-    keys = np.log(np.array([counts[n] for n in names], dtype=np.float64))
-    keys += rng.gumbel(size=len(names))
-    return [names[i] for i in np.argsort(-keys, kind="stable")]
+    drawn = logs + rng.gumbel(size=len(names))
+    return [names[i] for i in np.argsort(-drawn, kind="stable")]
 
 
 def mined_attrs(seeds: Any, nondefault: float) -> AttrFn:
@@ -242,17 +274,17 @@ def mined_attrs(seeds: Any, nondefault: float) -> AttrFn:
     def draw(rng: np.random.Generator, spec: OpSpec, metas: list[Meta]) -> dict[str, Any]:
         out = {}
         for a in spec.args:
-            observed = seeds.arg_values(spec.name, a.name)
+            observed = seeds.arg_table(spec.name, a.name)
             if observed and rng.random() >= nondefault:
-                vals, weights = zip(*observed, strict=True)
-                w = np.asarray(weights, dtype=np.float64)
-                out[a.name] = vals[int(rng.choice(len(vals), p=w / w.sum()))]
+                encoded, p = observed
+                out[a.name] = json.loads(encoded[int(rng.choice(len(encoded), p=p))])
             else:
                 out[a.name] = a.sample(rng, metas, nondefault)
         return out
     return draw
 
 
+@functools.lru_cache(maxsize=1)
 def default_seeds() -> Path:
     return Path(__file__).resolve().parent.parent / "seeds"
 
@@ -275,7 +307,7 @@ def real_case(seed: int, vocab: Sequence[str] | None = None,
     chain = _markov(str(cfg.seeds or default_seeds()), tuple(vocabulary(vocab)))
 
     def pick(rng: np.random.Generator, meta: Meta | None, history: list[str]) -> list[str]:
-        return weighted_order(rng, chain.counts(history))
+        return chain.order(rng, history)
 
     return chain_case(seed, pick, cfg, "real", mined_attrs(seeds, cfg.nondefault))
 

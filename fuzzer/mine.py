@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 
 from fuzzer.dataflow import ngram_counts
 
@@ -511,6 +512,7 @@ class Seeds:
     ops: dict[str, dict[str, Any]]
     archs: list[dict[str, Any]]
     meta: dict[str, Any]
+    _tables: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False, compare=False)
 
     def archs_containing(self, chain: Sequence[str]) -> list[str]:
         """Architectures in which `chain` (1..4 operators) occurs along a data-flow path."""
@@ -523,6 +525,19 @@ class Seeds:
         """Observed values of a non-tensor argument, decoded, most frequent first."""
         vals = self.ops.get(op, {}).get("args", {}).get(arg, {})
         return sorted(((json.loads(k), c) for k, c in vals.items()), key=lambda kv: -kv[1])
+
+    def arg_table(self, op: str, arg: str) -> tuple[tuple[str, ...], np.ndarray] | None:
+        """`arg_values` as the generator draws from it: the values still JSON-encoded (each
+        draw decodes a fresh object) and their probabilities; None when none was observed.
+        Built once an argument: decoding every observed value at every draw was ~40% of
+        drawing a real-arm Case."""
+        key = (op, arg)
+        if key not in self._tables:
+            vals = self.ops.get(op, {}).get("args", {}).get(arg, {})
+            rows = sorted(vals.items(), key=lambda kv: -kv[1])
+            w = np.asarray([c for _, c in rows], dtype=np.float64)
+            self._tables[key] = (tuple(k for k, _ in rows), w / w.sum()) if rows else None
+        return self._tables[key]
 
 
 def load_seeds(path: Path) -> Seeds:

@@ -85,6 +85,40 @@ def test_markov_backs_off_to_shorter_prefixes(seeds: Path) -> None:
                             "aten::add": 10}
 
 
+def test_arg_table_is_arg_values_as_drawn_and_every_draw_is_a_fresh_object(
+        seeds: Path) -> None:
+    from fuzzer.generate import _load
+
+    s = _load(str(seeds))
+    s.ops["aten::conv2d"] = {"args": {"stride": {"[1, 1]": 6, "[2, 2]": 2}}}  # this copy only
+    encoded, p = s.arg_table("aten::conv2d", "stride")
+    assert [json.loads(e) for e in encoded] == [v for v, _ in s.arg_values("aten::conv2d",
+                                                                            "stride")]
+    assert p.tolist() == [0.75, 0.25]
+    assert s.arg_table("aten::conv2d", "stride")[0] is encoded  # built once
+    assert s.arg_table("aten::conv2d", "padding") is None
+    del s.ops["aten::conv2d"]
+    cfg = GenConfig(seeds=str(seeds), nondefault=0.0, min_len=3, max_len=4)
+    a, b = real_case(3, None, cfg), real_case(3, None, cfg)
+    for na, nb in zip(a.nodes, b.nodes, strict=True):
+        for k, v in na.attrs.items():
+            if isinstance(v, (list, dict)):
+                assert v is not nb.attrs[k]  # a Case that edits its attrs shares nothing
+
+
+def test_markov_order_is_weighted_order_of_its_counts(seeds: Path) -> None:
+    from fuzzer.generate import _load
+
+    m = Markov(_load(str(seeds)), ["aten::layer_norm", "aten::linear", "aten::gelu",
+                                   "aten::add"])
+    for history in ([], ["aten::linear"], ["aten::gelu", "aten::linear"], ["aten::add",
+                                                                           "aten::gelu"]):
+        for k in range(5):
+            want = weighted_order(np_rng(k, "o"), m.counts(history))
+            assert m.order(np_rng(k, "o"), history) == want, history
+    assert m.order(np_rng(0, "o"), ["aten::relu"]) == []  # nothing mined follows it
+
+
 def test_weighted_order_prefers_frequent_ops() -> None:
     rng = np_rng(0, "t")
     firsts = [weighted_order(rng, {"a": 90, "b": 10})[0] for _ in range(400)]
