@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ class _Builder:
                 out = spec.infer(metas, {**spec.defaults(), **attrs})
             except Exception:
                 continue
-            if any(0 in m.shape for m in out) or any(np.prod(m.shape) > 1 << 16 for m in out):
+            if any(0 in m.shape for m in out) or any(math.prod(m.shape) > 1 << 16 for m in out):
                 continue  # empty or blown-up tensors teach nothing and cost time
             args = [ref] + [self.new_input(o.meta, o.values) for o in extra]
             node = Node(f"n{len(self.nodes)}", spec.name, args, attrs)
