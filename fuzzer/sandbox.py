@@ -9,6 +9,7 @@ forkserver that has already imported torch, so a replacement costs milliseconds,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import os
 import select
@@ -205,11 +206,14 @@ class Sandbox:
         was judging alone; lost in a packed export or while generating, nobody is blamed
         (each member is judged again alone, and a culprit fails again by itself)."""
         member = loss.member
-        for target, ks in steps:
-            if member in ks and (member, target) not in got:
-                got[(member, target)] = self._lost(target, loss)
-                return
-        self._lost("", loss)  # nothing to blame: just replace the worker
+        todo = [t for t, ks in steps if member in ks and (member, t) not in got]
+        if not todo:
+            self._lost("", loss)  # nothing to blame: just replace the worker
+            return
+        got[(member, todo[0])] = v = self._lost(todo[0], loss)
+        if v.stage == Stage.EAGER:  # torch itself died on the Case: invalid on every target
+            for t in todo[1:]:
+                got[(member, t)] = dataclasses.replace(v, target=t)
 
     def _verdict(self, payload: dict[str, Any]) -> Verdict:
         self._served += 1
@@ -267,6 +271,11 @@ class Sandbox:
             else:
                 detail = f"worker exited with code {code}"
         text = detail + (f"\n{tail}" if tail else "")
+        if stage == Stage.EAGER:  # torch eager, before any converter ran: never a finding
+            return Verdict(target, Outcome.INVALID, stage, symptom,
+                           detail=f"torch eager: {detail}", error=text,
+                           evidence={"log_tail": first_line(tail)},
+                           seconds=time.perf_counter() - loss.t0)
         where = stage or Stage.NODE_CONVERSION
         # The process died where the last beacon said: the exporter's or the runtime's fault.
         blame = (Attribution.RUNTIME if where in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN)

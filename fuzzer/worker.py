@@ -24,6 +24,7 @@ from fuzzer.case import Case
 from fuzzer.verdict import Outcome, Stage, Symptom, Verdict, first_line
 
 STAGES = list(Stage)  # a stage crosses to the driver as its index
+EAGER = STAGES.index(Stage.EAGER)
 # The member slot of the shared location: a member index while one Case is judged alone,
 # PACKED during a packed export (the culprit is unknown), GENERATING before the Cases exist.
 PACKED, GENERATING = -1, -2
@@ -55,10 +56,13 @@ class Worker:
 
         if h not in self.refs:
             t0 = time.perf_counter()
+            self.where[0] = EAGER  # a death here is torch eager's: the Case is invalid
             try:
                 self.refs[h] = oracle.reference(case)
             except oracle.Invalid:
                 self.refs[h] = None  # judge() computes it again and says why
+            finally:
+                self.where[0] = -1
             self.costs.setdefault(h, {})["reference"] = time.perf_counter() - t0
         return self.refs[h]
 

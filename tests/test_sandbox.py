@@ -128,3 +128,38 @@ def test_a_job_builds_every_members_reference_before_its_first_export() -> None:
     assert len(made) >= 3 and conn.refs_at_first_verdict == len(made)
     assert [m[0] for m in conn.sent].count("verdict") == len(made)
     assert conn.sent[-1] == ("done",)
+
+
+# 400 products of 1024x1024 matrices: tens of seconds of torch eager on one thread (the
+# worker's shape inference runs them too, on zeros: also torch eager).
+SLOW_EAGER = make_case(
+    [{"id": "n0", "op": "aten::mm", "args": ["x", "w"]}]
+    + [{"id": f"n{k}", "op": "aten::mm", "args": [f"n{k - 1}", "w"]} for k in range(1, 400)],
+    inputs=[{"name": "x", "shape": [1024, 1024]}, {"name": "w", "shape": [1024, 1024]}])
+
+
+def test_a_case_that_hangs_torch_eager_is_invalid_not_a_finding() -> None:
+    with Sandbox(Limits(timeout=1.5)) as sb:
+        v = sb.run(SLOW_EAGER, "torchscript-17/ort-all")
+        assert (v.outcome, v.stage, v.symptom) == (Outcome.INVALID, Stage.EAGER, Symptom.HANG)
+        assert v.detail.startswith("torch eager: ") and sb.deaths == 1
+        assert sb.run(CASE, "torchscript-17/ort-all").outcome == Outcome.PASS  # carries on
+
+
+def test_a_job_member_lost_in_torch_eager_is_invalid_on_all_its_targets() -> None:
+    """Its other targets are not run again: each would die or hang the same way."""
+    import time
+
+    from fuzzer.sandbox import _Loss
+
+    with Sandbox(Limits(timeout=5)) as sb:
+        sb._start()
+        got: dict = {}
+        steps = [("torchscript-17/ort-all", (0, 1)), ("torchscript-17/ref", (0, 1))]
+        sb._blame(_Loss(Symptom.PROCESS_DEATH, "", time.perf_counter(), Stage.EAGER, 1),
+                  steps, got)
+        assert sorted(got) == [(1, "torchscript-17/ort-all"), (1, "torchscript-17/ref")]
+        assert {(v.target, v.outcome, v.stage) for v in got.values()} == {
+            ("torchscript-17/ort-all", Outcome.INVALID, Stage.EAGER),
+            ("torchscript-17/ref", Outcome.INVALID, Stage.EAGER)}
+        assert sb.deaths == 1 and sb._proc is None  # one loss, the worker replaced
