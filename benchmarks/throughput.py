@@ -121,6 +121,11 @@ def main() -> None:
             r = measure(w, [a.target], a.seed, cases=a.cases)
             runs[w].append(r)
             print(f"  run {rep + 1}, workers={w}: {r['cases_per_s']:.1f} cases/s", flush=True)
+    verdicts: list[str] = []  # the issue's targets, read against this run's figures
+
+    def mark(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
     base = None
     for w in a.workers:
         r = sorted(runs[w], key=lambda x: x["cases_per_s"])[len(runs[w]) // 2]  # the median
@@ -130,6 +135,13 @@ def main() -> None:
               f"inside export+ORT {100 * r['inside_share']:.1f}% of worker time, "
               f"outside (fuzzer overhead) {100 * (1 - r['inside_share']):.1f}%\n"
               f"  worker time: {breakdown(r)}", flush=True)
+        if w == a.workers[0]:
+            verdicts.append(f"overhead <= 15% ({a.target}, {w} worker): "
+                            f"{100 * (1 - r['inside_share']):.1f}% "
+                            f"{mark(1 - r['inside_share'] <= 0.15)}")
+        elif w == 2 and base:
+            verdicts.append(f"2 workers >= 1.8x one: x{r['cases_per_s'] / base:.2f} "
+                            f"{mark(r['cases_per_s'] / base >= 1.8)}")
     if a.default_seconds > 0:
         rates = {}
         for pack in (1, None):
@@ -143,6 +155,10 @@ def main() -> None:
                   f"{r['cases_per_s']:.2f} cases/s"
                   + (f" (x{rates[None] / rates[1]:.2f} of unpacked)" if pack is None else "")
                   + f"\n  worker time: {breakdown(r)}", flush=True)
+            if pack is None:
+                verdicts.append(f"overhead <= 15% (default campaign, packed): "
+                                f"{100 * (1 - r['inside_share']):.1f}% "
+                                f"{mark(1 - r['inside_share'] <= 0.15)}")
     if a.soak_minutes > 0:
         samples: list[tuple[float, float, float]] = []
         r = measure(1, [a.target], a.seed + 7, seconds=a.soak_minutes * 60, rss=samples)
@@ -159,6 +175,9 @@ def main() -> None:
               f"(median of a minute) {tree0:.0f} MB after the first minute, {tree1:.0f} MB in "
               f"the last ({100 * (tree1 / tree0 - 1):+.1f}%); the driver's own {own0:.0f} -> "
               f"{own1:.0f} MB ({100 * (own1 / own0 - 1):+.1f}%)", flush=True)
+        verdicts.append(f"RSS growth <= 10% over {a.soak_minutes:g} min: "
+                        f"{100 * (tree1 / tree0 - 1):+.1f}% {mark(tree1 / tree0 - 1 <= 0.10)}")
+    print("targets (issue 7):\n" + "\n".join(f"  {v}" for v in verdicts), flush=True)
 
 
 if __name__ == "__main__":
