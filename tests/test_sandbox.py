@@ -163,3 +163,44 @@ def test_a_job_member_lost_in_torch_eager_is_invalid_on_all_its_targets() -> Non
             ("torchscript-17/ort-all", Outcome.INVALID, Stage.EAGER),
             ("torchscript-17/ref", Outcome.INVALID, Stage.EAGER)}
         assert sb.deaths == 1 and sb._proc is None  # one loss, the worker replaced
+
+
+def test_a_job_judges_each_member_as_judging_it_alone_does() -> None:
+    """The worker's phases (generation, then every reference, then the exports) change
+    nothing a verdict says."""
+    import multiprocessing as mp
+    import os
+    import tempfile
+
+    from fuzzer import oracle
+    from fuzzer.campaign import case_seed
+    from fuzzer.case import Case
+    from fuzzer.executors import job
+    from fuzzer.generate import GenConfig
+    from fuzzer.worker import Worker
+
+    sent: list[tuple] = []
+
+    class Conn:
+        def send(self, msg: tuple) -> None:
+            sent.append(msg)
+
+    fd, path = tempfile.mkstemp(prefix="convfuzz-test-worker-")
+    try:
+        w = Worker(Conn(), fd, mp.RawArray("i", [-1, -1]))  # type: ignore[arg-type]
+        members = [(i, case_seed(9, i), ("torchscript-17/ort-all",)) for i in range(8)]
+        w.job(job(members, "random", None, GenConfig(), Limits()).plain())
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    kinds = [m[0] for m in sent]
+    n = len([c for c in sent[0][1] if c])
+    assert kinds == ["cases"] + ["verdict"] * n + ["done"]
+    verdicts = [m for m in sent if m[0] == "verdict"]
+    for (_, k, target, v), case_json in zip(verdicts, [c for c in sent[0][1] if c],
+                                            strict=True):
+        alone = oracle.judge(Case.from_json(case_json), target)
+        assert (v["outcome"], v["stage"], v["symptom"]) == (
+            alone.outcome.value, alone.stage.value if alone.stage else None,
+            alone.symptom.value if alone.symptom else None), k
+    assert {v["outcome"] for *_, v in verdicts} >= {"pass"}
