@@ -169,7 +169,12 @@ def chain_case(seed: int, pick: Pick, cfg: GenConfig, sampler: str,
 
 
 def vocabulary(names: Sequence[str] | None = None) -> list[str]:
-    return list(_vocabulary(tuple(names) if names else None))
+    return list(vocab_tuple(names))
+
+
+def vocab_tuple(names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """`vocabulary` as the samplers key their caches on (computed once a vocabulary)."""
+    return _vocabulary(tuple(names) if names else None)
 
 
 # Every Case of a campaign asks for the same vocabulary: sorting and checking the catalogue's
@@ -187,8 +192,7 @@ def random_case(seed: int, vocab: Sequence[str] | None = None,
     """The control arm: operators uniform over the vocabulary — by default the same one the
     real arm walks (mined operators the catalogue has), so the arms differ only in order."""
     cfg = cfg or GenConfig()
-    names = _vocabulary(tuple(vocab) if vocab else None) if vocab or \
-        cfg.vocabulary == "catalogue" else \
+    names = vocab_tuple(vocab) if vocab or cfg.vocabulary == "catalogue" else \
         _random_vocab(str(cfg.seeds or default_seeds()))
 
     def pick(rng: np.random.Generator, meta: Meta | None, history: list[str]) -> Iterator[str]:
@@ -202,8 +206,8 @@ def random_case(seed: int, vocab: Sequence[str] | None = None,
 def _random_vocab(path: str) -> tuple[str, ...]:
     """The real arm's vocabulary when seeds exist; the whole catalogue otherwise."""
     if not (Path(path) / "ngrams.json").is_file():
-        return tuple(vocabulary(None))
-    return tuple(sorted(_markov(path, tuple(vocabulary(None))).start))
+        return vocab_tuple(None)
+    return tuple(sorted(_markov(path, vocab_tuple(None)).start))
 
 
 # -- the real arm: walks of the mined n-gram graph -------------------------------------------
@@ -237,9 +241,12 @@ class Markov:
                 return tuple(history[-k:])
         return () if not history else None
 
+    def _successors(self, key: tuple[str, ...]) -> dict[str, int]:
+        return self.next[key] if key else self.start
+
     def counts(self, history: list[str]) -> dict[str, int]:
         key = self._prefix(history)
-        return {} if key is None else self.next[key] if key else self.start
+        return {} if key is None else self._successors(key)
 
     def order(self, rng: np.random.Generator, history: list[str]) -> list[str]:
         """`weighted_order` of the successors of `history`, their sorted names and log counts
@@ -248,20 +255,21 @@ class Markov:
         if key is None:
             return []
         if key not in self._keys:
-            self._keys[key] = order_keys(self.next[key] if key else self.start)
-        return weighted_order(rng, {}, self._keys[key])
+            self._keys[key] = _order_keys(self._successors(key))
+        return _gumbel_order(rng, *self._keys[key])
 
 
-def order_keys(counts: dict[str, int]) -> tuple[list[str], np.ndarray]:
+def weighted_order(rng: np.random.Generator, counts: dict[str, int]) -> list[str]:
+    """Sampling without replacement proportional to counts (Gumbel top-k)."""
+    return _gumbel_order(rng, *_order_keys(counts))
+
+
+def _order_keys(counts: dict[str, int]) -> tuple[list[str], np.ndarray]:
     names = sorted(counts)
     return names, np.log(np.array([counts[n] for n in names], dtype=np.float64))
 
 
-def weighted_order(rng: np.random.Generator, counts: dict[str, int],
-                   keys: tuple[list[str], np.ndarray] | None = None) -> list[str]:
-    """Sampling without replacement proportional to counts (Gumbel top-k); `keys` is
-    `order_keys(counts)` when the caller has it already."""
-    names, logs = keys or order_keys(counts)
+def _gumbel_order(rng: np.random.Generator, names: list[str], logs: np.ndarray) -> list[str]:
     if not names:
         return []
     drawn = logs + rng.gumbel(size=len(names))
@@ -305,7 +313,7 @@ def real_case(seed: int, vocab: Sequence[str] | None = None,
     """The real arm: a walk of the mined n-gram graph with mined attribute values."""
     cfg = cfg or GenConfig()
     seeds = _load(str(cfg.seeds or default_seeds()))
-    chain = _markov(str(cfg.seeds or default_seeds()), tuple(vocabulary(vocab)))
+    chain = _markov(str(cfg.seeds or default_seeds()), vocab_tuple(vocab))
 
     def pick(rng: np.random.Generator, meta: Meta | None, history: list[str]) -> list[str]:
         return chain.order(rng, history)
@@ -326,7 +334,7 @@ def preload() -> None:
     path = str(default_seeds())
     with contextlib.suppress(GenerationError, OSError, ValueError):
         _random_vocab(path)
-        _markov(path, tuple(vocabulary(None)))
+        _markov(path, vocab_tuple(None))
 
 
 def mixed_case(seed: int, vocab: Sequence[str] | None = None,
