@@ -271,15 +271,15 @@ class Sandbox:
             else:
                 detail = f"worker exited with code {code}"
         text = detail + (f"\n{tail}" if tail else "")
-        if stage == Stage.EAGER:  # torch eager, before any converter ran: never a finding
-            return Verdict(target, Outcome.INVALID, stage, symptom,
-                           detail=f"torch eager: {detail}", error=text,
-                           evidence={"log_tail": first_line(tail)},
-                           seconds=time.perf_counter() - loss.t0)
-        where = stage or Stage.NODE_CONVERSION
-        # The process died where the last beacon said: the exporter's or the runtime's fault.
-        blame = (Attribution.RUNTIME if where in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN)
-                 else Attribution.CONVERTER)
-        return Verdict(target, Outcome.BUG, where, symptom, blame, detail=detail, error=text,
+        outcome, where = Outcome.BUG, stage or Stage.NODE_CONVERSION
+        # The process died where the last beacon said: the exporter's or the runtime's fault,
+        # or torch eager's before any converter ran (the Case is invalid, never a finding).
+        if where == Stage.EAGER:
+            outcome, blame, detail = Outcome.INVALID, Attribution.NONE, f"torch eager: {detail}"
+        elif where in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN):
+            blame = Attribution.RUNTIME
+        else:
+            blame = Attribution.CONVERTER
+        return Verdict(target, outcome, where, symptom, blame, detail=detail, error=text,
                        evidence={"log_tail": first_line(tail)},
                        seconds=time.perf_counter() - loss.t0)
