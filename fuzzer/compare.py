@@ -184,7 +184,10 @@ def _exact_mismatch(i: int, got: np.ndarray, t32: torch.Tensor,
                      "expected": e[j].item(), "actual": got[j].item()})
 
 
-def producer(case: Case, i: int) -> tuple[Any, Any, dict[str, Any], int] | None:
+Producer = tuple[Any, Any, dict[str, Any], int] | None  # node, spec, attrs, output index
+
+
+def producer(case: Case, i: int) -> Producer:
     """The node behind output i, its catalogue entry, effective attrs and output index."""
     base, idx = split_ref(case.outputs[i])
     try:
@@ -193,9 +196,6 @@ def producer(case: Case, i: int) -> tuple[Any, Any, dict[str, Any], int] | None:
         return None  # a graph input passed through
     spec = ops.get(node.op)
     return node, spec, {**spec.defaults(), **node.attrs}, idx or 0
-
-
-Producer = tuple[Any, Any, dict[str, Any], int] | None  # what `producer` answers
 
 
 def _tie_rule(ref: Reference, found: Producer) -> tuple[Any, list[torch.Tensor],
