@@ -3,6 +3,8 @@ verdicts, and the sandbox carries on with a fresh worker."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fuzzer.sandbox import Limits, Sandbox
@@ -93,9 +95,10 @@ def test_a_member_the_generator_fails_on_is_skipped_not_fatal(tight: Sandbox) ->
     assert case_json and error == "" and verdicts[0].outcome != Outcome.HARNESS
 
 
-def test_a_job_builds_every_members_reference_before_its_first_export() -> None:
-    """Eager references are built in one phase, not between exports (caches stay warm:
-    a reference cost ~2.5x more built between two exports)."""
+def _job_in_process(seed: int, n: int, watch: Any = None) -> list[tuple]:
+    """Run one job of n random-arm members on TorchScript through a Worker in this process
+    (real exporter and ONNX Runtime); returns what it sent. `watch(worker, msg)` sees each
+    message as it is sent."""
     import multiprocessing as mp
     import os
     import tempfile
@@ -105,29 +108,39 @@ def test_a_job_builds_every_members_reference_before_its_first_export() -> None:
     from fuzzer.generate import GenConfig
     from fuzzer.worker import Worker
 
+    sent: list[tuple] = []
+
     class Conn:
-        def __init__(self) -> None:
-            self.refs_at_first_verdict: int | None = None
-            self.sent: list[tuple] = []
-
         def send(self, msg: tuple) -> None:
-            self.sent.append(msg)
-            if msg[0] == "verdict" and self.refs_at_first_verdict is None:
-                self.refs_at_first_verdict = len(w.refs)
+            sent.append(msg)
+            if watch:
+                watch(w, msg)
 
-    conn = Conn()
     fd, path = tempfile.mkstemp(prefix="convfuzz-test-worker-")
     try:
-        w = Worker(conn, fd, mp.RawArray("i", [-1, -1]))  # type: ignore[arg-type]
-        members = [(i, case_seed(5, i), ("torchscript-17/ort-all",)) for i in range(4)]
+        w = Worker(Conn(), fd, mp.RawArray("i", [-1, -1]))  # type: ignore[arg-type]
+        members = [(i, case_seed(seed, i), ("torchscript-17/ort-all",)) for i in range(n)]
         w.job(job(members, "random", None, GenConfig(), Limits()).plain())
     finally:
         os.close(fd)
         os.unlink(path)
-    made = [c for c in conn.sent[0][1] if c]
-    assert len(made) >= 3 and conn.refs_at_first_verdict == len(made)
-    assert [m[0] for m in conn.sent].count("verdict") == len(made)
-    assert conn.sent[-1] == ("done",)
+    return sent
+
+
+def test_a_job_builds_every_members_reference_before_its_first_export() -> None:
+    """Eager references are built in one phase, not between exports (caches stay warm:
+    a reference cost ~2.5x more built between two exports)."""
+    refs_at_first_verdict: list[int] = []
+
+    def watch(w: Any, msg: tuple) -> None:
+        if msg[0] == "verdict" and not refs_at_first_verdict:
+            refs_at_first_verdict.append(len(w.refs))
+
+    sent = _job_in_process(5, 4, watch)
+    made = [c for c in sent[0][1] if c]
+    assert len(made) >= 3 and refs_at_first_verdict == [len(made)]
+    assert [m[0] for m in sent].count("verdict") == len(made)
+    assert sent[-1] == ("done",)
 
 
 # 400 products of 1024x1024 matrices: tens of seconds of torch eager on one thread (the
@@ -168,38 +181,16 @@ def test_a_job_member_lost_in_torch_eager_is_invalid_on_all_its_targets() -> Non
 def test_a_job_judges_each_member_as_judging_it_alone_does() -> None:
     """The worker's phases (generation, then every reference, then the exports) change
     nothing a verdict says."""
-    import multiprocessing as mp
-    import os
-    import tempfile
-
     from fuzzer import oracle
-    from fuzzer.campaign import case_seed
     from fuzzer.case import Case
-    from fuzzer.executors import job
-    from fuzzer.generate import GenConfig
-    from fuzzer.worker import Worker
 
-    sent: list[tuple] = []
-
-    class Conn:
-        def send(self, msg: tuple) -> None:
-            sent.append(msg)
-
-    fd, path = tempfile.mkstemp(prefix="convfuzz-test-worker-")
-    try:
-        w = Worker(Conn(), fd, mp.RawArray("i", [-1, -1]))  # type: ignore[arg-type]
-        members = [(i, case_seed(9, i), ("torchscript-17/ort-all",)) for i in range(8)]
-        w.job(job(members, "random", None, GenConfig(), Limits()).plain())
-    finally:
-        os.close(fd)
-        os.unlink(path)
+    sent = _job_in_process(9, 8)
+    jsons = sent[0][1]
     kinds = [m[0] for m in sent]
-    n = len([c for c in sent[0][1] if c])
-    assert kinds == ["cases"] + ["verdict"] * n + ["done"]
+    assert kinds == ["cases"] + ["verdict"] * len([c for c in jsons if c]) + ["done"]
     verdicts = [m for m in sent if m[0] == "verdict"]
-    for (_, k, target, v), case_json in zip(verdicts, [c for c in sent[0][1] if c],
-                                            strict=True):
-        alone = oracle.judge(Case.from_json(case_json), target)
+    for _, k, target, v in verdicts:
+        alone = oracle.judge(Case.from_json(jsons[k]), target)
         assert (v["outcome"], v["stage"], v["symptom"]) == (
             alone.outcome.value, alone.stage.value if alone.stage else None,
             alone.symptom.value if alone.symptom else None), k
