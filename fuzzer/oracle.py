@@ -121,7 +121,7 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
         run_chain(target, art, timings, on_stage)
         v = _judge_outputs(target, art, ref)
         if v is None:
-            v = _judge_other_shapes(target, art)
+            v = _judge_other_shapes(target, art, timings, on_stage)
     except StageFailure as f:
         v = _failure_verdict(target, art, ref, f)
     if v is None:
@@ -233,8 +233,11 @@ def _specialized(art: Artifact) -> bool:
     return False
 
 
-def _judge_other_shapes(target: targets.Target, art: Artifact) -> Verdict | None:
-    """A model exported with dynamic dims must also be right at other sizes of them."""
+def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str, float],
+                        on_stage: Callable[[str], None] | None = None) -> Verdict | None:
+    """A model exported with dynamic dims must also be right at other sizes of them. Torch
+    eager runs again here, so the stage says so: a worker lost in it makes the Case invalid,
+    not the runtime guilty."""
     from fuzzer.model import make_inputs
 
     alternatives = other_shapes(art.case)
@@ -245,16 +248,23 @@ def _judge_other_shapes(target: targets.Target, art: Artifact) -> Verdict | None
         for x, shape in zip(alt_case.inputs, shapes, strict=True):
             x.shape = shape
         alt_case.seed = art.case.seed + k + 1  # fresh values as well as a fresh shape
+        if on_stage:
+            on_stage(Stage.EAGER.value)
         try:
             ref = reference_at(art.module, make_inputs(alt_case))
         except Invalid:
             continue  # eager rejects this size: nothing to hold the converter to
         alt = Artifact(art.case, art.module, ref.inputs, model=art.model)
         where = f"at input shape(s) {shapes}: "
+        if on_stage:
+            on_stage(Stage.RUNTIME_RUN.value)
+        s = time.perf_counter()
         try:
             target.runtime.run(alt)
         except StageFailure as f:
             return _failure_verdict(target, alt, ref, f, where)
+        finally:  # the runtime under test, at another shape: its time, not the fuzzer's
+            timings["runtime"] = timings.get("runtime", 0.0) + time.perf_counter() - s
         v = _judge_outputs(target, alt, ref, where)
         if v is not None:
             v.evidence["shapes"] = shapes

@@ -26,6 +26,19 @@ def test_dynamic_batch_runs_at_more_shapes(sandbox: Sandbox, target: str) -> Non
     assert v.evidence["shapes_checked"] == 2  # traced batch 2, then 3 and 5
 
 
+def test_torch_eager_at_other_shapes_is_announced_as_eager() -> None:
+    """A worker lost while eager runs a dynamic Case at another size must make the Case
+    invalid (the sandbox reads the announced stage), not blame the runtime."""
+    from fuzzer import oracle
+
+    stages: list[str] = []
+    v = oracle.judge(DYNAMIC, "torchscript-17/ort-all", on_stage=stages.append)
+    assert v.outcome == Outcome.PASS, v.detail
+    assert stages == ["node_conversion", "validation", "runtime_run",
+                      "eager", "runtime_run", "eager", "runtime_run"]
+    assert v.evidence["timings"]["runtime"] > 0
+
+
 def test_model_right_only_at_trace_shape_is_caught(sandbox: Sandbox) -> None:
     v = sandbox.run(DYNAMIC, "fault-constant/ort-all")
     assert v.outcome == Outcome.BUG
