@@ -7,6 +7,7 @@ name, argument references, concrete keyword attributes), outputs and origin. Val
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -121,6 +122,7 @@ def load(path: str | Path) -> Case:
         raise CaseError(f"{p}: {e}") from None
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names, parsed for every node of every run
 def split_ref(ref: str) -> tuple[str, int | None]:
     m = _REF.match(ref)
     if not m:

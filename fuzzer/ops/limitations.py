@@ -9,6 +9,7 @@ Entries come from the catalogue sweep (docs/ops-sweep.md); the oracle decides wh
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,12 @@ class Limitation:
     when: Callable[[dict[str, Any]], bool] | None = None  # condition on the node's attrs
 
     def matches_target(self, target: str) -> bool:
-        return any(fnmatch.fnmatchcase(c, self.component) for c in target.split("/"))
+        return _concerns(self.component, target)
+
+
+@functools.lru_cache(maxsize=4096)  # a few globs x a few targets, asked for every entry
+def _concerns(glob: str, target: str) -> bool:
+    return any(fnmatch.fnmatchcase(c, glob) for c in target.split("/"))
 
 
 def _ts(op: str, reason: str = "", **kw: Any) -> Limitation:
