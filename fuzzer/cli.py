@@ -117,7 +117,10 @@ def main() -> None:
         err.print(f"[red]error:[/red] {where}{e.format_message()}{hint}", highlight=False,
                   soft_wrap=True)
         sys.exit(2)
-    except (KeyboardInterrupt, ex.Abort):
+    # typer.Abort, not the vendored click's: recent typer moved it out of click's exceptions,
+    # and a missing name here turned every exception that reached this clause (a broken
+    # pipe's exit, a Ctrl-C) into an AttributeError traceback.
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 

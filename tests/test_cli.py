@@ -30,6 +30,21 @@ def test_run_json_passes_with_exit_0() -> None:
     assert (v["target"], v["outcome"]) == ("torchscript-17/ort-all", "pass")
 
 
+def test_output_into_a_closed_pipe_ends_without_a_traceback() -> None:
+    """`convfuzz ... | head` closes the pipe early: no traceback, no AttributeError."""
+    import os
+
+    rd, wr = os.pipe()
+    os.close(rd)  # every write the command makes now fails with EPIPE
+    try:
+        r = subprocess.run([*EXE, "targets"], stdout=wr, stderr=subprocess.PIPE, text=True,
+                           timeout=120)
+    finally:
+        os.close(wr)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1
+
+
 def test_run_failing_case_exits_1(tmp_path: Path) -> None:
     case = json.loads((CASES / "good_chain.json").read_text())
     p = tmp_path / "c.json"
