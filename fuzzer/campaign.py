@@ -29,6 +29,7 @@ from fuzzer.executors import (
 )
 from fuzzer.generate import GenConfig
 from fuzzer.ops import get as get_op
+from fuzzer.ops import same_value
 from fuzzer.rng import derive, np_rng
 from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.shrink import Budget, canonical, infer, shrink
@@ -117,8 +118,8 @@ def covers(minimal: Case, case: Case) -> bool:
         return False
     explicit = {n.id: n.attrs for n in canonical(minimal).nodes}
     for n, (op, _, dtype) in zip(minimal.nodes, mine, strict=True):
-        if not any(op == op2 and dtype == dt2 and all(a2.get(k) == v for k, v in
-                                                      explicit[n.id].items())
+        if not any(op == op2 and dtype == dt2 and all(k in a2 and same_value(a2[k], v)
+                                                      for k, v in explicit[n.id].items())
                    for op2, a2, dt2 in have):
             return False
     return True

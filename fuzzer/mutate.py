@@ -40,7 +40,7 @@ def _argument(rng: np.random.Generator, case: Case) -> Case | None:
     node = case.nodes[i]
     ins = [metas[split_ref(r)[0]][split_ref(r)[1] or 0] for r in node.args]
     current = {**ops.get(node.op).defaults(), **node.attrs}.get(arg.name)
-    cands = [v for v in [arg.default, *arg.candidates(ins)] if v != current]
+    cands = [v for v in [arg.default, *arg.candidates(ins)] if not ops.same_value(v, current)]
     if not cands:
         return None
     out = case.copy()

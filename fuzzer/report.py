@@ -41,7 +41,7 @@ def controls(case: Case, target: str, run: Runner) -> str:
     for i, n in enumerate(case.nodes):
         spec = ops.get(n.op)
         for a in spec.args:
-            if a.name in n.attrs and n.attrs[a.name] != a.default:
+            if a.name in n.attrs and not ops.same_value(n.attrs[a.name], a.default):
                 trial = case.copy()
                 trial.nodes[i].attrs[a.name] = a.default
                 try:

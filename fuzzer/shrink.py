@@ -96,7 +96,8 @@ def nondefault_attrs(case: Case) -> int:
     n = 0
     for node in case.nodes:
         defaults = ops.get(node.op).defaults()
-        n += sum(1 for k, v in node.attrs.items() if k not in defaults or defaults[k] != v)
+        n += sum(1 for k, v in node.attrs.items()
+                 if k not in defaults or not ops.same_value(defaults[k], v))
     return n
 
 
@@ -208,7 +209,8 @@ def canonical(case: Case) -> Case:
     c = case.copy()
     for n in c.nodes:
         defaults = ops.get(n.op).defaults()
-        n.attrs = {k: v for k, v in n.attrs.items() if k not in defaults or defaults[k] != v}
+        n.attrs = {k: v for k, v in n.attrs.items()
+                   if k not in defaults or not ops.same_value(defaults[k], v)}
     return c
 
 

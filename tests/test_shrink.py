@@ -112,3 +112,57 @@ def test_real_bug_shrinks_to_at_most_two_operators(sandbox: Sandbox, target: str
     assert "aten::softplus" in res.case.ops
     again = sandbox.run(res.case, target)
     assert again.outcome == Outcome.BUG and again.symptom == Symptom.WRONG_VALUES
+
+
+# -- an argument equal to its default in Python is not the default to torch ------------------
+def _int_pow_chain() -> Case:
+    """torch.pow(int16, 2) stays int16 and both exporters emit an ONNX Pow on int16, which
+    ONNX does not define; pow's default exponent is 2.0, which would promote to float."""
+    nodes = [{"id": "n0", "op": "aten::pow", "args": ["x"], "attrs": {"exponent": 2}},
+             {"id": "n1", "op": "aten::sum", "args": ["n0"], "attrs": {"dim": [-1]}},
+             {"id": "n2", "op": "aten::sub", "args": ["n1", "y"],
+              "attrs": {"alpha": 1, "other_dtype": "int64"}}]
+    return make_case(nodes, inputs=[{"name": "x", "shape": [8], "dtype": "int16"},
+                                    {"name": "y", "shape": [], "dtype": "int64"}])
+
+
+def test_canonical_keeps_an_int_argument_whose_default_is_the_equal_float() -> None:
+    from fuzzer.shrink import canonical, nondefault_attrs
+
+    case = _int_pow_chain()
+    kept = canonical(case).nodes[0].attrs
+    assert kept == {"exponent": 2} and type(kept["exponent"]) is int
+    as_float = make_case([{"id": "n0", "op": "aten::pow", "args": ["x"],
+                           "attrs": {"exponent": 2.0}}])
+    assert canonical(as_float).nodes[0].attrs == {} and nondefault_attrs(as_float) == 0
+    assert nondefault_attrs(make_case(case.to_dict()["nodes"][:1],
+                                      inputs=case.to_dict()["inputs"][:1])) == 1
+
+
+def test_a_shrunk_int_pow_still_fails(sandbox: Sandbox) -> None:
+    """A campaign filed this with `exponent` dropped as 'default': the minimized Case passed."""
+    target = "torchscript-17/ort-all"
+    case = _int_pow_chain()
+    v = sandbox.run(case, target)
+    assert (v.outcome, v.stage, v.symptom) == (Outcome.BUG, Stage.VALIDATION,
+                                               Symptom.INVALID_MODEL), v.detail
+    res = shrink(case, v, lambda c: sandbox.run(c, target), Budget(120, 200))
+    assert res.case.ops == ["aten::pow"] and res.case.nodes[0].attrs == {"exponent": 2}
+    again = sandbox.run(res.case, target)
+    assert (again.outcome, again.symptom) == (Outcome.BUG, Symptom.INVALID_MODEL)
+
+
+def test_a_float_exponent_does_not_cover_a_finding_of_the_int_one() -> None:
+    """The campaign links a failure to a known finding without shrinking when it holds the
+    finding's operators and trigger arguments; 2.0 is not the trigger 2."""
+    from fuzzer.campaign import covers
+
+    minimal = make_case([{"id": "n0", "op": "aten::pow", "args": ["x"],
+                          "attrs": {"exponent": 2}}],
+                        inputs=[{"name": "x", "shape": [8], "dtype": "int16"}])
+    same = _int_pow_chain()
+    floated = same.copy()
+    floated.nodes[0].attrs["exponent"] = 2.0
+    floated = Case.from_json(floated.to_json())  # as a store would hand it back
+    assert type(floated.nodes[0].attrs["exponent"]) is float
+    assert covers(minimal, same) and not covers(minimal, floated)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from fuzzer.ops.aliases import ALIASES, canonical
-from fuzzer.ops.spec import REGISTRY, Meta, Operand, OpSpec
+from fuzzer.ops.spec import REGISTRY, Meta, Operand, OpSpec, same_value
 
 FAMILIES = ("activations", "elementwise", "casts", "reductions", "shape", "indexing",
             "convpool", "pool", "resize", "norms", "linalg", "attention", "losses", "creation")
@@ -20,4 +20,4 @@ def get(name: str) -> OpSpec:
         raise KeyError(f"unknown operator {name!r} (see `convfuzz ops`)") from None
 
 
-__all__ = ["ALIASES", "REGISTRY", "Meta", "OpSpec", "Operand", "canonical", "get"]
+__all__ = ["ALIASES", "REGISTRY", "Meta", "OpSpec", "Operand", "canonical", "get", "same_value"]

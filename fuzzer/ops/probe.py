@@ -19,7 +19,7 @@ from typing import Any
 
 from fuzzer import ops
 from fuzzer.case import Case, Input, Node
-from fuzzer.ops.spec import Meta, OpSpec
+from fuzzer.ops.spec import Meta, OpSpec, same_value
 from fuzzer.rng import np_rng
 
 FLOATS = ("float32", "float64", "float16", "bfloat16")
@@ -139,7 +139,7 @@ def exhaustive(names: list[str] | None = None, cap: int = 40) -> Iterator[Probe]
         metas = _arg_metas(spec, dt)
         for a in spec.args:
             for v in a.candidates(metas):
-                if v == a.default or n >= cap:
+                if same_value(v, a.default) or n >= cap:
                     continue
                 edge = any(repr(v) == repr(e) for e in a.edges)
                 yield Probe(name, dt, {a.name: v}, DEFAULT_TARGETS if edge else (TS,))
@@ -159,7 +159,8 @@ def sample(names: list[str] | None = None, seed: int = 0,
         chosen = Probe(name, dt)
         for _ in range(8):
             drawn = spec.sample_attrs(rng, metas, nondefault)
-            p = Probe(name, dt, {k: v for k, v in drawn.items() if v != spec.defaults()[k]})
+            p = Probe(name, dt, {k: v for k, v in drawn.items()
+                                 if not same_value(v, spec.defaults()[k])})
             if build(p, partners=0) is not None:
                 chosen = p
                 break
@@ -180,7 +181,8 @@ def build(p: Probe, seed: int = 0, partners: int = 12) -> Case | None:
     for k in range(partners):
         rng = np_rng(seed, "partners", p.label, str(k))
         drawn = spec.sample_attrs(rng, metas, 0.5)
-        attrs = {n: v for n, v in drawn.items() if v != spec.defaults()[n]} | p.attrs
+        attrs = {n: v for n, v in drawn.items()
+                 if not same_value(v, spec.defaults()[n])} | p.attrs
         try:
             return single_op_case(p.op, p.dtype, attrs, seed=seed + k)
         except ProbeError:

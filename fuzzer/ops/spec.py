@@ -55,6 +55,14 @@ class Operand:
 
 
 # -- argument domains -----------------------------------------------------------------------
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same type: torch tells apart what Python calls equal (an int exponent
+    keeps an integer dtype, a float one promotes), so 2 is not the default 2.0, nor True 1."""
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same_value, a, b))
+    return type(a) is type(b) and a == b
+
+
 @dataclass(frozen=True)
 class Arg:
     """A keyword argument: its default, non-default candidates and edge values. `pick` may
@@ -72,7 +80,8 @@ class Arg:
 
     def candidates(self, metas: list[Meta]) -> list[Any]:
         vals = list(self.pick(metas)) if self.pick else list(self.values)
-        return [v for v in vals + list(self.edges) if v != self.default] or [self.default]
+        return ([v for v in vals + list(self.edges) if not same_value(v, self.default)]
+                or [self.default])
 
     def sample(self, rng: np.random.Generator, metas: list[Meta], nondefault: float) -> Any:
         if rng.random() >= nondefault:

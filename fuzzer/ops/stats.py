@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from fuzzer.ops.spec import Arg, Meta, OpSpec
+from fuzzer.ops.spec import Arg, Meta, OpSpec, same_value
 
 
 def _domain(a: Arg, spec: OpSpec) -> dict[str, Any]:
@@ -19,10 +19,10 @@ def _domain(a: Arg, spec: OpSpec) -> dict[str, Any]:
         from fuzzer.ops.probe import _arg_metas
 
         metas: list[Meta] = _arg_metas(spec, spec.dtypes[0])
-        d["values"] = [v for v in a.pick(metas) if v != a.default]
+        d["values"] = [v for v in a.pick(metas) if not same_value(v, a.default)]
         d["values_for_shape"] = list(metas[0].shape)
     else:
-        d["values"] = [v for v in a.values if v != a.default]
+        d["values"] = [v for v in a.values if not same_value(v, a.default)]
     d["edges"] = list(a.edges)
     if a.doc:
         d["doc"] = a.doc
