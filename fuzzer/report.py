@@ -176,6 +176,8 @@ def pytorch_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -
         "fixes go to the dynamo exporter, see the line on it below.\n")
     crash = f"\n**Error:**\n\n```\n{v.error.strip()[:6000]}\n```\n" if (
         v.symptom and v.symptom.value in CRASHES) else ""
+    values = _values(v)  # nothing to set side by side for a crash or a rejected model
+    expected = f"**Expected vs actual:**\n\n{values}\n" if values else ""
     return f"""### 🐛 Describe the bug
 
 {_summary(case, v)} Minimized by convfuzz to {len(case.nodes)} operator(s); the script below
@@ -186,10 +188,7 @@ compares with eager (fp32) and an fp64 baseline.
 {repro.strip()}
 ```
 
-**Expected vs actual:**
-
-{_values(v)}
-{crash}{export_note}
+{expected}{crash}{export_note}
 {_common(case, v, ctx, fid)}
 
 ### Versions

@@ -70,6 +70,21 @@ def test_pytorch_report_has_the_template_and_the_evidence(tmp_path: Path) -> Non
     assert repro.read_text() in text.replace("```python\n", "", 1) or "def main" in text
 
 
+def test_a_rejected_model_report_has_its_error_and_no_empty_values_section(
+        tmp_path: Path) -> None:
+    """An invalid model has no values to set side by side; its error is what a maintainer
+    reads (and the control names the argument that matters: int exponent 2, not 2.0)."""
+    case = make_case([{"id": "n0", "op": "aten::pow", "args": ["x"], "attrs": {"exponent": 2}}],
+                     inputs=[{"name": "x", "shape": [4], "dtype": "uint8"}])
+    v = judge(case, "torchscript-17/ort-all")
+    assert (v.stage.value, v.symptom.value) == ("validation", "invalid_model"), v.detail
+    ctx = build_context(case, v, judge, None, {"torch": "2.13.0"})
+    text = write(case, v, "t4", tmp_path, ctx)[0].read_text()
+    assert "**Expected vs actual:**" not in text
+    assert "**Error:**" in text and "unsupported type: tensor(uint8)" in text
+    assert "with `exponent=2.0` (its default) instead of `exponent=2`" in text
+
+
 def test_runtime_attributed_findings_use_the_ort_template(tmp_path: Path) -> None:
     v = judge(WRONG_SHAPE, "torchscript-17/ort-all")
     v.attribution = Attribution.RUNTIME
