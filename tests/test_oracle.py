@@ -93,3 +93,18 @@ def test_unsupported_is_kept_apart_from_bugs(sandbox: Sandbox) -> None:
     assert (v.stage, v.symptom) == (Stage.NODE_CONVERSION, Symptom.UNSUPPORTED)
     assert v.attribution == Attribution.NONE
     assert not v.failed
+
+
+@pytest.mark.parametrize("target", ["torchscript-17/ort-all", "torchscript-17/ref"])
+def test_a_bfloat16_model_output_is_a_wrong_dtype_not_a_runtime_crash(sandbox: Sandbox,
+                                                                      target: str) -> None:
+    """floor_divide(bfloat16 scalar, float32 [1]) is float32 in torch; the TorchScript
+    exporter declares a bfloat16 output, which ONNX Runtime's Python API cannot return. Both
+    runtimes must call it the same converter bug."""
+    case = make_case([{"id": "n0", "op": "aten::floor_divide", "args": ["x", "y"]}],
+                     inputs=[{"name": "x", "shape": [], "dtype": "bfloat16"},
+                             {"name": "y", "shape": [1], "dtype": "float32"}])
+    v = sandbox.run(case, target)
+    assert (v.outcome, v.stage, v.symptom, v.attribution) == (
+        Outcome.BUG, Stage.COMPARISON, Symptom.WRONG_DTYPE, Attribution.CONVERTER), v.detail
+    assert v.detail.startswith("output 0: expected dtype float32, got bfloat16")

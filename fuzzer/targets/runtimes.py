@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from fuzzer.targets.registry import Artifact, Component, StageFailure, component
-from fuzzer.verdict import Stage
+from fuzzer.verdict import Stage, Symptom
 
 
 def feeds(art: Artifact, graph_inputs: list[str]) -> dict[str, np.ndarray]:
@@ -23,6 +23,20 @@ def feeds(art: Artifact, graph_inputs: list[str]) -> dict[str, np.ndarray]:
             raise StageFailure(Stage.RUNTIME_LOAD, f"graph input {name!r} has no Case input")
         out[name] = t.detach().numpy()
     return out
+
+
+def _bfloat16_output(sess: Any, e: Exception) -> StageFailure | None:
+    """ONNX Runtime's Python API cannot return a bfloat16 output ("No corresponding Numpy
+    type"). The model boundary never carries one (a bfloat16 result leaves the model as
+    float32), so such an output is the model's wrong dtype, not a runtime crash."""
+    if "No corresponding Numpy type" not in str(e):
+        return None
+    for i, o in enumerate(sess.get_outputs()):
+        if o.type == "tensor(bfloat16)":
+            return StageFailure(Stage.COMPARISON, f"output {i}: expected dtype float32, got "
+                                "bfloat16 (the model declares it; ONNX Runtime cannot hand "
+                                "it to numpy)", Symptom.WRONG_DTYPE)
+    return None
 
 
 _LEVELS = ("disabled", "basic", "extended", "all")
@@ -52,7 +66,7 @@ def ort(level: str) -> Component:
         except StageFailure:
             raise
         except Exception as e:
-            raise StageFailure(Stage.RUNTIME_RUN, e) from e
+            raise _bfloat16_output(sess, e) or StageFailure(Stage.RUNTIME_RUN, e) from e
 
     return Component("runtime", f"ort-{level}", run, "onnxruntime",
                      {"graph_optimization_level": level, "provider": "CPUExecutionProvider"})
