@@ -132,7 +132,8 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
     if v.outcome == Outcome.BUG and v.stage in _BLAMEABLE and "shapes" not in v.evidence:
         families = {c.name: c.family for c in target.components}
         blamed = blame(art.history, target.runtime.name,
-                       lambda model, rt: _misbehaves(art, ref, model, rt), families)
+                       lambda model, rt: _misbehaves(art, ref, model, rt, timings),
+                       families)
         if blamed is not None:
             v.stage, v.attribution = Stage.GRAPH_OPTIMIZATION, Attribution.OPTIMIZER
             v.evidence["blame"] = blamed
@@ -146,12 +147,18 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
     return v
 
 
-def _misbehaves(art: Artifact, ref: Reference, model: bytes, runtime: str) -> bool:
-    """Does this model fail (invalid, rejected, crashing or wrong) on this runtime?"""
+def _misbehaves(art: Artifact, ref: Reference, model: bytes, runtime: str,
+                timings: dict[str, float]) -> bool:
+    """Does this model fail (invalid, rejected, crashing or wrong) on this runtime? The
+    runtime's time here is the runtime's, not the fuzzer's, in the verdict's timings."""
     trial = Artifact(art.case, art.module, art.inputs, model=model)
     try:
         _validate(model)
-        targets.resolve(runtime).run(trial)
+        s = time.perf_counter()
+        try:
+            targets.resolve(runtime).run(trial)
+        finally:
+            timings["runtime"] = timings.get("runtime", 0.0) + time.perf_counter() - s
     except StageFailure:
         return True
     return compare(art.case, ref, trial.outputs or []) is not None
