@@ -135,7 +135,14 @@ def error_class(v: Verdict) -> str:
     # TorchScript appends "[Caused by the value '...' defined in (<graph>)" to the first line.
     text = normalize_error(v.error or v.detail).split("[Caused by")[0].strip()
     if v.stage == Stage.COMPARISON:
-        text = _LISTS.sub("", text)
+        # Innermost first, until none is left: "at input shape(s) [[3, 4], [3, 1]]" would
+        # otherwise keep "[, ]", whose commas count the inputs and change as the shrinker
+        # removes one (it then kept every node of a failure found at another shape).
+        while True:
+            stripped = _LISTS.sub("", text)
+            if stripped == text:
+                break
+            text = stripped
     return text
 
 

@@ -9,7 +9,7 @@ from fuzzer.case import Case
 from fuzzer.sandbox import Sandbox
 from fuzzer.shrink import Budget, complexity, ddmin, infer, keep_nodes, shrink
 from fuzzer.verdict import Outcome, Stage, Symptom
-from tests.conftest import make_case
+from tests.conftest import CASES, make_case
 
 
 # -- ddmin knows nothing about Cases -------------------------------------------------------
@@ -166,3 +166,33 @@ def test_a_float_exponent_does_not_cover_a_finding_of_the_int_one() -> None:
     floated = Case.from_json(floated.to_json())  # as a store would hand it back
     assert type(floated.nodes[0].attrs["exponent"]) is float
     assert covers(minimal, same) and not covers(minimal, floated)
+
+
+# -- a failure found at another size of a dynamic dim -----------------------------------------
+def test_the_failure_class_ignores_how_many_inputs_the_other_shapes_list() -> None:
+    from fuzzer.verdict import Outcome as O
+    from fuzzer.verdict import Verdict, error_class
+
+    def cls(detail: str) -> str:
+        return error_class(Verdict("torchscript-17/ort-all", O.BUG, Stage.COMPARISON,
+                                   Symptom.WRONG_VALUES, detail=detail, error=detail))
+
+    tail = ": output 0: 1/3 value(s) differ, first at [1, 0]: expected True, got False"
+    four = cls("at input shape(s) [[3, 1, 4], [3, 1, 1], [3, 1], []]" + tail)
+    assert four == cls("at input shape(s) [[2, 1]]" + tail)
+    assert "[" not in four and four != cls("output 0: expected shape [1, 2], got [1, 4]")
+
+
+def test_a_failure_at_another_shape_shrinks_past_its_inputs(sandbox: Sandbox) -> None:
+    """Found by a mutate campaign: `any` is wrong at other batch sizes; the shrinker kept all
+    5 nodes because every deletion changed the number of inputs the failure listed."""
+    target = "torchscript-17/ort-all"
+    case = Case.from_json((CASES / "other_shape_chain.json").read_text())
+    v = sandbox.run(case, target)
+    assert (v.stage, v.symptom) == (Stage.COMPARISON, Symptom.WRONG_VALUES), v.detail
+    assert v.detail.startswith("at input shape(s) ")
+    res = shrink(case, v, lambda c: sandbox.run(c, target), Budget(120, 200))
+    assert res.case.ops == ["aten::any"], res.case.ops
+    again = sandbox.run(res.case, target)
+    assert (again.outcome, again.stage, again.symptom) == (Outcome.BUG, Stage.COMPARISON,
+                                                            Symptom.WRONG_VALUES)
