@@ -88,10 +88,16 @@ class Sandbox:
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
         self._where = self._ctx.RawArray("i", [-1, -1])  # the worker's [stage, member]
-        self._proc = self._ctx.Process(target=serve, daemon=True,
-                                       args=(child, self.limits.memory_mb, str(self._log),
-                                             self._where))
-        self._proc.start()
+        proc = self._ctx.Process(target=serve, daemon=True,
+                                 args=(child, self.limits.memory_mb, str(self._log),
+                                       self._where))
+        try:
+            proc.start()  # may raise (no fork, or a script without a __main__ guard)
+        except BaseException:
+            parent.close()
+            child.close()
+            raise  # with no half-started worker left for close() to trip over
+        self._proc = proc
         child.close()
         self._conn = parent
         # One poll object for the pipe's life: Connection.poll builds a selector per call,

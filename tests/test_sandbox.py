@@ -195,3 +195,22 @@ def test_a_job_judges_each_member_as_judging_it_alone_does() -> None:
             alone.outcome.value, alone.stage.value if alone.stage else None,
             alone.symptom.value if alone.symptom else None), k
     assert {v["outcome"] for *_, v in verdicts} >= {"pass"}
+
+
+def test_a_worker_that_cannot_start_leaves_a_sandbox_that_closes(tmp_path: Any) -> None:
+    """A script without a __main__ guard cannot start a forkserver child: the user sees that
+    error alone, not an AttributeError from closing the half-started sandbox after it."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import json\nfrom fuzzer.case import Case\nfrom fuzzer.sandbox import Sandbox\n"
+        "case = Case.from_dict({'schema': 1, 'seed': 1, 'inputs': [{'name': 'x', 'shape': [2]}],"
+        " 'nodes': [{'id': 'n0', 'op': 'aten::relu', 'args': ['x']}], 'outputs': ['n0']})\n"
+        "with Sandbox() as sb:\n"
+        "    print('verdict', sb.run(case, 'torchscript-17/ort-all').outcome)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path)
+    assert "bootstrapping phase" in r.stderr  # multiprocessing's own advice is what shows
+    assert "AttributeError" not in r.stderr, r.stderr[-2000:]
