@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from fuzzer import targets
-from fuzzer.case import Case
+from fuzzer.case import Case, split_ref
 from fuzzer.codegen import inputs_source, model_source
-from fuzzer.compare import TOLERANCE, producer
+from fuzzer.compare import TOLERANCE, judged_dtype, producer
 from fuzzer.verdict import Symptom, Verdict
 
 ISOLATE = {Symptom.PROCESS_DEATH, Symptom.HANG, Symptom.OUT_OF_MEMORY}
@@ -93,6 +93,23 @@ def runtime_source(runtime: targets.Component) -> str:
 '''
 
 
+def _judged(case: Case) -> dict[int, str]:
+    """Outputs the oracle holds to another dtype's tolerance than their own."""
+    from fuzzer.model import infer
+
+    try:
+        metas = infer(case)
+    except Exception:
+        return {}
+    out = {}
+    for i, ref in enumerate(case.outputs):
+        base, idx = split_ref(ref)
+        judged = judged_dtype(case, i, lambda n: [m.dtype for m in metas.get(n, ())])
+        if judged != metas[base][idx or 0].dtype and metas[base][idx or 0].dtype in TOLERANCE:
+            out[i] = judged
+    return out
+
+
 def _rules(case: Case) -> tuple[dict[int, tuple[int, Any, bool]], dict[int, int], Case | None]:
     """The comparison rules the oracle applied that a plain comparison would miss: index
     outputs of operators with ties (output -> (tie input, dim, keepdim)), outputs whose order
@@ -129,6 +146,9 @@ TIE_INPUTS = '''def tie_inputs(args):
 '''
 
 COMPARE = '''TOLERANCE = {tolerance!r}  # (rtol, atol) by dtype, as convfuzz judged it
+# Outputs held to a less precise dtype's tolerance: the least precise floating dtype on
+# their data flow (a float32 stage's rounding stays in a float64 output).
+JUDGED_AS = {judged!r}
 # Index outputs of operators with ties (argmax, topk, sort...) are judged, as convfuzz judges
 # them, by the input values they select: output -> (which tie input, dim, keepdim).
 TIES = {ties!r}
@@ -200,7 +220,8 @@ def compare(expected, baseline, actual, ties_x=()):
             j = tuple(int(k) for k in np.argwhere(nan_bad)[0])
             return (f"output {{i}} at {{list(j)}}: expected {{e64[j]!r}}, got {{a64[j]!r}} "
                     f"(NaN/Inf differ)")
-        rtol, atol = TOLERANCE.get(str(e.dtype).removeprefix("torch."), TOLERANCE["float32"])
+        rtol, atol = TOLERANCE.get(JUDGED_AS.get(i, str(e.dtype).removeprefix("torch.")),
+                                   TOLERANCE["float32"])
         ok = np.isfinite(a64) & np.isfinite(e64) & np.isfinite(b64)
         err = np.where(ok, np.abs(a64 - b64), 0.0)
         scale = max(1.0, float(np.abs(np.where(ok, b64, 0.0)).max(initial=0.0)))
@@ -275,7 +296,8 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
         head, "\n".join(imports), "", f"INPUT_NAMES = {[x.name for x in case.inputs]!r}", "",
         model_source(case), tie_code, inputs_source(case),
         export_source(case, target.exporter), pass_code, runtime_source(target.runtime),
-        COMPARE.format(tolerance=TOLERANCE, ties=ties, unordered=unordered), "",
+        COMPARE.format(tolerance=TOLERANCE, judged=_judged(case), ties=ties,
+                       unordered=unordered), "",
         MAIN.format()]
     if isolate:
         parts += ["", ISOLATED_MAIN.format(timeout=60),
