@@ -1,9 +1,11 @@
 """Comparison rules: a converted model's outputs against torch's fp32 and fp64 answers.
 
 Values are flagged only where the converted output is farther from the fp64 baseline than
-torch's own output by more than the dtype's tolerance; index outputs of operators with ties
-are judged by the values they select; outputs whose order is unspecified are compared sorted;
-NaN/Inf positions are compared explicitly, except where torch's fp32 and fp64 disagree.
+torch's own output by more than the tolerance of the least precise floating dtype on the
+output's data flow (a float32 stage's rounding stays in a float64 output); index outputs of
+operators with ties are judged by the values they select; outputs whose order is unspecified
+are compared sorted; NaN/Inf positions are compared explicitly, except where torch's fp32 and
+fp64 disagree.
 """
 
 from __future__ import annotations
