@@ -101,7 +101,7 @@ def _judged(case: Case) -> dict[int, str]:
         metas = infer(case)
     except Exception:
         return {}
-    out = {}
+    out: dict[int, str] = {}
     for i, ref in enumerate(case.outputs):
         base, idx = split_ref(ref)
         judged = judged_dtype(case, i, lambda n: [m.dtype for m in metas.get(n, ())])
