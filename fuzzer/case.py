@@ -130,6 +130,22 @@ def split_ref(ref: str) -> tuple[str, int | None]:
     return m.group(1), (int(m.group(2)) if m.group(2) is not None else None)
 
 
+def upstream(case: Case, refs: list[str]) -> set[str]:
+    """Names of the values (inputs and nodes) the given references depend on, themselves
+    included: a walk back along the data flow."""
+    by_id = {n.id: n for n in case.nodes}
+    seen: set[str] = set()
+    todo = [split_ref(r)[0] for r in refs]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in by_id:
+            todo.extend(split_ref(a)[0] for a in by_id[name].args)
+    return seen
+
+
 def _req(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str) -> Any:
     if key not in d:
         raise CaseError(f"{where}: missing field {key!r}")

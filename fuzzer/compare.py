@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from fuzzer import ops
-from fuzzer.case import Case, split_ref
+from fuzzer.case import Case, split_ref, upstream
 from fuzzer.verdict import Symptom, first_line
 
 # (rtol, atol) per output dtype; atol scales with the output's magnitude (see _float_mismatch).
@@ -178,18 +178,11 @@ def judged_dtype(case: Case, i: int, dtypes_of: Callable[[str], list[str]]) -> s
     data flow. Precision a float32 stage lost stays lost in a float64 output, and an explicit
     cast repeats that rounding in the fp64 baseline too, so torch's own error no longer covers
     it (a chain linear(f32) -> type_as(f64) was flagged for one float32 ulp)."""
-    nodes = {n.id: n for n in case.nodes}
-    loosest, seen, todo = "", set(), [split_ref(case.outputs[i])[0]]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
+    loosest = ""
+    for name in upstream(case, [case.outputs[i]]):
         for d in dtypes_of(name):
             if d in TOLERANCE and (not loosest or TOLERANCE[d][0] > TOLERANCE[loosest][0]):
                 loosest = d
-        if name in nodes:
-            todo += [split_ref(a)[0] for a in nodes[name].args]
     return loosest or "float32"
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fuzzer import ops
-from fuzzer.case import Case, CaseError, Input, split_ref, validate
+from fuzzer.case import Case, CaseError, Input, split_ref, upstream, validate
 from fuzzer.ops.spec import Meta
 from fuzzer.verdict import (
     Outcome,
@@ -186,16 +186,7 @@ def prune(case: Case) -> Case | None:
     outputs = list(dict.fromkeys(o for o in case.outputs if split_ref(o)[0] not in inputs))
     if not outputs:
         return None
-    by_id = {n.id: n for n in case.nodes}
-    live: set[str] = set()
-    todo = [split_ref(o)[0] for o in outputs]
-    while todo:
-        name = todo.pop()
-        if name in live:
-            continue
-        live.add(name)
-        if name in by_id:
-            todo.extend(split_ref(a)[0] for a in by_id[name].args)
+    live = upstream(case, outputs)
     c = case.copy()
     c.nodes = [n for n in c.nodes if n.id in live]
     c.inputs = [x for x in c.inputs if x.name in live]
