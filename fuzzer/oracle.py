@@ -9,9 +9,10 @@ explicitly; attribution asks the ONNX reference evaluator to referee ONNX Runtim
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -154,17 +155,25 @@ def _misbehaves(art: Artifact, ref: Reference, model: bytes, runtime: str,
     trial = Artifact(art.case, art.module, art.inputs, model=model)
     try:
         _validate(model)
-        s = time.perf_counter()
-        try:
+        with _timed(timings, "runtime"):
             targets.resolve(runtime).run(trial)
-        finally:
-            timings["runtime"] = timings.get("runtime", 0.0) + time.perf_counter() - s
     except StageFailure:
         return True
     return compare(art.case, ref, trial.outputs or []) is not None
 
 
 _BLAMEABLE = (Stage.COMPARISON, Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN, Stage.VALIDATION)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], kind: str) -> Iterator[None]:
+    """Adds the block's seconds to timings[kind], also when it raises: the verdict's timings
+    say where the time went (export, passes, runtime, validation), not only what passed."""
+    s = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[kind] = timings.get(kind, 0.0) + time.perf_counter() - s
 
 
 def run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
@@ -174,23 +183,18 @@ def run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
     for comp in target.components:
         if on_stage:
             on_stage(_KIND_STAGE[comp.kind].value)
-        s = time.perf_counter()
         try:
-            comp.run(art)
+            with _timed(timings, comp.kind):  # a failing export costs converter time too
+                comp.run(art)
         except StageFailure:
             raise
         except Exception as e:  # a component that raised without classifying
             raise StageFailure(_KIND_STAGE[comp.kind], e) from e
-        finally:  # a failing export costs converter time too
-            timings[comp.kind] = timings.get(comp.kind, 0.0) + time.perf_counter() - s
         if comp.kind != "runtime" and comp is target.components[-2]:
             if on_stage:
                 on_stage(Stage.VALIDATION.value)
-            s = time.perf_counter()
-            try:
+            with _timed(timings, "validation"):
                 _validate(art.model)  # after the last graph-producing component
-            finally:
-                timings["validation"] = time.perf_counter() - s
 
 
 def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,
@@ -265,13 +269,11 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
         where = f"at input shape(s) {shapes}: "
         if on_stage:
             on_stage(Stage.RUNTIME_RUN.value)
-        s = time.perf_counter()
         try:
-            target.runtime.run(alt)
+            with _timed(timings, "runtime"):  # the runtime under test, at another shape
+                target.runtime.run(alt)
         except StageFailure as f:
             return _failure_verdict(target, alt, ref, f, where)
-        finally:  # the runtime under test, at another shape: its time, not the fuzzer's
-            timings["runtime"] = timings.get("runtime", 0.0) + time.perf_counter() - s
         v = _judge_outputs(target, alt, ref, where)
         if v is not None:
             v.evidence["shapes"] = shapes
