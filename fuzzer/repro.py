@@ -104,8 +104,9 @@ def _judged(case: Case) -> dict[int, str]:
     out: dict[int, str] = {}
     for i, ref in enumerate(case.outputs):
         base, idx = split_ref(ref)
+        own = metas[base][idx or 0].dtype
         judged = judged_dtype(case, i, lambda n: [m.dtype for m in metas.get(n, ())])
-        if judged != metas[base][idx or 0].dtype and metas[base][idx or 0].dtype in TOLERANCE:
+        if own in TOLERANCE and judged != own:
             out[i] = judged
     return out
 
