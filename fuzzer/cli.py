@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode="markdown",
                   help="convfuzz: an operator-sequence fuzzer for PyTorch -> ONNX converters "
                        "(both torch.onnx exporters) and ONNX Runtime.")
 out = Console()

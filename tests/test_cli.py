@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -98,6 +99,16 @@ def test_help_explains_every_option() -> None:
     text = cf("fuzz", "--help").stdout
     for opt in ("--time", "--cases", "--seed", "--target", "--out", "--workers", "--timeout"):
         assert opt in text
+    assert "runs/<seed>" in text  # markdown help must not eat it as an HTML tag
+
+
+def test_command_list_reflows_docstrings() -> None:
+    # The command panel once kept each docstring's hard line breaks ("judge,| record ...").
+    r = subprocess.run([*EXE, "--help"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "COLUMNS": "200"})
+    rows = [line.strip("│ ") for line in r.stdout.splitlines()]
+    (fuzz,) = [row for row in rows if row.startswith("fuzz ")]
+    assert "judge, record every verdict in the store" in fuzz
 
 
 def test_targets_lists_named_chains() -> None:

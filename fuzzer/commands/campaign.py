@@ -76,7 +76,7 @@ def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this 
          target: TargetOpt = None,
          out_dir: Annotated[Path | None, typer.Option(
              "--out", help="Store directory: SQLite with every Case and verdict, and a "
-             "folder per finding. Default: runs/<seed>.")] = None,
+             "folder per finding. Default: `runs/<seed>`.")] = None,
          workers: Annotated[int, typer.Option("--workers", "-w", min=1,
                                               help="Worker processes run in parallel.")] = 1,
          max_len: Annotated[int, typer.Option("--max-len", min=1, help="Longest operator "
