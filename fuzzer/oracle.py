@@ -29,7 +29,8 @@ from fuzzer.verdict import Attribution, Outcome, Stage, Symptom, Verdict, first_
 UNSUPPORTED = re.compile(
     r"NOT_IMPLEMENTED|not (?:yet )?implemented|\bnot supported\b|does not support|"
     r"not currently supported|UnsupportedOperatorError|No ONNX function found|"
-    r"Could not find an implementation|Unsupported: |unsupported operator", re.I)
+    r"Could not find an implementation|Unsupported: |unsupported operator|"
+    r"\bonly\b[^.\n]{0,80}\b(?:is|are) supported\b", re.I)
 INVALID = re.compile(r"INVALID_GRAPH|INVALID_PROTOBUF|ShapeInferenceError|Type Error|"
                      r"\[TypeInferenceError\]|ValidationError|invalid model", re.I)
 OOM = re.compile(r"bad_alloc|out of memory|Failed to allocate|MemoryError", re.I)

@@ -95,6 +95,22 @@ def test_unsupported_is_kept_apart_from_bugs(sandbox: Sandbox) -> None:
     assert not v.failed
 
 
+def test_a_dynamo_failure_leads_with_its_cause(sandbox: Sandbox) -> None:
+    """The dynamo exporter wraps every failure in one "Failed to convert the exported program"
+    advice (with terminal colour codes): as the first line it was every conversion failure's
+    detail and error class. Its torchlib refuses non-4D attention on purpose (onnxscript
+    #2558): a refusal, so unsupported."""
+    case = make_case([{"id": "n0", "op": "aten::scaled_dot_product_attention",
+                       "args": ["x", "x", "x"]}], inputs=[{"name": "x", "shape": [2, 3, 4]}])
+    v = sandbox.run(case, "dynamo/ort-all")
+    assert v.detail == "AssertionError: only 4D query, key, and value are supported"
+    assert (v.outcome, v.stage, v.symptom) == (Outcome.UNSUPPORTED, Stage.NODE_CONVERSION,
+                                               Symptom.UNSUPPORTED)
+    assert "Failed to convert the exported program" in v.error  # the whole chain is kept
+    assert "\x1b" not in v.error
+    assert "onnxscript#2558" in v.evidence["known_limitation"]
+
+
 @pytest.mark.parametrize("target", ["torchscript-17/ort-all", "torchscript-17/ref"])
 def test_a_bfloat16_model_output_is_a_wrong_dtype_not_a_runtime_crash(sandbox: Sandbox,
                                                                       target: str) -> None:

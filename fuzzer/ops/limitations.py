@@ -190,6 +190,10 @@ LIMITATIONS: list[Limitation] = [
                "not implemented if enable_gqa is True",
                "TorchScript exporter: no grouped-query attention",
                when=_attr_is("enable_gqa", bool)),
+    Limitation("aten::scaled_dot_product_attention", "dynamo*",
+               "only 4D query, key, and value are supported",
+               "dynamo exporter: attention only for 4-D query/key/value (torch accepts 3-D; "
+               "deliberate, onnxscript#2558)"),
     *(Limitation(o, "torchscript-*", "Sort, Out parameter is not supported",
                  "TorchScript exporter: sort.stable (the overload torch.sort/argsort call with "
                  "`stable=`) unsupported") for o in ("aten::sort", "aten::argsort")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import traceback
 import warnings
 from typing import Any
@@ -85,17 +86,38 @@ component("exporter", r"torchscript-(?P<opset>\d+)", ("torchscript-17", "torchsc
     torchscript)
 
 
-def _dynamo_stage(exc: BaseException) -> Stage:
-    from torch.onnx._internal.exporter import _errors
-
+def _chain(exc: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
     e: BaseException | None = exc
     while e is not None and len(chain) < 10:
         chain.append(e)
         e = e.__cause__ or e.__context__
+    return chain
+
+
+def _dynamo_stage(chain: list[BaseException]) -> Stage:
+    from torch.onnx._internal.exporter import _errors
+
     if any(isinstance(c, _errors.TorchExportError) for c in chain):
         return Stage.TRACE
     return Stage.NODE_CONVERSION
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _dynamo_error(chain: list[BaseException]) -> str:
+    """The failure's text, its root cause first. The exporter wraps every failure in the same
+    "Failed to convert the exported program ... step 3/3" advice: as the first line it gave
+    every conversion failure one detail and one error class, so the shrinker could trade one
+    cause for another and dedup merged them. The whole chain follows, colour codes removed."""
+    root = next((c for c in reversed(chain) if str(c).strip()), chain[-1])
+    lead = f"{type(root).__name__}: {root}"
+    if root is not chain[-1]:  # the innermost said nothing (a bare assert): name it too
+        lead = f"{type(chain[-1]).__name__} in {lead}"
+    text = "\n\n".join([lead] * (len(chain) > 1) +
+                       [f"{type(c).__name__}: {c}" for c in chain[:1]])
+    return _ANSI.sub("", text)
 
 
 def dynamic_shapes(art: Artifact) -> tuple[Any, ...] | None:
@@ -122,7 +144,8 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
                                          output_names=output_names(art), verbose=False,
                                          dynamic_shapes=dynamic_shapes(art))
         except Exception as e:
-            raise StageFailure(_dynamo_stage(e), e) from e
+            chain = _chain(e)
+            raise StageFailure(_dynamo_stage(chain), _dynamo_error(chain)) from e
         try:
             art.set_model(name, "export", prog.model_proto.SerializeToString())
         except Exception as e:  # e.g. a >2 GB proto: a conversion problem, not a runtime one
