@@ -30,7 +30,10 @@ UNSUPPORTED = re.compile(
     r"NOT_IMPLEMENTED|not (?:yet )?implemented|\bnot supported\b|does not support|"
     r"not currently supported|UnsupportedOperatorError|No ONNX function found|"
     r"Could not find an implementation|Unsupported: |unsupported operator|"
-    r"\bonly\b[^.\n]{0,80}\b(?:is|are) supported\b", re.I)
+    r"\bonly\b[^.\n]{0,80}\b(?:is|are) supported\b|"
+    # TorchScript's symbolic_helper refusing a traced (non-constant) value where ONNX wants
+    # an attribute: "... because it is not constant. Please try to make things static".
+    r"because it is not constant", re.I)
 INVALID = re.compile(r"INVALID_GRAPH|INVALID_PROTOBUF|ShapeInferenceError|Type Error|"
                      r"\[TypeInferenceError\]|ValidationError|invalid model", re.I)
 OOM = re.compile(r"bad_alloc|out of memory|Failed to allocate|MemoryError", re.I)

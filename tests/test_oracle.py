@@ -111,6 +111,19 @@ def test_a_dynamo_failure_leads_with_its_cause(sandbox: Sandbox) -> None:
     assert "onnxscript#2558" in v.evidence["known_limitation"]
 
 
+def test_a_non_constant_layer_norm_shape_is_a_known_refusal(sandbox: Sandbox) -> None:
+    """layer_norm(x, x.shape[-1:]) over a dim exported as dynamic: the TorchScript exporter
+    refuses a traced size where ONNX wants a constant ("... because it is not constant. Please
+    try to make things static"), as it has since pytorch#32282. A refusal, already known;
+    `make fuzz` filed it as a crash in nearly every campaign."""
+    case = Case.from_json((CASES / "layer_norm_dynamic.json").read_text())
+    v = sandbox.run(case, "torchscript-17/ort-all")
+    assert "because it is not constant" in v.error
+    assert (v.outcome, v.symptom) == (Outcome.UNSUPPORTED, Symptom.UNSUPPORTED)
+    assert "pytorch#32282" in v.evidence["known_limitation"]
+    assert sandbox.run(case, "dynamo/ort-all").outcome == Outcome.PASS  # valid PyTorch
+
+
 @pytest.mark.parametrize("target", ["torchscript-17/ort-all", "torchscript-17/ref"])
 def test_a_bfloat16_model_output_is_a_wrong_dtype_not_a_runtime_crash(sandbox: Sandbox,
                                                                       target: str) -> None:

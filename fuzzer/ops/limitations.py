@@ -182,6 +182,9 @@ LIMITATIONS: list[Limitation] = [
     Limitation("aten::linalg_matrix_norm", "torchscript-*", r"matrix_norm, ord==",
                "TorchScript exporter: matrix_norm with ord 2/-2/'nuc' (SVD) unsupported",
                when=_attr_is("ord", lambda v: v in (2, -2, "nuc"))),
+    Limitation("aten::layer_norm", "torchscript-*", "because it is not constant",
+               "TorchScript exporter: normalized_shape must be a constant; a size read off a "
+               "traced tensor (dynamic, or not folded) is refused (pytorch#32282)"),
     Limitation("aten::pixel_unshuffle", "torchscript-*", "only support 4d input",
                "TorchScript exporter: pixel_(un)shuffle only for 4-D inputs"),
     Limitation("aten::pixel_shuffle", "torchscript-*", "only support 4d input",
