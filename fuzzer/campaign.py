@@ -7,6 +7,8 @@ a resumed campaign continues it where the store left off.
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
 import time
 from collections import Counter, deque
@@ -83,13 +85,20 @@ class Progress:
     skipped: int = 0  # stream indices the generator failed on (no Case, nothing recorded)
     skip_error: str = ""  # the latest such failure
     duplicates: int = 0  # failures filed under a finding already known
+    generated: float | None = None  # when the last Case was judged (the budget ran out)
+    shrinks_left: int = 0  # failures queued or being shrunk
+    shrinks_running: int = 0
+    shrinks_parallel: int = 1  # shrinks at a time (more once no Case is being generated)
 
     @property
     def rate(self) -> float:
-        return self.cases / max(1e-9, time.time() - self.started)
+        """Cases a second while Cases were generated (not diluted by the shrink tail)."""
+        return self.cases / max(1e-9, (self.generated or time.time()) - self.started)
 
 
-Listener = Callable[[Progress, Case, list[Verdict]], None]
+# Hears each Case's verdicts as they are recorded; (progress, None, []) is a refresh with no
+# new result, every half second while the last failures are shrunk.
+Listener = Callable[[Progress, Case | None, list[Verdict]], None]
 
 
 def case_seed(seed: int, i: int) -> int:
@@ -194,10 +203,17 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
     start = store.max_seq() + 1 if store is not None else 0
     ex = executor or make_executor(cfg)
     cov = Architectural.load(cfg.gen.seeds) if cfg.coverage else None
-    shrinker: list[Sandbox] = []  # the shrink thread's own sandbox, made on first use
-    # Shrinking runs beside the campaign (one thread, one sandbox) so a new failure does not
-    # stall execution; only this (driver) thread touches the store.
-    shrink_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convfuzz-shrink")
+    # Shrinking runs beside the campaign so a new failure does not stall execution: one
+    # shrink at a time while Cases are generated; once the budget is spent the workers are
+    # closed and the failures still queued are shrunk `tail` at a time, each shrink in a
+    # sandbox of its own (the default campaign, `--time 120`, then took 134 s more to file
+    # its last finding on one serial queue; 49 s so).
+    # Only this (driver) thread touches the store.
+    tail = max(1, min(os.cpu_count() or 1, cfg.workers + 1))
+    shrink_pool = ThreadPoolExecutor(max_workers=tail, thread_name_prefix="convfuzz-shrink")
+    idle: queue.SimpleQueue[Sandbox] = queue.SimpleQueue()  # sandboxes no shrink is using
+    shrinkers: list[Sandbox] = []  # every shrink sandbox made, to close at the end
+    queued: deque[tuple[Case, Verdict]] = deque()
     shrinking: dict[Future[Any], tuple[Case, Verdict]] = {}
 
     def note(fid: str, new: bool, case: Case) -> None:
@@ -212,11 +228,31 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             prog.finding_lines.append(f"{fid[:8]} {where}: {chain}")
 
     def run_shrink(case: Case, v: Verdict) -> Any:
-        if not shrinker:
-            shrinker.append(Sandbox(cfg.limits))
         assert cfg.shrink is not None
-        return shrink(case, v, lambda c: shrinker[0].run(c, v.target),
-                      Budget(cfg.shrink.seconds, cfg.shrink.calls))
+        try:
+            sb = idle.get_nowait()
+        except queue.Empty:
+            sb = Sandbox(cfg.limits)
+            shrinkers.append(sb)
+        try:
+            return shrink(case, v, lambda c: sb.run(c, v.target),
+                          Budget(cfg.shrink.seconds, cfg.shrink.calls))
+        finally:
+            idle.put(sb)
+
+    def launch() -> None:
+        """Start queued shrinks up to the parallelism of the phase. A failure queued behind
+        others is matched again first: a finding filed meanwhile may already cover it."""
+        while queued and len(shrinking) < prog.shrinks_parallel:
+            assert store is not None and cfg.shrink is not None  # nothing queues without
+            case, v = queued.popleft()
+            filed = file_without_shrink(store, case, v, cfg.shrink)
+            if filed is not None:
+                note(*filed, case)
+                continue
+            shrinking[shrink_pool.submit(run_shrink, case, v)] = (case, v)
+        prog.shrinks_running = len(shrinking)
+        prog.shrinks_left = len(queued) + len(shrinking)
 
     def file(case: Case, v: Verdict) -> None:
         assert store is not None and cfg.shrink is not None
@@ -224,7 +260,8 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
         if filed is not None:
             note(*filed, case)
         else:
-            shrinking[shrink_pool.submit(run_shrink, case, v)] = (case, v)
+            queued.append((case, v))
+            launch()
 
     def collect() -> None:
         """File the shrinks that have finished (the driver stays the only store writer)."""
@@ -233,6 +270,7 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             case, v = shrinking.pop(fut)
             res = fut.result()
             note(*store.add_finding(case, v, res.case, res.verdict, res.summary()), case)
+        launch()
 
     deadline = None if cfg.seconds is None else time.time() + cfg.seconds
     i = start
@@ -261,15 +299,25 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             pending.add(ex.submit(job(members, cfg.sampler, cfg.vocab, cfg.gen, cfg.limits,
                                       packs)))
 
+    closed = False
     try:
         while True:
             top_up()
             if shrinking:
                 collect()
-            if not pending:
+            if not pending:  # the budget is spent: only the shrink tail is left
+                if prog.generated is None:
+                    prog.generated = time.time()
+                    if executor is None:
+                        ex.close()  # its workers' memory, before more shrink sandboxes
+                        closed = True
+                    prog.shrinks_parallel = tail
+                    launch()
                 if not shrinking:
                     break
                 wait(list(shrinking), timeout=0.5, return_when=FIRST_COMPLETED)
+                if listener:
+                    listener(prog, None, [])
                 continue
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             pending.difference_update(done)
@@ -298,12 +346,12 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                         file(case, v)
     finally:
         stop.set()
-        if executor is None:
+        if executor is None and not closed:
             ex.close()
         # After a normal end every shrink has been filed; on Ctrl-C an unfinished shrink is
         # dropped (its failing verdict is already in the store).
         shrink_pool.shutdown(wait=False, cancel_futures=True)
-        for sb in shrinker:
+        for sb in shrinkers:
             sb.close()
         if store is not None and cov is not None:
             store.set_meta("coverage", {str(n): c for n, c in cov.report().items()})

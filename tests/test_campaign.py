@@ -131,3 +131,34 @@ def test_aborting_and_hanging_targets_do_not_stop_a_campaign(tmp_path: Path) -> 
     assert got["fault-hang/ort-all"] == "hang"
     assert rows(db, "SELECT COUNT(*) FROM verdicts WHERE target='torchscript-17/ort-all'"
                 )[0][0] == 3
+
+
+def test_failures_left_at_the_end_of_the_budget_are_shrunk_several_at_once(
+        tmp_path: Path) -> None:
+    """While Cases are generated one failure is shrunk at a time; once the budget is spent the
+    campaign's workers are closed and the queue is shrunk workers + 1 at a time (a 120 s
+    default campaign had spent 130 s more on one serial queue), the display kept alive."""
+    from fuzzer.campaign import CampaignConfig, Progress, ShrinkConfig, run_campaign
+    from fuzzer.store import Store
+
+    ticks: list[tuple[int, int, int]] = []
+
+    def listen(prog: Progress, case: object, verdicts: list) -> None:
+        if case is None:  # a refresh in the shrink tail
+            assert prog.generated is not None
+            ticks.append((prog.shrinks_left, prog.shrinks_running, prog.shrinks_parallel))
+
+    store = Store(tmp_path / "store")
+    try:
+        # The random arm: 64 Cases in ~2 s hold about 8 distinct failures.
+        prog = run_campaign(CampaignConfig(
+            seed=5, seconds=None, cases=64, targets=["torchscript-17/ort-all"], workers=1,
+            coverage=False, shrink=ShrinkConfig(seconds=30, calls=40)), store, listen)
+        assert prog.cases == 64 and prog.generated is not None
+        assert ticks, "no refresh while the last failures were shrunk"
+        assert max(running for _, running, _ in ticks) == 2
+        assert all(parallel == 2 for _, _, parallel in ticks)
+        assert prog.shrinks_left == 0  # every queued failure was filed before the return
+        assert prog.findings == len(store.findings()) >= 2
+    finally:
+        store.close()

@@ -42,6 +42,10 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
         t.add_row("[yellow]not generated[/yellow]", f"{prog.skipped} (convfuzz's generator "
                   f"failed: {prog.skip_error})")
     t.add_row("findings", f"{prog.findings} new, {prog.duplicates} duplicate failure(s)")
+    if prog.shrinks_left:
+        phase = "the budget is spent; " if prog.generated else ""
+        t.add_row("[yellow]shrinking[/yellow]", f"{phase}{prog.shrinks_left} failure(s) left, "
+                  f"{prog.shrinks_running} running")
     for line in prog.finding_lines[-8:]:
         t.add_row("[red]finding[/red]", line)
     if not prog.finding_lines:
@@ -67,8 +71,9 @@ def _saved_config(store_dir: Path) -> dict[str, Any]:
 
 @app.command()
 @guarded
-def fuzz(seconds: Annotated[float, typer.Option("--time", help="Stop after this many seconds.")]
-         = 60.0,
+def fuzz(seconds: Annotated[float, typer.Option(
+             "--time", help="Generate Cases for this many seconds; the failures found by then "
+             "are still shrunk (each for at most --shrink-time, several at a time).")] = 60.0,
          cases: Annotated[int | None, typer.Option("--cases", help="Stop after this many Cases "
                                                    "(whichever limit comes first).")] = None,
          seed: Annotated[int, typer.Option("--seed", help="Campaign seed: same seed, same "
