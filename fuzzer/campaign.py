@@ -89,6 +89,7 @@ class Progress:
     shrinks_left: int = 0  # failures queued or being shrunk
     shrinks_running: int = 0
     shrinks_parallel: int = 1  # shrinks at a time (more once no Case is being generated)
+    refiled: int = 0  # failures a stopped campaign recorded but had not filed, filed now
 
     @property
     def rate(self) -> float:
@@ -301,6 +302,12 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
 
     closed = False
     try:
+        if store is not None and cfg.shrink is not None:
+            # A stopped campaign's failures that never reached their shrink: filed first, so a
+            # resume loses none of them (each is in the store already, so it is not counted).
+            for case, v in store.unfiled():
+                prog.refiled += 1
+                file(case, v)
         while True:
             top_up()
             if shrinking:

@@ -169,6 +169,15 @@ class Store:
         self.db.commit()
         return bool(cur.rowcount)
 
+    def unfiled(self) -> list[tuple[Case, Verdict]]:
+        """Failures recorded but linked to no finding: a campaign stopped (killed, or Ctrl-C)
+        while they waited for their shrink. Oldest first."""
+        rows = self.db.execute(
+            "SELECT c.json, v.json FROM verdicts v JOIN cases c ON c.hash = v.case_hash "
+            "WHERE v.outcome = 'bug' AND NOT EXISTS (SELECT 1 FROM finding_cases f WHERE "
+            "f.case_hash = v.case_hash AND f.target = v.target) ORDER BY c.seq, v.id")
+        return [(Case.from_json(c), Verdict.from_dict(json.loads(v))) for c, v in rows]
+
     def findings(self) -> list[dict[str, Any]]:
         rows = self.db.execute(f"SELECT {', '.join(FINDING_FIELDS)} FROM findings "
                                "ORDER BY created").fetchall()

@@ -60,6 +60,11 @@ def test_sigkill_then_resume_loses_no_recorded_finding(tmp_path: Path) -> None:
     assert n == before_c[0] + 5 and top == before_c[1] + 5  # the stream went on, not over
     counts = rows(db, "SELECT seq, COUNT(*) FROM cases GROUP BY seq HAVING COUNT(*) > 1")
     assert counts == []
+    # Every failure recorded before the kill is filed under a finding by the resume, also
+    # those whose shrink the kill interrupted.
+    assert rows(db, "SELECT COUNT(*) FROM verdicts v WHERE outcome = 'bug' AND NOT EXISTS "
+                "(SELECT 1 FROM finding_cases f WHERE f.case_hash = v.case_hash AND "
+                "f.target = v.target)") == [(0,)]
 
 
 def _free_port() -> int:
@@ -160,5 +165,33 @@ def test_failures_left_at_the_end_of_the_budget_are_shrunk_several_at_once(
         assert all(parallel == 2 for _, _, parallel in ticks)
         assert prog.shrinks_left == 0  # every queued failure was filed before the return
         assert prog.findings == len(store.findings()) >= 2
+    finally:
+        store.close()
+
+
+def test_failures_recorded_but_never_shrunk_are_filed_when_the_store_is_reopened(
+        tmp_path: Path) -> None:
+    """A campaign stopped while failures waited for their shrink (killed, Ctrl-C, or one that
+    only recorded) left verdicts no finding holds; the next campaign on the store files them
+    before anything else, and each only once."""
+    from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
+    from fuzzer.store import Store
+
+    store = Store(tmp_path / "store")
+    try:
+        cfg = CampaignConfig(seed=5, seconds=None, cases=64, targets=["torchscript-17/ort-all"],
+                             coverage=False, shrink=None)  # records verdicts, files nothing
+        run_campaign(cfg, store)
+        left = store.unfiled()
+        assert len(left) >= 2 and not store.findings()
+        again = CampaignConfig(seed=5, seconds=None, cases=0, targets=cfg.targets,
+                               coverage=False, shrink=ShrinkConfig(seconds=30, calls=40))
+        prog = run_campaign(again, store)
+        assert prog.refiled == len(left) and prog.cases == 0
+        assert store.unfiled() == []
+        linked = {(h, t) for f in store.findings() for h, t, _ in store.linked(f["id"])}
+        assert {(c.hash, v.target) for c, v in left} <= linked
+        assert prog.findings == len(store.findings())
+        assert run_campaign(again, store).refiled == 0  # nothing is filed twice
     finally:
         store.close()

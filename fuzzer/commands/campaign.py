@@ -178,6 +178,9 @@ def fuzz(seconds: Annotated[float, typer.Option(
             stop.set()
             out.print("[yellow]interrupted: everything recorded so far is in the store[/yellow]")
     out.print(_dashboard(prog, names, seconds))
+    if prog.refiled:
+        out.print(f"{prog.refiled} failure(s) the stopped campaign had recorded but not yet "
+                  "shrunk were filed first")
     out.print(f"store: {store.root}  ({store.n_cases()} cases in all)")
     out.print(f"findings: {prog.findings} new, {prog.duplicates} failure(s) filed under known "
               f"ones; {len(store.findings())} in the store (convfuzz corpus list --store "
