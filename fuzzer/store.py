@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS findings (
 CREATE TABLE IF NOT EXISTS finding_cases (
     finding_id TEXT NOT NULL, case_hash TEXT NOT NULL, target TEXT NOT NULL, how TEXT NOT NULL,
     created REAL NOT NULL, PRIMARY KEY (finding_id, case_hash, target));
+-- unfiled(): which failures no finding links, without a scan of the links per failure
+CREATE INDEX IF NOT EXISTS finding_cases_case ON finding_cases (case_hash, target);
 """
 FINDING_FIELDS = ("id", "target", "family", "stage", "symptom", "attribution", "error_class",
                   "detail", "ops", "count", "case_hash", "original_hash", "json", "verdict",
