@@ -33,7 +33,8 @@ UNSUPPORTED = re.compile(
     r"\bonly\b[^.\n]{0,80}\b(?:is|are) supported\b|"
     # TorchScript's symbolic_helper refusing a traced (non-constant) value where ONNX wants
     # an attribute: "... because it is not constant. Please try to make things static".
-    r"because it is not constant", re.I)
+    r"because it is not constant|"
+    r"Unsupported type for ", re.I)  # e.g. sdpa's symbolic: "Unsupported type for attn_mask"
 INVALID = re.compile(r"INVALID_GRAPH|INVALID_PROTOBUF|ShapeInferenceError|Type Error|"
                      r"\[TypeInferenceError\]|ValidationError|invalid model", re.I)
 OOM = re.compile(r"bad_alloc|out of memory|Failed to allocate|MemoryError", re.I)

@@ -124,6 +124,16 @@ def test_a_non_constant_layer_norm_shape_is_a_known_refusal(sandbox: Sandbox) ->
     assert sandbox.run(case, "dynamo/ort-all").outcome == Outcome.PASS  # valid PyTorch
 
 
+def test_a_float64_attention_mask_is_a_known_refusal(sandbox: Sandbox) -> None:
+    """The TorchScript symbolic of sdpa raises ValueError("Unsupported type for attn_mask:
+    DOUBLE") on a float64 mask torch eager takes: a refusal (filed as a crash by an audit)."""
+    case = Case.from_json((CASES / "sdpa_f64_mask.json").read_text())
+    v = sandbox.run(case, "torchscript-17/ort-all")
+    assert "Unsupported type for attn_mask" in v.error
+    assert (v.outcome, v.symptom) == (Outcome.UNSUPPORTED, Symptom.UNSUPPORTED)
+    assert "float64" in v.evidence["known_limitation"]
+
+
 @pytest.mark.parametrize("target", ["torchscript-17/ort-all", "torchscript-17/ref"])
 def test_a_bfloat16_model_output_is_a_wrong_dtype_not_a_runtime_crash(sandbox: Sandbox,
                                                                       target: str) -> None:

@@ -193,6 +193,10 @@ LIMITATIONS: list[Limitation] = [
                "not implemented if enable_gqa is True",
                "TorchScript exporter: no grouped-query attention",
                when=_attr_is("enable_gqa", bool)),
+    Limitation("aten::scaled_dot_product_attention", "torchscript-*",
+               "Unsupported type for attn_mask",
+               "TorchScript exporter: a float attention mask only as float32/16 or bfloat16 "
+               "(torch also takes float64)"),
     Limitation("aten::scaled_dot_product_attention", "dynamo*",
                "only 4D query, key, and value are supported",
                "dynamo exporter: attention only for 4-D query/key/value (torch accepts 3-D; "
