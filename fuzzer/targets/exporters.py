@@ -110,14 +110,16 @@ def _dynamo_error(chain: list[BaseException]) -> str:
     """The failure's text, its root cause first. The exporter wraps every failure in the same
     "Failed to convert the exported program ... step 3/3" advice: as the first line it gave
     every conversion failure one detail and one error class, so the shrinker could trade one
-    cause for another and dedup merged them. The whole chain follows, colour codes removed."""
+    cause for another and dedup merged them. The outermost error follows (torch's text of it
+    summarizes the chain), colour codes removed."""
+    top = f"{type(chain[0]).__name__}: {chain[0]}"
+    if len(chain) == 1:
+        return _ANSI.sub("", top)
     root = next((c for c in reversed(chain) if str(c).strip()), chain[-1])
     lead = f"{type(root).__name__}: {root}"
     if root is not chain[-1]:  # the innermost said nothing (a bare assert): name it too
         lead = f"{type(chain[-1]).__name__} in {lead}"
-    text = "\n\n".join([lead] * (len(chain) > 1) +
-                       [f"{type(c).__name__}: {c}" for c in chain[:1]])
-    return _ANSI.sub("", text)
+    return _ANSI.sub("", f"{lead}\n\n{top}")
 
 
 def dynamic_shapes(art: Artifact) -> tuple[Any, ...] | None:
