@@ -37,7 +37,7 @@ from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.shrink import Budget, canonical, infer, shrink
 from fuzzer.store import Store
 from fuzzer.targets import DEFAULT_TARGETS
-from fuzzer.verdict import Outcome, Verdict
+from fuzzer.verdict import Outcome, Verdict, failure_key
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,9 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
     shrink_pool = ThreadPoolExecutor(max_workers=tail, thread_name_prefix="convfuzz-shrink")
     idle: queue.SimpleQueue[Sandbox] = queue.SimpleQueue()  # sandboxes no shrink is using
     shrinkers: list[Sandbox] = []  # every shrink sandbox made, to close at the end
-    queued: deque[tuple[Case, Verdict]] = deque()
+    # Failures waiting for a shrink, with the count of findings filed when each was last
+    # matched against them: one filed since may cover it, and then it needs no shrink.
+    queued: deque[tuple[Case, Verdict, int]] = deque()
     shrinking: dict[Future[Any], tuple[Case, Verdict]] = {}
 
     def note(fid: str, new: bool, case: Case) -> None:
@@ -242,16 +244,25 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             idle.put(sb)
 
     def launch() -> None:
-        """Start queued shrinks up to the parallelism of the phase. A failure queued behind
-        others is matched again first: a finding filed meanwhile may already cover it."""
+        """Start queued shrinks up to the parallelism of the phase. A failure that fails the
+        way one being shrunk does waits for that finding (it most likely repeats it), so
+        the parallel slots go to different bugs."""
+        busy = {failure_key(v) for _, v in shrinking.values()}
+        waiting: list[tuple[Case, Verdict, int]] = []
         while queued and len(shrinking) < prog.shrinks_parallel:
             assert store is not None and cfg.shrink is not None  # nothing queues without
-            case, v = queued.popleft()
-            filed = file_without_shrink(store, case, v, cfg.shrink)
+            case, v, matched_at = queued.popleft()
+            if failure_key(v) in busy:
+                waiting.append((case, v, matched_at))
+                continue
+            filed = (file_without_shrink(store, case, v, cfg.shrink)
+                     if prog.findings > matched_at else None)
             if filed is not None:
                 note(*filed, case)
                 continue
             shrinking[shrink_pool.submit(run_shrink, case, v)] = (case, v)
+            busy.add(failure_key(v))
+        queued.extendleft(reversed(waiting))  # first come, first shrunk
         prog.shrinks_running = len(shrinking)
         prog.shrinks_left = len(queued) + len(shrinking)
 
@@ -261,7 +272,7 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
         if filed is not None:
             note(*filed, case)
         else:
-            queued.append((case, v))
+            queued.append((case, v, prog.findings))
             launch()
 
     def collect() -> None:

@@ -195,3 +195,25 @@ def test_failures_recorded_but_never_shrunk_are_filed_when_the_store_is_reopened
         assert run_campaign(again, store).refiled == 0  # nothing is filed twice
     finally:
         store.close()
+
+
+def test_a_failure_queued_behind_the_shrink_of_its_bug_is_matched_not_shrunk(
+        tmp_path: Path) -> None:
+    """Every relu -> sigmoid Case fails the planted bug the same way. They queue behind the
+    first one's shrink (also when the tail shrinks two at a time); once that finding is filed,
+    the rest are matched to it, none shrunk again."""
+    from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
+    from fuzzer.store import Store
+
+    store = Store(tmp_path / "store")
+    try:
+        prog = run_campaign(CampaignConfig(
+            seed=3, seconds=None, cases=24, targets=["fault-pair-relu-sigmoid/ort-all"],
+            sampler="random", vocab=["aten::relu", "aten::sigmoid"], coverage=False,
+            shrink=ShrinkConfig(seconds=30, calls=40)), store)
+        (planted,) = [f for f in store.findings() if "planted bug" in f["detail"]]
+        hows = [how for _, _, how in store.linked(planted["id"])]
+        assert hows.count("shrunk") == 1 and hows.count("matched") >= 3, hows
+        assert prog.findings == len(store.findings())
+    finally:
+        store.close()
