@@ -208,7 +208,7 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
     # shrink at a time while Cases are generated; once the budget is spent the workers are
     # closed and the failures still queued are shrunk `tail` at a time, each shrink in a
     # sandbox of its own (the default campaign, `--time 120`, then took 134 s more to file
-    # its last finding on one serial queue; 49 s so).
+    # its last finding on one serial queue; 37 s so).
     # Only this (driver) thread touches the store.
     tail = max(1, min(os.cpu_count() or 1, cfg.workers + 1))
     shrink_pool = ThreadPoolExecutor(max_workers=tail, thread_name_prefix="convfuzz-shrink")
