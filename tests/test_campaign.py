@@ -217,3 +217,38 @@ def test_a_failure_queued_behind_the_shrink_of_its_bug_is_matched_not_shrunk(
         assert prog.findings == len(store.findings())
     finally:
         store.close()
+
+
+def test_ctrl_c_stops_with_a_summary_and_resume_files_what_was_left(tmp_path: Path) -> None:
+    """SIGINT to the campaign's process group (what a terminal's Ctrl-C sends): a clean stop
+    with the summary and a hint; whatever failure had not been shrunk is filed by --resume."""
+    out = tmp_path / "store"
+    p = subprocess.Popen([*EXE, "fuzz", "--time", "300", "--seed", "4", "--source", "random",
+                          "-t", "torchscript-17/ort-all", *SOFTPLUS, "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    db = out / "store.sqlite"
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            time.sleep(0.5)
+            if db.exists() and rows(db, "SELECT name FROM sqlite_master WHERE name='verdicts'") \
+                    and rows(db, "SELECT COUNT(*) FROM verdicts WHERE outcome='bug'")[0][0] >= 3:
+                break
+        else:
+            pytest.fail("the campaign recorded no failure in time")
+        os.killpg(p.pid, signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert p.returncode == 0, stderr
+    assert "interrupted" in stdout and "--resume" in stdout and "store:" in stdout
+    assert "Traceback" not in stderr
+    r = subprocess.run([*EXE, "fuzz", "--resume", str(out), "--cases", "1", "--time", "120"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert rows(db, "SELECT COUNT(*) FROM verdicts v WHERE outcome = 'bug' AND NOT EXISTS "
+                "(SELECT 1 FROM finding_cases f WHERE f.case_hash = v.case_hash AND "
+                "f.target = v.target)") == [(0,)]

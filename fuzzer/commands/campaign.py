@@ -176,7 +176,9 @@ def fuzz(seconds: Annotated[float, typer.Option(
             prog = run_campaign(cfg, store, listen, stop)
         except KeyboardInterrupt:
             stop.set()
-            out.print("[yellow]interrupted: everything recorded so far is in the store[/yellow]")
+            out.print("[yellow]interrupted: everything recorded so far is in the store; "
+                      f"`convfuzz fuzz --resume {store.root}` files the failures not yet "
+                      "shrunk[/yellow]")
     out.print(_dashboard(prog, names, seconds))
     if prog.refiled:
         out.print(f"{prog.refiled} failure(s) the stopped campaign had recorded but not yet "
