@@ -311,7 +311,6 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             pending.add(ex.submit(job(members, cfg.sampler, cfg.vocab, cfg.gen, cfg.limits,
                                       packs)))
 
-    closed = False
     try:
         if store is not None and cfg.shrink is not None:
             # A stopped campaign's failures that never reached their shrink: filed first, so a
@@ -328,7 +327,6 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                     prog.generated = time.time()
                     if executor is None:
                         ex.close()  # its workers' memory, before more shrink sandboxes
-                        closed = True
                     prog.shrinks_parallel = tail
                     launch()
                 if not shrinking:
@@ -364,7 +362,7 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                         file(case, v)
     finally:
         stop.set()
-        if executor is None and not closed:
+        if executor is None and prog.generated is None:  # else closed when generation ended
             ex.close()
         # After a normal end every shrink has been filed; on Ctrl-C an unfinished shrink is
         # dropped (its failing verdict is already in the store).
