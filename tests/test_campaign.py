@@ -27,6 +27,26 @@ def rows(db: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+def wait_for(db: Path, counts: dict[str, int], what: str) -> None:
+    """Poll a running campaign's store until every query counts at least its minimum (one
+    deadline of 4 minutes for all of them)."""
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        time.sleep(0.5)
+        try:
+            if db.exists() and all(rows(db, sql)[0][0] >= n for sql, n in counts.items()):
+                return
+        except sqlite3.OperationalError:  # the campaign has not made its tables yet
+            continue
+    pytest.fail(f"the campaign recorded no {what} in time")
+
+
+# Failures recorded that no finding links (the store's own query is Store.unfiled).
+UNFILED = ("SELECT COUNT(*) FROM verdicts v WHERE outcome = 'bug' AND NOT EXISTS "
+           "(SELECT 1 FROM finding_cases f WHERE f.case_hash = v.case_hash AND "
+           "f.target = v.target)")
+
+
 def test_sigkill_then_resume_loses_no_recorded_finding(tmp_path: Path) -> None:
     out = tmp_path / "store"
     p = subprocess.Popen([*EXE, "fuzz", "--time", "300", "--seed", "4", "--source", "random",
@@ -34,17 +54,9 @@ def test_sigkill_then_resume_loses_no_recorded_finding(tmp_path: Path) -> None:
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
     db = out / "store.sqlite"
-    deadline = time.time() + 240
     try:
-        while time.time() < deadline:
-            time.sleep(1)
-            ready = db.exists() and rows(
-                db, "SELECT name FROM sqlite_master WHERE name='findings'")
-            if ready and rows(db, "SELECT COUNT(*) FROM findings")[0][0] >= 1 and \
-                    rows(db, "SELECT COUNT(*) FROM cases")[0][0] >= 8:
-                break
-        else:
-            pytest.fail("the campaign recorded no finding in time")
+        wait_for(db, {"SELECT COUNT(*) FROM findings": 1, "SELECT COUNT(*) FROM cases": 8},
+                 "finding")
     finally:
         os.killpg(p.pid, signal.SIGKILL)  # the driver and its workers, no goodbye
         p.wait()
@@ -62,9 +74,7 @@ def test_sigkill_then_resume_loses_no_recorded_finding(tmp_path: Path) -> None:
     assert counts == []
     # Every failure recorded before the kill is filed under a finding by the resume, also
     # those whose shrink the kill interrupted.
-    assert rows(db, "SELECT COUNT(*) FROM verdicts v WHERE outcome = 'bug' AND NOT EXISTS "
-                "(SELECT 1 FROM finding_cases f WHERE f.case_hash = v.case_hash AND "
-                "f.target = v.target)") == [(0,)]
+    assert rows(db, UNFILED) == [(0,)]
 
 
 def _free_port() -> int:
@@ -228,15 +238,8 @@ def test_ctrl_c_stops_with_a_summary_and_resume_files_what_was_left(tmp_path: Pa
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     db = out / "store.sqlite"
-    deadline = time.time() + 240
     try:
-        while time.time() < deadline:
-            time.sleep(0.5)
-            if db.exists() and rows(db, "SELECT name FROM sqlite_master WHERE name='verdicts'") \
-                    and rows(db, "SELECT COUNT(*) FROM verdicts WHERE outcome='bug'")[0][0] >= 3:
-                break
-        else:
-            pytest.fail("the campaign recorded no failure in time")
+        wait_for(db, {"SELECT COUNT(*) FROM verdicts WHERE outcome='bug'": 3}, "failure")
         os.killpg(p.pid, signal.SIGINT)
         stdout, stderr = p.communicate(timeout=120)
     finally:
@@ -249,6 +252,4 @@ def test_ctrl_c_stops_with_a_summary_and_resume_files_what_was_left(tmp_path: Pa
     r = subprocess.run([*EXE, "fuzz", "--resume", str(out), "--cases", "1", "--time", "120"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert rows(db, "SELECT COUNT(*) FROM verdicts v WHERE outcome = 'bug' AND NOT EXISTS "
-                "(SELECT 1 FROM finding_cases f WHERE f.case_hash = v.case_hash AND "
-                "f.target = v.target)") == [(0,)]
+    assert rows(db, UNFILED) == [(0,)]
