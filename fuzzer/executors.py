@@ -118,16 +118,22 @@ class LocalExecutor:
             sb.close()
 
 
-def _dask_task(job: Job) -> Result:
-    """Runs inside a Dask worker: one sandbox per worker process, kept between tasks."""
-    from distributed import get_worker
+# A Dask worker runs `--nthreads` tasks at once, each on its own thread: one sandbox per
+# thread, kept between tasks (a sandbox is one pipe to one process: two threads sharing it
+# crashed the campaign with "concurrent poll() invocation").
+_dask_local = threading.local()
 
-    w = get_worker()
-    sb = getattr(w, "_convfuzz_sandbox", None)
+
+def _dask_sandbox(limits: Mapping[str, Any]) -> Sandbox:
+    sb = getattr(_dask_local, "sandbox", None)
     if sb is None:
-        sb = Sandbox(Limits(**job.limits))
-        w._convfuzz_sandbox = sb
-    return execute(job, sb)
+        sb = _dask_local.sandbox = Sandbox(Limits(**limits))
+    return sb
+
+
+def _dask_task(job: Job) -> Result:
+    """Runs inside a Dask worker, on its thread's sandbox."""
+    return execute(job, _dask_sandbox(job.limits))
 
 
 class DaskExecutor:

@@ -3,6 +3,7 @@ cluster runs a campaign, and fault targets that abort or hang do not stop one.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -83,8 +84,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture()
-def dask_cluster(tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def local_cluster(cwd: Path, nthreads: tuple[int, ...]) -> Iterator[str]:
+    """A real Dask scheduler on 127.0.0.1 and one worker per entry of `nthreads` (its
+    thread count), killed with their process groups at the end."""
     bindir = Path(sys.executable).parent
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"
@@ -92,22 +95,28 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
                                "--port", str(port), "--no-dashboard"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)]
-    time.sleep(3)
-    for _ in range(2):  # --no-nanny: the worker may start our sandbox processes
-        procs.append(subprocess.Popen([str(bindir / "dask"), "worker", addr, "--no-nanny",
-                                       "--nthreads", "1", "--no-dashboard"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True, cwd=tmp_path))
-    from distributed import Client
-
-    with Client(addr, timeout="30s") as c:
-        c.wait_for_workers(2, timeout=60)
     try:
+        time.sleep(3)
+        for n in nthreads:  # --no-nanny: the worker may start our sandbox processes
+            procs.append(subprocess.Popen([str(bindir / "dask"), "worker", addr, "--no-nanny",
+                                           "--nthreads", str(n), "--no-dashboard"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True, cwd=cwd))
+        from distributed import Client
+
+        with Client(addr, timeout="30s") as c:
+            c.wait_for_workers(len(nthreads), timeout=60)
         yield addr
     finally:
         for p in reversed(procs):
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+
+
+@pytest.fixture()
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    with local_cluster(tmp_path, (1, 1)) as addr:
+        yield addr
 
 
 def test_campaign_on_a_local_dask_cluster_files_findings(dask_cluster: str,
@@ -121,6 +130,23 @@ def test_campaign_on_a_local_dask_cluster_files_findings(dask_cluster: str,
     db = out / "store.sqlite"
     assert rows(db, "SELECT COUNT(*) FROM cases")[0][0] == 8
     assert rows(db, "SELECT COUNT(*) FROM findings")[0][0] >= 1
+
+
+def test_a_dask_worker_with_several_threads_runs_jobs_side_by_side(tmp_path: Path) -> None:
+    # Two jobs at once in one Dask worker process: each thread needs a sandbox of its own
+    # (sharing one crashed the campaign: "RuntimeError: concurrent poll() invocation").
+    out = tmp_path / "store"
+    with local_cluster(tmp_path, (2,)) as addr:
+        r = subprocess.run([*EXE, "fuzz", "--scheduler", addr, "--cases", "48", "--time",
+                            "240", "--seed", "3", "--source", "random", "-t",
+                            "torchscript-17/ort-all", "--no-shrink", "--out", str(out)],
+                           capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    db = out / "store.sqlite"
+    assert rows(db, "SELECT COUNT(*), COUNT(DISTINCT seq) FROM cases")[0] == (48, 48)
+    assert rows(db, "SELECT COUNT(*) FROM verdicts")[0][0] == 48
+    assert rows(db, "SELECT COUNT(*) FROM verdicts WHERE outcome = 'harness'")[0][0] == 0
 
 
 def test_unreachable_scheduler_is_a_one_line_error() -> None:
