@@ -7,13 +7,11 @@ a resumed campaign continues it where the store left off.
 
 from __future__ import annotations
 
-import os
-import queue
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +31,11 @@ from fuzzer.generate import GenConfig
 from fuzzer.ops import get as get_op
 from fuzzer.ops import same_value
 from fuzzer.rng import derive, np_rng
-from fuzzer.sandbox import Limits, Sandbox
+from fuzzer.sandbox import Limits
 from fuzzer.shrink import Budget, canonical, infer, shrink
 from fuzzer.store import Store
 from fuzzer.targets import DEFAULT_TARGETS
-from fuzzer.verdict import Outcome, Verdict, failure_key
+from fuzzer.verdict import Outcome, Verdict, failure_key, first_line
 
 
 @dataclass(frozen=True)
@@ -188,32 +186,25 @@ def pack_sizes(cfg: CampaignConfig) -> dict[str, int]:
 
 def make_executor(cfg: CampaignConfig) -> Executor:
     if cfg.scheduler:
-        return DaskExecutor(cfg.scheduler)
+        return DaskExecutor(cfg.scheduler, cfg.limits)
     return LocalExecutor(cfg.workers, cfg.limits)
 
 
 def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                  listener: Listener | None = None,
-                 stop: threading.Event | None = None,
-                 executor: Executor | None = None) -> Progress:
+                 stop: threading.Event | None = None) -> Progress:
     """Generate, execute, record, shrink and file until the time or Case budget runs out or
     `stop` is set. Case i is generated where it runs (a local thread or a Dask worker); the
     driver alone writes the store, committing each Case's verdicts before showing them."""
     stop = stop or threading.Event()
     prog = Progress()
     start = store.max_seq() + 1 if store is not None else 0
-    ex = executor or make_executor(cfg)
+    ex = make_executor(cfg)
     cov = Architectural.load(cfg.gen.seeds) if cfg.coverage else None
-    # Shrinking runs beside the campaign so a new failure does not stall execution: one
-    # shrink at a time while Cases are generated; once the budget is spent the workers are
-    # closed and the failures still queued are shrunk `tail` at a time, each shrink in a
-    # sandbox of its own (the default campaign, `--time 120`, then took 134 s more to file
-    # its last finding on one serial queue; 37 s so).
+    # Shrinking runs beside the campaign, where the Cases run (fuzzer/executors.py), so a
+    # new failure does not stall execution: one shrink at a time while Cases are generated,
+    # as many as the executor offers once the budget is spent.
     # Only this (driver) thread touches the store.
-    tail = max(1, min(os.cpu_count() or 1, cfg.workers + 1))
-    shrink_pool = ThreadPoolExecutor(max_workers=tail, thread_name_prefix="convfuzz-shrink")
-    idle: queue.SimpleQueue[Sandbox] = queue.SimpleQueue()  # sandboxes no shrink is using
-    shrinkers: list[Sandbox] = []  # every shrink sandbox made, to close at the end
     # Failures waiting for a shrink, with the count of findings filed when each was last
     # matched against them: one filed since may cover it, and then it needs no shrink.
     queued: deque[tuple[Case, Verdict, int]] = deque()
@@ -229,19 +220,6 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             v = Verdict.from_dict(f["verdict"]) if f else None
             where = f"{v.target} {v.key}" if v else ""
             prog.finding_lines.append(f"{fid[:8]} {where}: {chain}")
-
-    def run_shrink(case: Case, v: Verdict) -> Any:
-        assert cfg.shrink is not None
-        try:
-            sb = idle.get_nowait()
-        except queue.Empty:
-            sb = Sandbox(cfg.limits)
-            shrinkers.append(sb)
-        try:
-            return shrink(case, v, lambda c: sb.run(c, v.target),
-                          Budget(cfg.shrink.seconds, cfg.shrink.calls))
-        finally:
-            idle.put(sb)
 
     def launch() -> None:
         """Start queued shrinks up to the parallelism of the phase. A failure that fails the
@@ -260,7 +238,7 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             if filed is not None:
                 note(*filed, case)
                 continue
-            shrinking[shrink_pool.submit(run_shrink, case, v)] = (case, v)
+            shrinking[ex.shrink(case, v, Budget(cfg.shrink.seconds, cfg.shrink.calls))] = (case, v)
             busy.add(failure_key(v))
         queued.extendleft(reversed(waiting))  # first come, first shrunk
         prog.shrinks_running = len(shrinking)
@@ -280,8 +258,13 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
         assert store is not None
         for fut in [f for f in shrinking if f.done()]:
             case, v = shrinking.pop(fut)
-            res = fut.result()
-            note(*store.add_finding(case, v, res.case, res.verdict, res.summary()), case)
+            try:
+                small, sv, summary = fut.result()
+                how = "shrunk"
+            except Exception as e:  # the shrink broke (a lost Dask worker): keep the failure
+                small, sv, how = case, v, "unshrunk"
+                summary = {"error": f"{type(e).__name__}: {first_line(str(e))}"}
+            note(*store.add_finding(case, v, small, sv, summary, how=how), case)
         launch()
 
     deadline = None if cfg.seconds is None else time.time() + cfg.seconds
@@ -325,9 +308,7 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
             if not pending:  # the budget is spent: only the shrink tail is left
                 if prog.generated is None:
                     prog.generated = time.time()
-                    if executor is None:
-                        ex.close()  # its workers' memory, before more shrink sandboxes
-                    prog.shrinks_parallel = tail
+                    prog.shrinks_parallel = ex.end_generation()
                     launch()
                 if not shrinking:
                     break
@@ -362,13 +343,9 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                         file(case, v)
     finally:
         stop.set()
-        if executor is None and prog.generated is None:  # else closed when generation ended
-            ex.close()
         # After a normal end every shrink has been filed; on Ctrl-C an unfinished shrink is
-        # dropped (its failing verdict is already in the store).
-        shrink_pool.shutdown(wait=False, cancel_futures=True)
-        for sb in shrinkers:
-            sb.close()
+        # dropped (its failing verdict is already in the store, and a resume files it).
+        ex.close()
         if store is not None and cov is not None:
             store.set_meta("coverage", {str(n): c for n, c in cov.report().items()})
     return prog
