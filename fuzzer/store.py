@@ -5,7 +5,9 @@ Every failing Case is linked to the finding it reproduces and bumps its count. E
 a folder: original and minimized Case, verdict, ONNX model, inputs, outputs and log.
 
 The driver process is the only writer. Every verdict is committed before it is shown, so a
-crash of the driver loses at most the Case in flight.
+crash of the driver loses at most the Case in flight. A finding's row and Case files are
+written at once; its model, inputs and outputs (an export in a child process, seconds) are
+written on a thread of their own, finished by `flush()` or `close()`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import functools
 import json
 import sqlite3
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +72,22 @@ class Store:
         # Findings by failure key, built on first use and kept in step by add_finding (the
         # driver is the only writer): matching a failure must not read every finding.
         self._by_key: dict[tuple[str, ...], list[tuple[str, Case]]] | None = None
+        # Writing a finding's artifacts re-exports its Case in a fresh process (2.7-4.8 s
+        # each, measured): done in the driver's loop it stalled the campaign for that long
+        # on every new finding, workers idle, and most of the shrink tail was spent there.
+        self._artifacts: ThreadPoolExecutor | None = None
+        self._pending: list[Future[bool]] = []
+
+    def flush(self) -> None:
+        """Wait until every finding folder written so far has its artifacts."""
+        for fut in self._pending:
+            fut.result()
+        self._pending.clear()
 
     def close(self) -> None:
+        self.flush()
+        if self._artifacts is not None:
+            self._artifacts.shutdown()
         self.db.close()
 
     def set_meta(self, key: str, value: Any) -> None:
@@ -226,7 +243,11 @@ class Store:
         (d / "log.txt").write_text("\n".join(log) + "\n")
         # A Case that hangs or exhausts memory would do it again: keep its inputs only.
         chain = min_verdict.symptom not in (Symptom.HANG, Symptom.OUT_OF_MEMORY)
-        dump_artifacts(minimized, min_verdict.target, d, chain=chain)
+        if self._artifacts is None:
+            self._artifacts = ThreadPoolExecutor(1, thread_name_prefix="convfuzz-artifacts")
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._artifacts.submit(dump_artifacts, minimized,
+                                                    min_verdict.target, d, chain=chain))
         return d
 
 
@@ -305,7 +326,13 @@ def dump_artifacts(case: Case, target: str, folder: Path, timeout: float = 60.0,
     `chain`, only the inputs and torch's outputs."""
     import multiprocessing as mp
 
-    proc = mp.get_context("forkserver").Process(
+    from fuzzer.sandbox import PRELOAD
+
+    ctx = mp.get_context("forkserver")
+    # The sandbox's preload, in case no sandbox started the forkserver (a campaign on Dask):
+    # a cold forkserver child imports torch and both exporters for each finding again.
+    ctx.set_forkserver_preload(PRELOAD)
+    proc = ctx.Process(
         target=_dump, args=(case.to_json(indent=None), target, str(folder), chain),
         daemon=True)
     proc.start()

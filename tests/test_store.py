@@ -13,7 +13,7 @@ from fuzzer.case import Case
 from fuzzer.generate import GenConfig
 from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.store import Store, versions
-from fuzzer.verdict import Outcome
+from fuzzer.verdict import Outcome, Stage, Symptom, Verdict
 from tests.conftest import make_case
 
 TS = "torchscript-17/ort-all"
@@ -45,6 +45,7 @@ def filed(tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox) -> tuple[S
         # match=False: both go through the shrinker, so the signature alone must merge them.
         fid, _ = file_failure(store, case, v, lambda c: sandbox.run(c, TS), SHRINK, match=False)
         ids.append(fid)
+    store.flush()  # the folders' artifacts are written on a thread of their own
     return store, ids
 
 
@@ -72,6 +73,50 @@ def test_finding_folder_holds_what_a_report_needs(filed: tuple[Store, list[str]]
     assert outs["expected_0"].shape != outs["actual_0"].shape  # the wrong shape, on disk
     minimized = Case.from_json((d / "case.json").read_text())
     assert len(minimized.nodes) == 1 and minimized.origin["sampler"] == "shrink"
+
+
+def test_closing_the_store_finishes_the_artifacts_of_its_findings(tmp_path: Path,
+                                                                   sandbox: Sandbox) -> None:
+    target = "fault-pair-relu-sigmoid"  # a planted bug: fails in one quick export
+    pair = make_case([{"id": "n0", "op": "aten::relu", "args": ["x"]},
+                      {"id": "n1", "op": "aten::sigmoid", "args": ["n0"]}],
+                     inputs=[{"name": "x", "shape": [4]}])
+    v = sandbox.run(pair, target)
+    assert v.outcome == Outcome.BUG
+    store = Store(tmp_path)
+    fid, new = store.add_finding(pair, v, pair, v)
+    d = store.finding_dir(fid)
+    assert new and {"case.json", "verdict.json", "log.txt"} <= {p.name for p in d.iterdir()}
+    store.close()  # without a flush() first: the artifacts still being written are finished
+    assert {"inputs.npz", "outputs.npz", "export.log"} <= {p.name for p in d.iterdir()}
+
+
+def test_filing_a_finding_does_not_wait_for_its_artifacts(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # The artifacts' export is made to hang (a fault, injected): the driver files the
+    # finding and goes on; the export finishes on its own thread, and close() waits for it.
+    import threading
+
+    import fuzzer.store
+
+    release, finished = threading.Event(), threading.Event()
+
+    def hanging_dump(*args: object, **kwargs: object) -> bool:
+        release.wait(30)
+        finished.set()
+        return True
+
+    monkeypatch.setattr(fuzzer.store, "dump_artifacts", hanging_dump)
+    case = make_case([{"id": "n0", "op": "aten::relu", "args": ["x"]}],
+                     inputs=[{"name": "x", "shape": [4]}])
+    v = Verdict(TS, Outcome.BUG, Stage.COMPARISON, Symptom.WRONG_VALUES, detail="planted")
+    store = Store(tmp_path)
+    fid, new = store.add_finding(case, v, case, v)
+    assert new and store.get_finding(fid) is not None  # filed, committed
+    assert not finished.is_set()  # the export is still running
+    release.set()
+    store.close()
+    assert finished.is_set()
 
 
 def test_a_known_failure_is_matched_and_counted_once(filed: tuple[Store, list[str]],
