@@ -112,8 +112,9 @@ def fuzz(seconds: Annotated[float, typer.Option(
          shrink_calls: Annotated[int, typer.Option(
              "--shrink-calls", min=1, help="Target runs one shrink may use.")] = 200,
          scheduler: Annotated[str | None, typer.Option(
-             "--scheduler", help="tcp://HOST:PORT of a Dask scheduler: run the Cases on its "
-             "workers (the driver still writes the store). Default: local worker processes."
+             "--scheduler", help="tcp://HOST:PORT of a Dask scheduler: run the Cases and the "
+             "shrinks on its workers (the driver still writes the store). Default: local "
+             "worker processes."
              )] = None,
          pack: Annotated[int | None, typer.Option(
              "--pack", min=1, help="Cases exported as one packed model (members judged on "
