@@ -284,3 +284,33 @@ def test_ctrl_c_stops_with_a_summary_and_resume_files_what_was_left(tmp_path: Pa
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert rows(db, UNFILED) == [(0,)]
+
+
+def test_a_shrink_that_breaks_files_its_failure_unshrunk(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shrink can end in an exception (a Dask worker lost for good, a harness bug): the
+    failure is filed as it was found, with the error in its shrink summary, and the campaign
+    goes on. The fault is injected into the shrink step itself."""
+    import fuzzer.executors
+    from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
+    from fuzzer.store import Store
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("worker lost: planted")
+
+    monkeypatch.setattr(fuzzer.executors, "shrink_in", broken)
+    store = Store(tmp_path / "store")
+    try:
+        prog = run_campaign(CampaignConfig(
+            seed=3, seconds=None, cases=8, targets=["fault-pair-relu-sigmoid/ort-all"],
+            sampler="random", vocab=["aten::relu", "aten::sigmoid"], coverage=False,
+            shrink=ShrinkConfig(seconds=30, calls=40)), store)
+        assert prog.cases == 8
+        findings = store.findings()
+        assert findings and store.unfiled() == []
+        for f in findings:
+            assert f["shrink"] == {"error": "RuntimeError: worker lost: planted"}
+            assert f["case_hash"] == f["original_hash"]  # filed as found
+            assert "unshrunk" in [how for _, _, how in store.linked(f["id"])]
+    finally:
+        store.close()
