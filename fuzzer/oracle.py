@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 
 from fuzzer import targets
@@ -219,7 +220,8 @@ def _judge_outputs(target: targets.Target, art: Artifact, ref: Reference,
     if m is None:
         return None
     ev: dict[str, Any] = m.evidence | {"output": m.output}
-    attribution, ev["reference_evaluator"] = _attribute_mismatch(target, art, art.case, ref)
+    attribution, ev["reference_evaluator"] = _attribute_mismatch(target, art, art.case, ref,
+                                                                 m.symptom)
     return Verdict(target.name, Outcome.BUG, Stage.COMPARISON, m.symptom, attribution,
                    where + m.detail, where + m.detail, ev)
 
@@ -305,8 +307,15 @@ def _attribute_failure(target: targets.Target, art: Artifact, ref: Reference,
     return Attribution.RUNTIME if compare(art.case, ref, outs) is None else Attribution.CONVERTER
 
 
-def _attribute_mismatch(target: targets.Target, art: Artifact, case: Case,
-                        ref: Reference) -> tuple[Attribution, str]:
+_LAYOUT = (Symptom.WRONG_SHAPE, Symptom.WRONG_DTYPE)
+
+
+def _layout(outs: list[Any]) -> list[tuple[tuple[int, ...], str]]:
+    return [(tuple(np.shape(o)), str(np.asarray(o).dtype)) for o in outs]
+
+
+def _attribute_mismatch(target: targets.Target, art: Artifact, case: Case, ref: Reference,
+                        symptom: Symptom) -> tuple[Attribution, str]:
     if target.runtime.name == "ref":
         return Attribution.CONVERTER, "is the runtime of this target"
     try:
@@ -319,6 +328,11 @@ def _attribute_mismatch(target: targets.Target, art: Artifact, case: Case,
     if close(outs, art.outputs or []):
         # Both ONNX executors agree and torch does not: the model computes something else.
         return Attribution.CONVERTER, f"agrees with ONNX Runtime, not torch ({m.detail})"
+    if symptom in _LAYOUT and _layout(outs) == _layout(art.outputs or []):
+        # The shapes and dtypes are the model's: both executors give the ones torch does not
+        # (their values may still differ, e.g. at nearest-neighbour ties).
+        return Attribution.CONVERTER, (f"gives ONNX Runtime's shapes and dtypes, not torch's "
+                                       f"({m.detail})")
     return Attribution.UNKNOWN, f"disagrees with both torch and ONNX Runtime ({m.detail})"
 
 

@@ -165,3 +165,19 @@ def test_a_float64_output_is_held_to_the_tolerance_of_its_float32_stages(
     assert judged_dtype(case, 0, lambda n: ["float64"]) == "float64"
     v = sandbox.run(case, "torchscript-17/ort-all")
     assert v.outcome == Outcome.PASS, v.detail
+
+
+def test_a_wrong_shape_both_onnx_executors_give_is_the_converters(sandbox: Sandbox) -> None:
+    """F.interpolate(scale_factor=2.1, recompute_scale_factor=True) on 30 samples: eager
+    computes the size in double, floor(63.0000...) = 63; while tracing, torch computes it in
+    float32 tensors, floor(62.99999) = 62, and the TorchScript export keeps that. ONNX Runtime
+    and the reference evaluator both give 62 (their nearest picks differ at ties): the shape
+    is the model's, so the converter's, not 'unknown'."""
+    case = Case.from_json((CASES / "interpolate_recompute_scale.json").read_text())
+    v = sandbox.run(case, "torchscript-17/ort-all")
+    assert (v.outcome, v.stage, v.symptom) == (Outcome.BUG, Stage.COMPARISON,
+                                               Symptom.WRONG_SHAPE)
+    assert v.detail == "output 0: expected shape [1, 1, 63], got [1, 1, 62]"
+    assert v.attribution == Attribution.CONVERTER
+    assert v.evidence["reference_evaluator"].startswith("gives ONNX Runtime's shapes")
+    assert sandbox.run(case, "dynamo/ort-all").outcome == Outcome.PASS
