@@ -92,10 +92,12 @@ def store_entries(store_dir: Path) -> list[Entry]:
 
 def find(fid: str, store_dir: Path | None = None, root: Path = CORPUS) -> Entry:
     """An entry by id or unique id prefix: a store's findings with `store_dir`, else the
-    repo corpus."""
+    repo corpus, whose folders are also found by their finding's signature (the id it had in
+    the store it was curated from: `corpus add 1c4e2867` then `report 1c4e2867`)."""
     pool = store_entries(store_dir) if store_dir is not None else entries(root)
-    exact = [e for e in pool if e.id == fid]
-    hits = exact or ([e for e in pool if e.id.startswith(fid)] if fid else [])
+    exact = [e for e in pool if fid in (e.id, e.meta.get("signature"))]
+    hits = exact or ([e for e in pool if e.id.startswith(fid) or str(
+        e.meta.get("signature", "")).startswith(fid)] if fid else [])
     where = str(store_dir) if store_dir is not None else "the corpus"
     if not hits:
         raise CorpusError(f"no finding {fid!r} in {where} (see `convfuzz corpus list`)")

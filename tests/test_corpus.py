@@ -59,6 +59,16 @@ def test_corpus_list_and_show_json() -> None:
     assert Case.from_dict(json.loads(r.stdout)["case"]).hash == ENTRIES[0].case.hash
 
 
+def test_a_corpus_folder_is_found_by_the_id_it_had_in_its_store() -> None:
+    # `corpus add 1c4e2867 --store D` names the folder exporter-op-symptom-1c4e2867; the
+    # next command a user types names the finding the same way.
+    for e in ENTRIES:
+        assert corpus.find(e.meta["signature"][:8]).id == e.id
+        assert corpus.find(e.meta["signature"]).id == e.id
+    with pytest.raises(corpus.CorpusError, match="no finding"):
+        corpus.find("ffffffffffff")
+
+
 @pytest.fixture(scope="module")
 def fault_store(tmp_path_factory: pytest.TempPathFactory,
                 sandbox: Sandbox) -> tuple[Path, str, str]:
