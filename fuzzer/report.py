@@ -33,6 +33,7 @@ class Context:
     archs: list[str] = field(default_factory=list)
     chain: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    analysis: str = ""  # the curator's note on a corpus finding: the root cause, the spec
 
 
 def controls(case: Case, target: str, run: Runner) -> str:
@@ -139,6 +140,8 @@ def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
         lines.append(f"- **Real-world exposure:** the chain `{' → '.join(ctx.chain)}` appears in "
                      f"{len(ctx.archs)} mined architecture{'s' * (len(ctx.archs) != 1)} "
                      f"(e.g. {eg}).")
+    if ctx.analysis:
+        lines.append(f"- **Analysis:** {ctx.analysis}")
     if ctx.control:
         lines.append(f"- **Control:** {ctx.control}.")
     if ctx.other_exporter:

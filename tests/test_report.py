@@ -139,3 +139,15 @@ def test_repro_judges_tie_indices_by_the_values_they_select(tmp_path: Path) -> N
     wrong[row] = next(j for j in range(5) if x[row, j] != x[row, idx[row]])
     assert "select different values" in ns["compare"](expected, base, [wrong], (x,))
     assert int((tie != idx).sum()) == 1
+
+
+def test_a_corpus_report_carries_the_curators_analysis(tmp_path: Path) -> None:
+    """The note `corpus add --note` records (why it is a bug, where the cause is) goes into
+    the report a maintainer reads, found by the id the finding had in its store."""
+    (entry,) = [e for e in corpus.entries() if e.meta["signature"].startswith("1c4e2867")]
+    r = subprocess.run([sys.executable, "-m", "fuzzer.cli", "report", "1c4e2867", "--no-checks",
+                        "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "report.md").read_text()
+    assert f"- **Analysis:** {entry.meta['note']}" in text
+    assert "_get_tracing_state()" in text

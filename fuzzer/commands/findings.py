@@ -224,6 +224,7 @@ def report(finding: Annotated[str | None, typer.Argument(
         for e in pool:
             v = e.verdict
             ctx = rep.build_context(e.case, v, sb.run if checks else None, seeds, versions())
+            ctx.analysis = str(e.meta.get("note") or "")  # a corpus finding's, when curated
             md, _ = rep.write(e.case, v, e.id, out_dir / e.id if all_ else out_dir, ctx)
             out.print(f"{e.id}: {md}")
             rows.append({"id": e.id, "target": v.target, "key": v.key,
