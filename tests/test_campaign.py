@@ -154,6 +154,34 @@ def test_a_dask_worker_with_several_threads_runs_jobs_side_by_side(tmp_path: Pat
     assert rows(db, "SELECT COUNT(*) FROM verdicts WHERE outcome = 'harness'")[0][0] == 0
 
 
+def test_a_dask_worker_killed_mid_campaign_costs_no_case(dask_cluster: str,
+                                                          tmp_path: Path) -> None:
+    # SIGKILL of one of the two workers (its sandboxes with it): the scheduler gives its jobs
+    # to the other, and the campaign still records every Case of its budget, once.
+    from distributed import Client
+
+    out = tmp_path / "store"
+    p = subprocess.Popen([*EXE, "fuzz", "--scheduler", dask_cluster, "--cases", "160",
+                          "--time", "300", "--seed", "5", "--source", "random", "-t",
+                          "torchscript-17/ort-all", "--no-shrink", "--out", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    db = out / "store.sqlite"
+    try:
+        wait_for(db, {"SELECT COUNT(*) FROM cases": 16}, "Case")
+        with Client(dask_cluster, timeout="30s") as c:
+            pid = next(iter(c.run(os.getpid).values()))
+        os.killpg(pid, signal.SIGKILL)  # each worker leads its own process group
+        _, err = p.communicate(timeout=400)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert rows(db, "SELECT COUNT(*), COUNT(DISTINCT seq), MAX(seq) FROM cases")[0] == (
+        160, 160, 159)
+    with Client(dask_cluster, timeout="30s") as c:
+        assert len(c.scheduler_info()["workers"]) == 1  # the other one is gone for good
+
+
 def test_unreachable_scheduler_is_a_one_line_error() -> None:
     r = subprocess.run([*EXE, "fuzz", "--scheduler", f"tcp://127.0.0.1:{_free_port()}",
                         "--source", "random", "--cases", "1"], capture_output=True, text=True,
