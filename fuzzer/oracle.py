@@ -280,9 +280,12 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
             with _timed(timings, "runtime"):  # the runtime under test, at another shape
                 target.runtime.run(alt)
         except StageFailure as f:
-            return _failure_verdict(target, alt, ref, f, where)
-        v = _judge_outputs(target, alt, ref, where)
+            v = _failure_verdict(target, alt, ref, f, where)
+        else:
+            v = _judge_outputs(target, alt, ref, where)
         if v is not None:
+            # Blame re-runs the model at the traced shape, where it passes: it would name
+            # the runtime's highest optimization level for any failure found here.
             v.evidence["shapes"] = shapes
             return v
         art.notes["shapes_checked"] = art.notes.get("shapes_checked", 0) + 1

@@ -181,3 +181,17 @@ def test_a_wrong_shape_both_onnx_executors_give_is_the_converters(sandbox: Sandb
     assert v.attribution == Attribution.CONVERTER
     assert v.evidence["reference_evaluator"].startswith("gives ONNX Runtime's shapes")
     assert sandbox.run(case, "dynamo/ort-all").outcome == Outcome.PASS
+
+
+def test_a_failure_at_another_size_is_not_blamed_on_the_optimizer(sandbox: Sandbox) -> None:
+    """view(-1) -> unbind over a dynamic batch dim: the TorchScript model splits into the
+    traced count of outputs, and at batch 2 ONNX Runtime cannot run its Split. Blame re-ran
+    the model at the traced shape, where it passes with optimizations off, and so named ONNX
+    Runtime's level 'all' for a failure no optimization had made; the reference evaluator
+    fails on the model at batch 2 as well: the converter's."""
+    case = Case.from_json((CASES / "unbind_dynamic.json").read_text())
+    v = sandbox.run(case, "torchscript-17/ort-all")
+    assert (v.outcome, v.stage, v.symptom) == (Outcome.BUG, Stage.RUNTIME_RUN, Symptom.CRASH)
+    assert v.detail.startswith("at input shape(s) [[2, 1, 1, 1]]: ") and "Split" in v.detail
+    assert v.attribution == Attribution.CONVERTER
+    assert "blame" not in v.evidence and v.evidence["shapes"] == [[2, 1, 1, 1]]
