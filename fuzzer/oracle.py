@@ -317,6 +317,14 @@ def _layout(outs: list[Any]) -> list[tuple[tuple[int, ...], str]]:
     return [(tuple(np.shape(o)), str(np.asarray(o).dtype)) for o in outs]
 
 
+def _declared_dtypes(art: Artifact) -> list[str]:
+    import onnx
+
+    graph = onnx.load_from_string(art.model).graph
+    return [str(onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type))
+            for o in graph.output]
+
+
 def _attribute_mismatch(target: targets.Target, art: Artifact, case: Case, ref: Reference,
                         symptom: Symptom) -> tuple[Attribution, str]:
     if target.runtime.name == "ref":
@@ -324,7 +332,14 @@ def _attribute_mismatch(target: targets.Target, art: Artifact, case: Case, ref: 
     try:
         outs = run_reference(art)
     except StageFailure as f:
-        return Attribution.UNKNOWN, f"failed: {first_line(_error_text(f.error))}"
+        failed = f"failed: {first_line(_error_text(f.error))}"
+        if symptom == Symptom.WRONG_DTYPE and _declared_dtypes(art) == [
+                str(np.asarray(o).dtype) for o in art.outputs or []]:
+            # ONNX Runtime gives the dtypes the model declares for its outputs: the converter
+            # wrote them, whatever the reference evaluator makes of the rest of the model.
+            return Attribution.CONVERTER, (f"{failed.rstrip('.')}; the model declares ONNX "
+                                           "Runtime's dtypes")
+        return Attribution.UNKNOWN, failed
     m = compare(case, ref, outs)
     if m is None:
         return Attribution.RUNTIME, "agrees with torch"

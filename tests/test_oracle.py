@@ -195,3 +195,16 @@ def test_a_failure_at_another_size_is_not_blamed_on_the_optimizer(sandbox: Sandb
     assert v.detail.startswith("at input shape(s) [[2, 1, 1, 1]]: ") and "Split" in v.detail
     assert v.attribution == Attribution.CONVERTER
     assert "blame" not in v.evidence and v.evidence["shapes"] == [[2, 1, 1, 1]]
+
+
+def test_a_wrong_dtype_the_model_declares_is_the_converters(sandbox: Sandbox) -> None:
+    """TorchScript's diagonal multiplies its input by a float32 mask and never casts back: a
+    bool diagonal comes out float32, and the model declares float32. The reference evaluator
+    refuses the model (a 1-D CumSum axis), which left the attribution 'unknown'; ONNX
+    Runtime gives the dtype the model itself declares, so the converter is at fault."""
+    case = Case.from_json((CASES / "diagonal_bool.json").read_text())
+    v = sandbox.run(case, "torchscript-17/ort-all")
+    assert (v.outcome, v.symptom) == (Outcome.BUG, Symptom.WRONG_DTYPE)
+    assert v.detail == "output 0: expected dtype bool, got float32"
+    assert v.attribution == Attribution.CONVERTER
+    assert v.evidence["reference_evaluator"].endswith("the model declares ONNX Runtime's dtypes")
