@@ -209,9 +209,40 @@ def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,
     text = where + _error_text(f.error)
     v = Verdict(target.name, Outcome.UNSUPPORTED if symptom == Symptom.UNSUPPORTED
                 else Outcome.BUG, f.stage, symptom, detail=first_line(text), error=text)
-    if v.outcome == Outcome.BUG:
+    if v.outcome != Outcome.BUG:
+        return v
+    invalid = (_invalid_at(art) if where and art.model is not None
+               and f.stage in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN) else None)
+    if invalid:
+        # At another size the spec itself rejects the model (e.g. Split sizes traced for
+        # batch 1 at batch 2): ONNX Runtime is right to fail, however lenient the
+        # reference evaluator is.
+        v.attribution = Attribution.CONVERTER
+        v.evidence["shape_inference"] = invalid
+    else:
         v.attribution = _attribute_failure(target, art, ref, f.stage)
     return v
+
+
+def _invalid_at(art: Artifact) -> str | None:
+    """ONNX's strict shape inference of the model with its inputs fixed to `art.inputs`'
+    shapes: the error it reports, or None when the model is valid at those shapes."""
+    import onnx
+    from onnx import shape_inference
+
+    model = onnx.load_from_string(art.model)
+    for inp, t in zip(model.graph.input, art.inputs, strict=False):
+        dims = inp.type.tensor_type.shape.dim
+        if len(dims) != t.dim():
+            return None  # not the Case's inputs in order: nothing to say
+        for d, size in zip(dims, t.shape, strict=True):
+            d.Clear()
+            d.dim_value = int(size)
+    try:
+        shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except Exception as e:
+        return first_line(str(e))
+    return None
 
 
 def _judge_outputs(target: targets.Target, art: Artifact, ref: Reference,

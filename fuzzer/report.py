@@ -132,6 +132,9 @@ def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
     if ev.get("reference_evaluator"):
         lines.append(f"  - the ONNX reference evaluator (`onnx.reference`) "
                      f"{ev['reference_evaluator']}")
+    if ev.get("shape_inference"):
+        lines.append(f"  - at those input sizes ONNX's strict shape inference rejects the model: "
+                     f"`{ev['shape_inference']}`")
     if blame:
         lines.append(f"  - blamed step: `{blame['component']}:{blame['step']}` "
                      f"(project {blame['project']}; {blame.get('after', '')})")

@@ -208,3 +208,16 @@ def test_a_wrong_dtype_the_model_declares_is_the_converters(sandbox: Sandbox) ->
     assert v.detail == "output 0: expected dtype bool, got float32"
     assert v.attribution == Attribution.CONVERTER
     assert v.evidence["reference_evaluator"].endswith("the model declares ONNX Runtime's dtypes")
+
+
+def test_a_model_the_spec_rejects_at_another_size_is_the_converters(sandbox: Sandbox) -> None:
+    """split over a dynamic dim traced at size 1: the model's Split sizes sum to 1, and at
+    size 2 ONNX Runtime refuses to run it, as the spec says it must. The reference evaluator
+    runs it anyway (it does not check the sizes) and agrees with torch, which made ONNX
+    Runtime look guilty. Strict shape inference at the new size names the violation."""
+    case = Case.from_json((CASES / "split_dynamic.json").read_text())
+    v = sandbox.run(case, "torchscript-17/ort-all")
+    assert (v.outcome, v.stage, v.symptom) == (Outcome.BUG, Stage.RUNTIME_RUN, Symptom.CRASH)
+    assert v.detail.startswith("at input shape(s) [[2]]: ")
+    assert v.attribution == Attribution.CONVERTER
+    assert "Mismatch between the sum of 'split' (1)" in v.evidence["shape_inference"]

@@ -95,6 +95,15 @@ def test_runtime_attributed_findings_use_the_ort_template(tmp_path: Path) -> Non
         assert needle in text, needle
 
 
+def test_a_report_names_the_shape_inference_error_at_another_size(tmp_path: Path) -> None:
+    case = Case.from_json((CASES / "split_dynamic.json").read_text())
+    v = judge(case, "torchscript-17/ort-all")
+    md, _ = write(case, v, "t4", tmp_path, Context(versions={"torch": "2.13.0"}))
+    text = md.read_text()
+    assert "**Attribution:** converter" in text
+    assert "ONNX's strict shape inference rejects the model: `[ShapeInferenceError]" in text
+
+
 ENTRIES = corpus.entries()
 
 
