@@ -128,12 +128,32 @@ def target_family(target: str) -> str:
 _LISTS = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
 
 
+_AT_SHAPES = "at input shape(s) "
+
+
+def _without_shapes(text: str) -> str:
+    """Drops the shape list a failure at another size of a dynamic dim leads with (any
+    stage): its structure counts the Case's inputs, which change as the shrinker deletes
+    nodes, so a runtime failure there kept every node (386 'findings' of one Split bug in a
+    `--dynamic 1.0` campaign)."""
+    if not text.startswith(_AT_SHAPES + "["):
+        return text
+    depth = 0
+    for i, ch in enumerate(text[len(_AT_SHAPES):], len(_AT_SHAPES)):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if depth == 0:
+            return _AT_SHAPES.rstrip() + text[i + 1:]
+    return text
+
+
 def error_class(v: Verdict) -> str:
     """The normalized error without the graph context the exporter appends; for comparison
     failures also without index lists and parenthesized numbers, which change with every
     shape the shrinker tries (and with every Case of the same bug)."""
     # TorchScript appends "[Caused by the value '...' defined in (<graph>)" to the first line.
-    text = normalize_error(v.error or v.detail).split("[Caused by")[0].strip()
+    # The shapes go before normalize_error cuts the text to length: left in, their length
+    # moved the cut.
+    text = normalize_error(_without_shapes(v.error or v.detail)).split("[Caused by")[0].strip()
     if v.stage == Stage.COMPARISON:
         # Innermost first, until none is left: "at input shape(s) [[3, 4], [3, 1]]" would
         # otherwise keep "[, ]", whose commas count the inputs and change as the shrinker

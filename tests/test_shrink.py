@@ -183,6 +183,38 @@ def test_the_failure_class_ignores_how_many_inputs_the_other_shapes_list() -> No
     assert "[" not in four and four != cls("output 0: expected shape [1, 2], got [1, 4]")
 
 
+def test_a_runtime_failure_at_another_size_has_one_class_for_any_number_of_inputs() -> None:
+    """Not only comparisons: ONNX Runtime's refusal at another size led with the shape list
+    too, whose length also moved where the error text was cut to length."""
+    from fuzzer.verdict import Outcome as O
+    from fuzzer.verdict import Verdict, error_class
+
+    def cls(detail: str) -> str:
+        return error_class(Verdict("torchscript-11/ort-all", O.BUG, Stage.RUNTIME_RUN,
+                                   Symptom.CRASH, detail=detail, error=detail))
+
+    tail = (": Fail: [ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while "
+            "running Split node. Name:'/Split' Status Message: Cannot split using values in "
+            "'split' attribute. Axis=0 Input shape={2,1,1} NumOutputs=1 Num entries in 'split' "
+            "(must equal number of outputs) was 1")
+    three = cls("at input shape(s) [[2, 1, 1], [2, 1, 1], [2, 1, 1]]" + tail)
+    assert three == cls("at input shape(s) [[2, 1, 1]]" + tail)
+    assert three.startswith("at input shape(s): Fail:") and "Cannot split" in three
+    assert cls("Fail: [1] other") == "Fail: [<n>] other"  # nothing else is touched
+
+
+def test_a_runtime_failure_at_another_size_shrinks_past_its_inputs(sandbox: Sandbox) -> None:
+    """lt -> le -> unbind over a dynamic batch, from a `--dynamic 1.0` campaign: at batch 2
+    ONNX Runtime cannot run the Split of unbind's traced outputs. The shrinker kept all 3
+    nodes (every deletion changed the shape list's length); the bug is unbind alone."""
+    target = "torchscript-11/ort-all"
+    case = Case.from_json((CASES / "unbind_chain_dynamic.json").read_text())
+    v = sandbox.run(case, target)
+    assert (v.stage, v.symptom) == (Stage.RUNTIME_RUN, Symptom.CRASH), v.detail
+    res = shrink(case, v, lambda c: sandbox.run(c, target), Budget(120, 200))
+    assert res.case.ops == ["aten::unbind"], res.case.ops
+
+
 def test_a_failure_at_another_shape_shrinks_past_its_inputs(sandbox: Sandbox) -> None:
     """Found by a mutate campaign: `any` is wrong at other batch sizes; the shrinker kept all
     5 nodes because every deletion changed the number of inputs the failure listed."""
