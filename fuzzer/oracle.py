@@ -25,7 +25,7 @@ from fuzzer.compare import Reference, close, compare
 from fuzzer.model import materialize, to_fp64
 from fuzzer.targets import Artifact, StageFailure
 from fuzzer.targets.runtimes import run_reference
-from fuzzer.verdict import Attribution, Outcome, Stage, Symptom, Verdict, first_line
+from fuzzer.verdict import AT_SHAPES, Attribution, Outcome, Stage, Symptom, Verdict, first_line
 
 UNSUPPORTED = re.compile(
     r"NOT_IMPLEMENTED|not (?:yet )?implemented|\bnot supported\b|does not support|"
@@ -304,7 +304,7 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
         except Invalid:
             continue  # eager rejects this size: nothing to hold the converter to
         alt = Artifact(art.case, art.module, ref.inputs, model=art.model)
-        where = f"at input shape(s) {shapes}: "
+        where = f"{AT_SHAPES}{shapes}: "
         if on_stage:
             on_stage(Stage.RUNTIME_RUN.value)
         try:
@@ -365,7 +365,7 @@ def _attribute_mismatch(target: targets.Target, art: Artifact, case: Case, ref: 
     except StageFailure as f:
         failed = f"failed: {first_line(_error_text(f.error))}"
         if symptom == Symptom.WRONG_DTYPE and _declared_dtypes(art) == [
-                str(np.asarray(o).dtype) for o in art.outputs or []]:
+                dtype for _, dtype in _layout(art.outputs or [])]:
             # ONNX Runtime gives the dtypes the model declares for its outputs: the converter
             # wrote them, whatever the reference evaluator makes of the rest of the model.
             return Attribution.CONVERTER, (f"{failed.rstrip('.')}; the model declares ONNX "

@@ -128,7 +128,8 @@ def target_family(target: str) -> str:
 _LISTS = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
 
 
-_AT_SHAPES = "at input shape(s) "
+# How the oracle prefixes a failure found at another size of a dynamic dim (the shapes follow).
+AT_SHAPES = "at input shape(s) "
 
 
 def _without_shapes(text: str) -> str:
@@ -136,13 +137,13 @@ def _without_shapes(text: str) -> str:
     stage): its structure counts the Case's inputs, which change as the shrinker deletes
     nodes, so a runtime failure there kept every node (386 'findings' of one Split bug in a
     `--dynamic 1.0` campaign)."""
-    if not text.startswith(_AT_SHAPES + "["):
+    if not text.startswith(AT_SHAPES + "["):
         return text
     depth = 0
-    for i, ch in enumerate(text[len(_AT_SHAPES):], len(_AT_SHAPES)):
+    for i, ch in enumerate(text[len(AT_SHAPES):], len(AT_SHAPES)):
         depth += {"[": 1, "]": -1}.get(ch, 0)
         if depth == 0:
-            return _AT_SHAPES.rstrip() + text[i + 1:]
+            return AT_SHAPES.rstrip() + text[i + 1:]
     return text
 
 
@@ -155,9 +156,9 @@ def error_class(v: Verdict) -> str:
     # moved the cut.
     text = normalize_error(_without_shapes(v.error or v.detail)).split("[Caused by")[0].strip()
     if v.stage == Stage.COMPARISON:
-        # Innermost first, until none is left: "at input shape(s) [[3, 4], [3, 1]]" would
-        # otherwise keep "[, ]", whose commas count the inputs and change as the shrinker
-        # removes one (it then kept every node of a failure found at another shape).
+        # Innermost first, until none is left: a nested list would otherwise keep "[, ]",
+        # whose commas count its items (the leading shape list, the case that taught this,
+        # is dropped by _without_shapes already).
         while True:
             stripped = _LISTS.sub("", text)
             if stripped == text:
