@@ -109,21 +109,26 @@ class Sandbox:
         self._warm_rss = 0.0
 
     def _stop(self, kill: bool = False) -> None:
-        if self._proc is None:
+        # Claim the process first: on Ctrl-C the executor closes a shrink's sandbox while
+        # the shrink's thread may be stopping the same worker after losing it, and the
+        # second stop read `self._proc` after the first had cleared it (an AttributeError
+        # and a traceback instead of the interrupt's summary).
+        proc, conn = self._proc, self._conn
+        if proc is None:
             return
+        self._proc = self._conn = None
         if kill:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self._proc.pid, signal.SIGKILL)
+                os.kill(proc.pid, signal.SIGKILL)
         else:
             with contextlib.suppress(OSError, BrokenPipeError):
-                self._conn.send(None)
-        self._proc.join(5)
-        if self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join()
+                conn.send(None)
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
         with contextlib.suppress(OSError):
-            self._conn.close()
-        self._proc = self._conn = None
+            conn.close()
 
     def close(self) -> None:
         self._stop()
