@@ -107,6 +107,8 @@ def main() -> None:
     ap.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the RSS soak")
     ap.add_argument("--target", default="torchscript-17/ort-all")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--source", default="random", choices=["real", "random"],
+                    help="the arm of the scaling runs")
     ap.add_argument("--default-seconds", type=float, default=120.0,
                     help="per run of the default campaign, unpacked then packed; 0 skips")
     ap.add_argument("--default-source", default="real", choices=["real", "random"],
@@ -118,7 +120,7 @@ def main() -> None:
     runs: dict[int, list[dict[str, Any]]] = {w: [] for w in a.workers}
     for rep in range(a.repeat):
         for w in a.workers:
-            r = measure(w, [a.target], a.seed, cases=a.cases)
+            r = measure(w, [a.target], a.seed, cases=a.cases, sampler=a.source)
             runs[w].append(r)
             print(f"  run {rep + 1}, workers={w}: {r['cases_per_s']:.1f} cases/s", flush=True)
     verdicts: list[str] = []  # the targets, read against this run's figures
