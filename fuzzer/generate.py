@@ -285,8 +285,8 @@ def mined_attrs(seeds: Any, nondefault: float) -> AttrFn:
         for a in spec.args:
             observed = seeds.arg_table(spec.name, a.name)
             if observed and rng.random() >= nondefault:
-                encoded, p = observed
-                out[a.name] = json.loads(encoded[int(rng.choice(len(encoded), p=p))])
+                encoded, cdf = observed
+                out[a.name] = json.loads(encoded[int(cdf.searchsorted(rng.random(), "right"))])
             else:
                 out[a.name] = a.sample(rng, metas, nondefault)
         return out

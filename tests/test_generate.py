@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fuzzer.generate import SAMPLERS, GenConfig, Markov, real_case, weighted_order
@@ -91,10 +92,15 @@ def test_arg_table_is_arg_values_as_drawn_and_every_draw_is_a_fresh_object(
 
     s = _load(str(seeds))
     s.ops["aten::conv2d"] = {"args": {"stride": {"[1, 1]": 6, "[2, 2]": 2}}}  # this copy only
-    encoded, p = s.arg_table("aten::conv2d", "stride")
+    encoded, cdf = s.arg_table("aten::conv2d", "stride")
     assert [json.loads(e) for e in encoded] == [v for v, _ in s.arg_values("aten::conv2d",
                                                                             "stride")]
-    assert p.tolist() == [0.75, 0.25]
+    assert cdf.tolist() == [0.75, 1.0]
+    # The table's draw is numpy's weighted choice, draw for draw (same stream, same index).
+    p = np.array([0.75, 0.25])
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert [int(a.choice(2, p=p)) for _ in range(200)] == [
+        int(cdf.searchsorted(b.random(), "right")) for _ in range(200)]
     assert s.arg_table("aten::conv2d", "stride")[0] is encoded  # built once
     assert s.arg_table("aten::conv2d", "padding") is None
     del s.ops["aten::conv2d"]
