@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -171,3 +172,35 @@ def test_shape_inference_is_memoized_without_sharing_results_or_hiding_errors() 
     for _ in range(2):  # a shape error is raised every time, never remembered as a result
         with pytest.raises(Exception, match=r"\S"):
             spec.infer([a, Meta((7, 5), "float32")], spec.defaults())
+
+
+def test_a_rejection_is_remembered_as_the_same_error_but_running_out_of_memory_is_not() -> None:
+    import dataclasses
+
+    from fuzzer import ops
+    from fuzzer.ops.spec import _MEMO, Meta
+
+    spec = ops.get("aten::matmul")
+    bad = [Meta((3, 4), "float32"), Meta((6, 5), "float32")]
+    with pytest.raises(Exception) as first:
+        spec.infer(bad, spec.defaults())
+    (kept,) = [v for k, v in _MEMO.items() if k[:2] == (spec.name, tuple(bad))]
+    assert kept.__traceback__ is None and kept.__context__ is None  # no frames held
+    with pytest.raises(type(first.value)) as again:
+        spec.infer(bad, spec.defaults())
+    assert str(again.value) == str(first.value) and again.value is not kept
+
+    # An op that runs out of memory once (a fault, injected) fits when memory is back.
+    calls = []
+
+    def flaky(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("injected")
+        return spec.fn(*a, **k)
+
+    spec2 = dataclasses.replace(spec, name="test::flaky_matmul", fn=flaky)
+    ok = [Meta((3, 4), "float32"), Meta((4, 5), "float32")]
+    with pytest.raises(MemoryError):
+        spec2.infer(ok, spec.defaults())
+    assert spec2.infer(ok, spec.defaults()) == [Meta((3, 5), "float32")]

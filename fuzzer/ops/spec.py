@@ -11,6 +11,7 @@ by default, the lowering itself run on meta tensors: exact for every op torch ca
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import string
@@ -216,18 +217,27 @@ class OpSpec:
         """Output metas, by running the lowering on meta tensors (or the explicit rule; in a
         worker, on CPU zeros first).
         Memoized: meta dispatch costs ~0.2 ms a node, and a worker that generates a Case
-        infers every node again when it materializes it."""
+        infers every node again when it materializes it. Rejections are memoized too, as
+        the error to raise again (a copy of the same type and text): mined attribute values
+        that do not fit are drawn again and again, and a rejection raises twice (CPU, then
+        meta), ~47 us. Running out of memory is not: it says how full the process was."""
         key = (self.name, tuple(metas), json.dumps(attrs, sort_keys=True, default=repr))
         with _MEMO_LOCK:
             hit = _MEMO.get(key)
             if hit is not None:
                 _MEMO.move_to_end(key)
-                return list(hit)
-        out = self._infer(metas, attrs)
-        with _MEMO_LOCK:
-            _MEMO[key] = tuple(out)
-            if len(_MEMO) > _MEMO_SIZE:
-                _MEMO.popitem(last=False)
+        if isinstance(hit, Exception):
+            raise copy.copy(hit)
+        if hit is not None:
+            return list(hit)
+        try:
+            out = self._infer(metas, attrs)
+        except MemoryError:
+            raise
+        except Exception as e:
+            _remember(key, _bare(e))
+            raise
+        _remember(key, tuple(out))
         return out
 
     def _infer(self, metas: list[Meta], attrs: dict[str, Any]) -> list[Meta]:
@@ -279,9 +289,36 @@ def _dtype_name(dt: torch.dtype) -> str:
 
 REGISTRY: dict[str, OpSpec] = {}
 
-# Successful shape inferences, least recently used first (failures are not kept: the caller
-# turns them into its own error). A pure function of (op, metas, attrs), so safe to share.
-_MEMO: OrderedDict[tuple[str, tuple[Meta, ...], str], tuple[Meta, ...]] = OrderedDict()
+
+def _remember(key: tuple[str, tuple[Meta, ...], str],
+              value: tuple[Meta, ...] | Exception | None) -> None:
+    if value is None:
+        return
+    with _MEMO_LOCK:
+        _MEMO[key] = value
+        if len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+
+
+def _bare(e: Exception) -> Exception | None:
+    """`e` without its traceback or chained causes (which hold the frames, tensors and all),
+    or None where a copy would not be the same error (an exception type that cannot be
+    rebuilt from its args) or where it is no property of the op (out of memory)."""
+    if isinstance(e, torch.OutOfMemoryError) or "allocate" in str(e):
+        return None
+    try:
+        c = copy.copy(e)
+    except Exception:
+        return None
+    if type(c) is not type(e) or str(c) != str(e):
+        return None
+    c.__traceback__ = c.__cause__ = c.__context__ = None
+    return c
+
+# Shape inferences (output metas, or the error a rejection raises), least recently used
+# first. A pure function of (op, metas, attrs), so safe to share.
+_MEMO: OrderedDict[tuple[str, tuple[Meta, ...], str], tuple[Meta, ...] | Exception] = \
+    OrderedDict()
 _MEMO_LOCK = threading.Lock()
 _MEMO_SIZE = 8192
 # Worker processes only (fuzzer/worker.py): run the lowering on CPU zeros first and ask meta
