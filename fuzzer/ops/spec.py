@@ -232,8 +232,6 @@ class OpSpec:
             return list(hit)
         try:
             out = self._infer(metas, attrs)
-        except MemoryError:
-            raise
         except Exception as e:
             _remember(key, _bare(e))
             raise
@@ -304,7 +302,7 @@ def _bare(e: Exception) -> Exception | None:
     """`e` without its traceback or chained causes (which hold the frames, tensors and all),
     or None where a copy would not be the same error (an exception type that cannot be
     rebuilt from its args) or where it is no property of the op (out of memory)."""
-    if isinstance(e, torch.OutOfMemoryError) or "allocate" in str(e):
+    if isinstance(e, (MemoryError, torch.OutOfMemoryError)) or "allocate" in str(e):
         return None
     try:
         c = copy.copy(e)
@@ -314,6 +312,7 @@ def _bare(e: Exception) -> Exception | None:
         return None
     c.__traceback__ = c.__cause__ = c.__context__ = None
     return c
+
 
 # Shape inferences (output metas, or the error a rejection raises), least recently used
 # first. A pure function of (op, metas, attrs), so safe to share.
