@@ -22,7 +22,7 @@ from typing import Any
 
 # (module, attribute, label): each is timed where it is called from, wrappers included.
 PARTS = [("fuzzer.executors", "case_for", "generation"),
-         ("fuzzer.model", "materialize", "materialize"),
+         ("fuzzer.oracle", "materialize", "materialize"),  # where it is called from
          ("fuzzer.oracle", "reference_at", "eager run"),
          ("fuzzer.oracle", "_validate", "onnx.checker"),
          ("fuzzer.oracle", "_judge_outputs", "comparison"),
