@@ -207,7 +207,7 @@ def _emb_params(a: dict[str, Any], m: list[Meta]) -> dict[str, tuple[tuple[int, 
     return {"weight": ((a["num_embeddings"], a["embedding_dim"]), a["weight_dtype"])}
 
 
-@op("aten::embedding", "indexing", "F.embedding({x0}, {weight}, padding_idx={padding_idx}, "
+@op("aten::embedding", "indexing", "F.embedding({x0}, {weight:clone}, padding_idx={padding_idx}, "
     "max_norm={max_norm}, norm_type={norm_type}, scale_grad_by_freq={scale_grad_by_freq}, "
     "sparse={sparse})", dtypes=("int64", "int32"), ranks=(0, 3), python=PF + "embedding",
     args=(Arg("num_embeddings", 10, (16,), doc="rows of the weight; indices are drawn below"),
@@ -221,10 +221,10 @@ def embedding(x: torch.Tensor, weight: torch.Tensor, *, num_embeddings: int,
               norm_type: float, scale_grad_by_freq: bool, sparse: bool,
               weight_dtype: str) -> torch.Tensor:
     # max_norm renormalizes the weight in place; a clone keeps the Case's weight fixed so
-    # every run (fp32, fp64, export) sees the same parameters.
-    w = weight.clone() if max_norm is not None else weight
-    return F.embedding(x, w, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
-                       scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+    # every run (fp32, fp64, export) sees the same parameters. Always, as the repro's
+    # template does: a repro must trace the graph the campaign traced.
+    return F.embedding(x, weight.clone(), padding_idx=padding_idx, max_norm=max_norm,
+                       norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
 
 @op("aten::one_hot", "indexing", "F.one_hot({x0}, num_classes={num_classes})",

@@ -87,8 +87,9 @@ def _in_params(a: dict[str, Any], m: list[Meta]) -> ParamShapes:
     return ps
 
 
-@op("aten::instance_norm", "norm", "F.instance_norm({x0}, {running_mean}, {running_var}, "
-    "{weight}, {bias}, use_input_stats={use_input_stats}, momentum={momentum}, eps={eps})",
+@op("aten::instance_norm", "norm", "F.instance_norm({x0}, {running_mean:clone}, "
+    "{running_var:clone}, {weight}, {bias}, use_input_stats={use_input_stats}, "
+    "momentum={momentum}, eps={eps})",
     ranks=(3, 5), dtypes=FLOAT, params=_in_params, python=PF + "instance_norm",
     args=(Arg("eps", 1e-5, (1e-3,), edges=(0.0,)), flag("affine"),
           flag("track_running_stats"), flag("use_input_stats", True),

@@ -189,7 +189,8 @@ class OpSpec:
         literals, parameters as the given expressions (absent optional ones as None).
         `{xs}` renders every tensor input, comma-separated; `{name:kw}` renders
         `, name=value`, or nothing when the value is None (for torch functions whose Python
-        binding rejects an explicit None)."""
+        binding rejects an explicit None); `{param:clone}` renders `expr.clone()` (or None),
+        for lowerings that clone a parameter an op would update in place."""
         a = {**self.defaults(), **attrs}
         if self.canon is not None:
             a = self.canon(a)
@@ -210,6 +211,8 @@ class OpSpec:
                     text = "" if v is None else f", {f}={text}"
             else:
                 text = (params or {}).get(f, "None")
+                if spec == "clone" and text != "None":
+                    text += ".clone()"
             out.append(text)
         return "".join(out)
 
