@@ -290,7 +290,9 @@ def _dump(case_json: str, target: str, folder: str, chain: bool) -> None:
 
     from fuzzer import targets
     from fuzzer.model import materialize
+    from fuzzer.worker import thread_lock_for_tqdm
 
+    thread_lock_for_tqdm()  # killed on a hang, it would leave a named semaphore behind
     d = Path(folder)
     fd = os.open(d / "export.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)

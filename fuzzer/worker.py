@@ -166,6 +166,20 @@ class Worker:
             self.send_verdict(ks[j], target, self.charged(hashes[j], v))
 
 
+def thread_lock_for_tqdm() -> None:
+    """torch.fx's Interpreter builds a (disabled) tqdm bar in every dynamo export, and tqdm's
+    first bar makes a multiprocessing RLock: a named semaphore, registered with the driver's
+    resource tracker. A worker that is killed (crash, hang, recycle) never releases it, so
+    each such death left a /dev/shm file and a "leaked semaphore" warning at exit. One
+    process, one thread of bars: a thread lock is all tqdm needs here."""
+    with contextlib.suppress(ImportError):
+        import threading
+
+        from tqdm import tqdm
+
+        tqdm.set_lock(threading.RLock())
+
+
 def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
     """The worker's main loop (the sandbox's Process target)."""
     import torch
@@ -176,6 +190,7 @@ def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
     eager_shapes(True)  # this process is the sandbox: CPU kernels may run here
     logging.disable(logging.WARNING)  # nobody reads a worker's log records; exporters log a lot
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    thread_lock_for_tqdm()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)  # exporter chatter and native crash messages land here, not on the TTY

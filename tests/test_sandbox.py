@@ -214,3 +214,18 @@ def test_a_worker_that_cannot_start_leaves_a_sandbox_that_closes(tmp_path: Any) 
                        timeout=300, cwd=tmp_path)
     assert "bootstrapping phase" in r.stderr  # multiprocessing's own advice is what shows
     assert "AttributeError" not in r.stderr, r.stderr[-2000:]
+
+
+def test_a_killed_worker_leaves_no_named_semaphore_behind() -> None:
+    # A dynamo export makes tqdm build its lock; on the old code that was a named
+    # semaphore in /dev/shm which a SIGKILLed worker never released.
+    import glob
+    import os
+    import signal
+
+    before = set(glob.glob("/dev/shm/sem.mp-*"))
+    with Sandbox(Limits(timeout=120)) as sb:
+        assert sb.run(CASE, "dynamo/ort-all").outcome == Outcome.PASS
+        os.kill(sb._proc.pid, signal.SIGKILL)
+        sb._proc.join()
+    assert set(glob.glob("/dev/shm/sem.mp-*")) - before == set()
