@@ -229,9 +229,11 @@ def _target_counts(store_dir: Path, as_json: bool) -> None:
     finally:
         st.close()
     data = [{"target": t, "ran": n, "failed": b, "unsupported": u, "invalid": i,
-             "fusions": summary([fused.get(t, {})])} for t, n, b, u, i in rows]
+             "fusions": summary([fused.get(t, {})]),
+             "missed_fusions": [m for m in missed if m["missed_on"] == t]}
+            for t, n, b, u, i in rows]
     if as_json:
-        print(json.dumps({"targets": data, "missed_fusions": missed}, indent=2))
+        print(json.dumps(data, indent=2))
         return
     cols = ("target", "ran", "failed", "unsupported", "invalid")
     t = Table(title=f"targets in {store_dir}")
