@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from fuzzer.analysis_report import analyze
 from fuzzer.analyze import (
     ANY,
-    analyze,
     chains,
     chi2_if_fits,
     enrichment,

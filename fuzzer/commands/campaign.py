@@ -236,8 +236,8 @@ def analyze(stores: Annotated[list[Path], typer.Argument(
     """Statistics over campaign stores: failure rates of the real and random arms with 95%
     CIs and tests, n-gram enrichment (Fisher + Benjamini–Hochberg), real-world exposure of
     minimized failures, the stage x symptom taxonomy beside the paper's; plots and a report."""
+    from fuzzer.analysis_report import analyze as run_analysis
     from fuzzer.analyze import ANY, ARMS
-    from fuzzer.analyze import analyze as run_analysis
     from fuzzer.generate import default_seeds
     from fuzzer.plots import Q, conclusion, fmt, fmt_p, rate_cell
 
