@@ -10,17 +10,17 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from fuzzer.cli import (
+from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
     TimeoutOpt,
-    _targets,
-    _weights,
     app,
     err,
     guarded,
     out,
     seeds_option,
+    target_names,
+    target_weights,
 )
 
 
@@ -144,7 +144,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
         out_dir = resume
     if source not in SAMPLERS:
         raise GenerationError(f"unknown source {source!r} (one of {', '.join(SAMPLERS)})")
-    names, weights = _targets(target), _weights(target)
+    names, weights = target_names(target), target_weights(target)
     vocab = vocabulary(op) if op else None
     if vocabulary_ not in ("mined", "catalogue"):
         raise GenerationError(f"unknown vocabulary {vocabulary_!r} (mined or catalogue)")
