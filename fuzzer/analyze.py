@@ -23,6 +23,8 @@ import numpy as np
 
 from fuzzer.dataflow import case_graph, case_ngrams
 from fuzzer.rows import EVALUATED, Campaign, CaseRow, Finding, StoreInfo, VRow, load, store_error
+from fuzzer.seeds import MAX_N as MINED_N
+from fuzzer.seeds import load_seeds as read_seeds
 from fuzzer.statistics import (
     bh,
     chi2_if_fits,
@@ -263,8 +265,6 @@ class Exposure:
 def exposure(findings: list[Finding], seeds: Any) -> list[Exposure]:
     """In how many mined architectures does each minimized failure's chain occur? A Case with
     several paths occurs where all of them do (a necessary condition, not a subgraph match)."""
-    from fuzzer.mine import MAX_N as MINED_N
-
     out = []
     for f in findings:
         paths = chains(f.case)
@@ -283,11 +283,7 @@ def exposure(findings: list[Finding], seeds: Any) -> list[Exposure]:
 
 def load_seeds(path: Path) -> Any:
     try:
-        from fuzzer.mine import load_seeds as _load
-    except ImportError as e:  # the miner is optional here
-        raise store_error(f"{path}: cannot read seeds ({e})") from None
-    try:
-        return _load(path)
+        return read_seeds(path)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise store_error(f"{path}: not a seeds directory ({e})") from None
 

@@ -25,6 +25,7 @@ from fuzzer.case import Case, Input, Node
 from fuzzer.ops.spec import Meta, Operand, OpSpec
 from fuzzer.rng import np_rng
 from fuzzer.sampling import GenConfig, GenerationError, sampler
+from fuzzer.seeds import load_seeds
 
 
 def _start_meta(rng: np.random.Generator, spec: OpSpec, cfg: GenConfig) -> Meta:
@@ -285,8 +286,6 @@ def default_seeds() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str) -> Any:
-    from fuzzer.mine import load_seeds
-
     p = Path(path)
     if not (p / "ngrams.json").is_file():
         raise GenerationError(f"{p}: no mined seeds here (run `convfuzz mine --out {p}`)")

@@ -193,7 +193,7 @@ def list_ops(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
     from fuzzer.coverage import catalogue
     from fuzzer.generate import GenerationError, default_seeds
-    from fuzzer.mine import load_seeds
+    from fuzzer.seeds import load_seeds
 
     path = seeds_dir or default_seeds()
     if not (path / "ops.json").is_file():
