@@ -19,16 +19,9 @@ from fuzzer import fusions
 from fuzzer.case import Case, split_ref
 from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
-from fuzzer.executors import (
-    DaskExecutor,
-    Executor,
-    LocalExecutor,
-    Result,
-    decode,
-    job,
-    skipped,
-)
+from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, decode, skipped
 from fuzzer.generate import GenConfig
+from fuzzer.job import Result, job
 from fuzzer.ops import get as get_op
 from fuzzer.ops import same_value
 from fuzzer.rng import derive, np_rng

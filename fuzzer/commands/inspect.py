@@ -10,16 +10,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fuzzer.cli import (
+from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
     TimeoutOpt,
-    _sandbox,
-    _targets,
     app,
     guarded,
+    open_sandbox,
     out,
     seeds_option,
+    target_names,
 )
 
 
@@ -39,8 +39,8 @@ def run(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.", show
     from fuzzer.verdict import Outcome
 
     case = load(case_file)
-    names = _targets(target)
-    with _sandbox(timeout, memory_mb) as sb:
+    names = target_names(target)
+    with open_sandbox(timeout, memory_mb) as sb:
         verdicts = [sb.run(case, t) for t in names]
     if as_json:
         print(json.dumps({"case": case.hash, "verdicts": [
@@ -88,7 +88,7 @@ def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
         raise TargetError(str(e)) from None
     for n in names:
         parse(n)
-    with _sandbox(timeout, memory_mb) as sb:
+    with open_sandbox(timeout, memory_mb) as sb:
         verdicts = run_sweep(case, names, sb.run)
     groups = summarize(verdicts)
     if as_json:
@@ -193,7 +193,7 @@ def list_ops(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
     from fuzzer.coverage import catalogue
     from fuzzer.generate import GenerationError, default_seeds
-    from fuzzer.mine import load_seeds
+    from fuzzer.seeds import load_seeds
 
     path = seeds_dir or default_seeds()
     if not (path / "ops.json").is_file():
