@@ -124,7 +124,7 @@ def _validate(model: bytes, rewritten: bool = False) -> None:
 
 
 _KIND_STAGE = {"exporter": Stage.NODE_CONVERSION, "pass": Stage.GRAPH_OPTIMIZATION,
-               "runtime": Stage.RUNTIME_RUN}
+               "runtime": Stage.RUNTIME_RUN, "converter": Stage.NODE_CONVERSION}
 
 
 def judge(case: Case, target_name: str, ref: Reference | None = None,
@@ -269,7 +269,7 @@ def run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
             raise
         except Exception as e:  # a component that raised without classifying
             raise StageFailure(_KIND_STAGE[comp.kind], e) from e
-        if comp.kind != "runtime" and comp is target.components[-2]:
+        if comp.kind in ("exporter", "pass") and comp is target.components[-2]:
             if on_stage:
                 on_stage(Stage.VALIDATION.value)
             with _timed(timings, "validation"):
@@ -293,6 +293,9 @@ def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,
         # reference evaluator is.
         v.attribution = Attribution.CONVERTER
         v.evidence["shape_inference"] = invalid
+    elif (target.runtime.referees != ("ref",) and art.model is not None
+          and f.stage in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN)):
+        v.attribution, v.evidence["referees"] = _referee_vote(target, art, ref)
     else:
         v.attribution = _attribute_failure(target, art, ref, f.stage)
     return v
@@ -325,8 +328,8 @@ def _judge_outputs(target: targets.Target, art: Artifact, ref: Reference,
     if m is None:
         return None
     ev: dict[str, Any] = m.evidence | {"output": m.output}
-    attribution, ev["reference_evaluator"] = _attribute_mismatch(target, art, art.case, ref,
-                                                                 m.symptom)
+    attribution, said = _attribute_mismatch(target, art, art.case, ref, m.symptom)
+    ev["referees" if target.runtime.referees != ("ref",) else "reference_evaluator"] = said
     return Verdict(target.name, Outcome.BUG, Stage.COMPARISON, m.symptom, attribution,
                    where + m.detail, where + m.detail, ev)
 
@@ -364,7 +367,8 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
     from fuzzer.model import make_inputs
 
     alternatives = other_shapes(art.case)
-    if not alternatives or _specialized(art):
+    if not alternatives or art.model is None or _specialized(art):
+        # (no ONNX model: a converter traced at the Case's shapes, which is all it claims)
         return None  # the exporter declared a dim static (allowed by Dim.AUTO): nothing to hold
     for k, shapes in enumerate(alternatives):
         alt_case = art.case.copy()
@@ -403,6 +407,8 @@ def _attribute_failure(target: targets.Target, art: Artifact, ref: Reference,
         return Attribution.CONVERTER
     if stage == Stage.GRAPH_OPTIMIZATION:
         return Attribution.OPTIMIZER
+    if target.runtime.kind == "converter":  # its own runtime failed: still its project
+        return Attribution.RUNTIME
     if target.runtime.name == "ref" or art.model is None:
         return Attribution.UNKNOWN
     # ONNX Runtime rejected or crashed on the model: if the reference evaluator runs it and
@@ -434,6 +440,10 @@ def _attribute_mismatch(target: targets.Target, art: Artifact, case: Case, ref: 
                         symptom: Symptom) -> tuple[Attribution, str]:
     if target.runtime.name == "ref":
         return Attribution.CONVERTER, "is the runtime of this target"
+    if art.model is None:  # a converter: lowering and kernels are one project's
+        return Attribution.CONVERTER, "has no ONNX model to run (the converter runs its own)"
+    if target.runtime.referees != ("ref",):
+        return _referee_vote(target, art, ref)
     try:
         outs = run_reference(art)
     except StageFailure as f:
@@ -459,3 +469,32 @@ def _attribute_mismatch(target: targets.Target, art: Artifact, case: Case, ref: 
     return Attribution.UNKNOWN, f"disagrees with both torch and ONNX Runtime ({m.detail})"
 
 
+
+
+def _referee_vote(target: targets.Target, art: Artifact, ref: Reference
+                  ) -> tuple[Attribution, str]:
+    """A runtime refereed by others (OpenVINO by ONNX Runtime and the reference evaluator):
+    a failure none of them shares is the runtime's; one every referee that can run the model
+    shares is the model's, i.e. the exporter's (one finding, not one per runtime)."""
+    said, good, bad = [], 0, 0
+    for name in target.runtime.referees:
+        trial = Artifact(art.case, art.module, art.inputs, model=art.model)
+        try:
+            targets.resolve(name).run(trial)
+        except StageFailure as f:
+            if classify(f.stage, f.error) == Symptom.UNSUPPORTED:
+                said.append(f"{name} cannot run it ({first_line(_error_text(f.error))[:120]})")
+                continue
+            bad += 1
+            said.append(f"{name} fails too ({first_line(_error_text(f.error))[:120]})")
+            continue
+        m = compare(art.case, ref, trial.outputs or [])
+        if m is None:
+            good += 1
+            said.append(f"{name} agrees with torch")
+        else:
+            bad += 1
+            said.append(f"{name} disagrees with torch too ({m.detail[:120]})")
+    verdict = (Attribution.RUNTIME if good and not bad else
+               Attribution.CONVERTER if bad and not good else Attribution.UNKNOWN)
+    return verdict, "; ".join(said)

@@ -132,6 +132,8 @@ def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
     if ev.get("reference_evaluator"):
         lines.append(f"  - the ONNX reference evaluator (`onnx.reference`) "
                      f"{ev['reference_evaluator']}")
+    if ev.get("referees"):
+        lines.append(f"  - the same ONNX model elsewhere: {ev['referees']}")
     if ev.get("shape_inference"):
         lines.append(f"  - at those input sizes ONNX's strict shape inference rejects the model: "
                      f"`{ev['shape_inference']}`")

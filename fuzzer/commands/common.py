@@ -47,6 +47,7 @@ def guarded(fn: F) -> F:
     """Map every known kind of bad input to a one-line error and exit code 2."""
     @functools.wraps(fn)
     def wrapper(*a: Any, **kw: Any) -> Any:
+        from fuzzer import extras
         from fuzzer.case import CaseError
         from fuzzer.generate import GenerationError
         from fuzzer.store import StoreError
@@ -62,6 +63,13 @@ def guarded(fn: F) -> F:
             raise bad_input(f"{e.filename}: {e.strerror}") from None
         except ConnectionError as e:  # e.g. an unreachable Dask scheduler
             raise bad_input(str(e)) from None
+        except extras.MissingExtra as e:
+            raise bad_input(str(e)) from None
+        except ModuleNotFoundError as e:  # an optional dependency (scipy in analyze, dask
+            msg = extras.from_error(e)  # for --scheduler...); any other module is a bug
+            if msg is None:
+                raise
+            raise bad_input(msg) from None
     return wrapper  # type: ignore[return-value]
 
 

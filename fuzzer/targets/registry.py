@@ -1,5 +1,7 @@
 """Targets as plugins. A *component* is one exporter, ONNX pass or runtime, registered under a
-name pattern; a *target* is a chain of them, named like `torchscript-17/ort-all`.
+name pattern; a *target* is a chain of them, named like `torchscript-17/ort-all`. A
+*converter* (OpenVINO's PyTorch frontend, ExecuTorch, LiteRT) is exporter and runtime in one:
+it takes the torch module and gives outputs, and is a target on its own (`ov-pt`).
 
 Components raise `StageFailure` (or any exception, classified by the stage they declare) and
 pass an `Artifact` along: the torch module and inputs in, ONNX bytes through, outputs out.
@@ -47,10 +49,12 @@ class StageFailure(Exception):
 
 @dataclass(frozen=True)
 class Component:
-    kind: str  # exporter | pass | runtime
+    kind: str  # exporter | pass | runtime | converter
     name: str
     run: Callable[[Artifact], None]
-    family: str  # which project is blamed: torch.onnx, onnxscript, onnxruntime, onnx, test
+    # Which project is blamed: torch.onnx, onnxscript, onnxruntime, onnx, openvino,
+    # executorch, litert, test.
+    family: str
     settings: dict[str, Any] = field(default_factory=dict)
     # Exporters whose cost is per export, not per node, name how many Cases are worth
     # exporting as one packed model (fuzzer/pack.py); 1: never packed.
@@ -59,6 +63,9 @@ class Component:
     # makes from `model` with those names off. Blame halves the names that fired
     # (`Artifact.notes["fired"]`) to name the one a failure needs.
     without: Callable[[bytes, frozenset[str]], bytes] | None = None
+    # Runtimes: the runtimes that referee this one on the same ONNX model. A failure they
+    # do not share is this runtime's; one they all share is the model's (the exporter's).
+    referees: tuple[str, ...] = ("ref",)
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,11 @@ def _parse(name: str) -> Target:
     if not parts:
         raise TargetError("empty target name")
     comps = [resolve(p) for p in parts]
+    if comps[0].kind == "converter":
+        if len(comps) > 1:
+            raise TargetError(f"target {name!r}: {comps[0].name!r} converts and runs the "
+                              "torch module itself; it stands alone")
+        return Target(comps[0].name, (comps[0],))
     if comps[0].kind != "exporter":
         raise TargetError(f"target {name!r} must start with an exporter, not {comps[0].kind} "
                           f"{comps[0].name!r}")
@@ -157,5 +169,11 @@ NAMED: dict[str, str] = {
                                                  "fuse-and-eliminate passes one by one",
     "dynamo-noopt/onnxsim/ort-disabled": "dynamo export (no optimizer), then onnx-simplifier",
     "dynamo-noopt/onnxslim/ort-disabled": "dynamo export (no optimizer), then onnxslim",
+    "torchscript-17/ov": "TorchScript exporter at opset 17, OpenVINO's ONNX frontend on CPU",
+    "dynamo/ov": "dynamo exporter with its optimizer, OpenVINO's ONNX frontend on CPU",
+    "ov-pt": "OpenVINO's PyTorch frontend (openvino.convert_model) on CPU",
+    "executorch": "torch.export, ExecuTorch lowering, portable kernels",
+    "executorch-xnnpack": "torch.export, ExecuTorch lowering with the XNNPACK delegate",
+    "litert": "litert-torch conversion (torch.export), LiteRT interpreter",
 }
 DEFAULT_TARGETS = ("torchscript-17/ort-all", "dynamo/ort-all")

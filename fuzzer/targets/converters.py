@@ -1,0 +1,223 @@
+"""Converters other than torch.onnx, on the same Cases: OpenVINO (as a runtime of any ONNX
+chain, `ov`, and from the torch module through its PyTorch frontend, `ov-pt`), ExecuTorch
+(portable kernels, or the XNNPACK delegate) and LiteRT (litert-torch, LiteRT interpreter).
+
+Each package is an optional extra: naming a component whose package is missing is a one-line
+error (`pip install 'convfuzz[openvino]'`), checked without importing it. Each component
+recognises its own "not supported" messages (an honest refusal is `unsupported`, never a bug)
+and runs with one thread, in fp32 (OpenVINO's CPU default precision is bf16 where the CPU has
+bf16 units: not a bug).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from typing import Any
+
+import numpy as np
+import torch
+
+from fuzzer.extras import require
+from fuzzer.targets.exporters import quiet
+from fuzzer.targets.registry import Artifact, Component, StageFailure, component
+from fuzzer.targets.runtimes import feeds
+from fuzzer.verdict import Stage, Symptom
+
+OV_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}
+
+# Each converter's own words for "this operator/dtype is not implemented".
+OV_UNSUPPORTED = re.compile(
+    r"No conversion rule found|OpenVINO does not support the following ONNX operations|"
+    r"is not supported|Unsupported (?:data )?type|not implemented", re.I)
+ET_UNSUPPORTED = re.compile(
+    r"Missing out variants|Operator missing|missing operator|kernel not found|"
+    r"KernelNotFound|not (?:yet )?supported|not implemented", re.I)
+LITERT_UNSUPPORTED = re.compile(
+    r"Lowering not found|No lowering|not (?:yet )?supported|not implemented|"
+    r"Unsupported (?:op|data ?type|dtype)|failed to legalize", re.I)
+
+
+def failure(stage: Stage, e: BaseException | str, unsupported: re.Pattern[str]) -> StageFailure:
+    text = f"{type(e).__name__}: {e}" if isinstance(e, BaseException) else str(e)
+    return StageFailure(stage, text, Symptom.UNSUPPORTED if unsupported.search(text) else None)
+
+
+def export_stage(e: BaseException) -> Stage:
+    """torch.export's own failures (dynamo tracing, guards) are TRACE: the converter never got
+    a graph. Everything after it is the converter's lowering."""
+    chain: list[BaseException] = []
+    x: BaseException | None = e
+    while x is not None and len(chain) < 10:
+        chain.append(x)
+        x = x.__cause__ or x.__context__
+    for c in chain:
+        files = [f.f_code.co_filename for f, _ in traceback.walk_tb(c.__traceback__)]
+        inner = next((f for f in reversed(files) if "/torch/" in f or "/executorch/" in f
+                      or "litert" in f), "")
+        if "/torch/_dynamo/" in inner or "/torch/export/" in inner or "/torch/_export/" in inner:
+            return Stage.TRACE
+    return Stage.NODE_CONVERSION
+
+
+def outputs_of(values: Any) -> list[np.ndarray]:
+    vals = values if isinstance(values, (list, tuple)) else [values]
+    return [v.detach().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for v in vals]
+
+
+# -- OpenVINO -------------------------------------------------------------------------------
+_OV_CORE: list[Any] = []
+
+
+def ov_core() -> Any:
+    """One openvino.Core a process (creating one reads the plugin registry, ~20 ms)."""
+    if not _OV_CORE:
+        import openvino as ov
+
+        _OV_CORE.append(ov.Core())
+    return _OV_CORE[0]
+
+
+def ov_infer(model: Any, art: Artifact, names: list[str] | None) -> list[np.ndarray]:
+    """Compile `model` for CPU in fp32 on one thread and run the Case's inputs."""
+    core = ov_core()
+    try:
+        compiled = core.compile_model(model, "CPU", OV_CONFIG)
+    except Exception as e:
+        raise failure(Stage.RUNTIME_LOAD, e, OV_UNSUPPORTED) from e
+    try:
+        if names is None:  # the PyTorch frontend: inputs in forward's order
+            args: Any = [t.detach().numpy() for t in art.inputs]
+        else:
+            args = feeds(art, names)
+        result = compiled(args)
+        return [np.asarray(result[o]) for o in compiled.outputs]
+    except StageFailure:
+        raise
+    except Exception as e:
+        raise failure(Stage.RUNTIME_RUN, e, OV_UNSUPPORTED) from e
+
+
+@component("runtime", r"ov", ("ov",),
+           "OpenVINO CPU on the chain's ONNX model (core.read_model of the bytes), fp32 on one "
+           "thread; ONNX Runtime and the reference evaluator referee it. Needs "
+           "the openvino extra")
+def ov_runtime() -> Component:
+    require("openvino", "target component 'ov'")
+
+    def run(art: Artifact) -> None:
+        try:
+            model = ov_core().read_model(art.model, b"")  # the ONNX frontend converts here
+        except Exception as e:
+            raise failure(Stage.RUNTIME_LOAD, e, OV_UNSUPPORTED) from e
+        art.outputs = ov_infer(model, art, [i.get_any_name() for i in model.inputs])
+
+    return Component("runtime", "ov", run, "openvino", {"device": "CPU", **OV_CONFIG},
+                     referees=("ort-disabled", "ref"))
+
+
+@component("converter", r"ov-pt", ("ov-pt",),
+           "OpenVINO's PyTorch frontend, openvino.convert_model(module, example_input=...), "
+           "then OpenVINO CPU, fp32 on one thread. Needs the openvino extra")
+def ov_pt() -> Component:
+    require("openvino", "target component 'ov-pt'")
+
+    def run(art: Artifact) -> None:
+        import openvino as ov
+
+        try:
+            with quiet(), torch.no_grad():
+                model = ov.convert_model(art.module, example_input=tuple(art.inputs))
+        except Exception as e:
+            raise failure(Stage.NODE_CONVERSION, e, OV_UNSUPPORTED) from e
+        art.outputs = ov_infer(model, art, None)
+
+    # ~50 ms a Case: not worth packing.
+    return Component("converter", "ov-pt", run, "openvino",
+                     {"frontend": "pytorch", "device": "CPU", **OV_CONFIG})
+
+
+# -- ExecuTorch -----------------------------------------------------------------------------
+def _export(art: Artifact) -> Any:
+    try:
+        with quiet():
+            return torch.export.export(art.module, tuple(art.inputs))
+    except Exception as e:
+        raise StageFailure(Stage.TRACE, f"{type(e).__name__}: {e}") from e
+
+
+@component("converter", r"executorch(?P<xnnpack>-xnnpack)?", ("executorch", "executorch-xnnpack"),
+           "torch.export, ExecuTorch's to_edge_transform_and_lower().to_executorch(), run by "
+           "its runtime on the portable kernels; `-xnnpack` delegates to XNNPACK. Needs "
+           "the executorch extra")
+def executorch(xnnpack: str | None = None) -> Component:
+    require("executorch", f"target component 'executorch{xnnpack or ''}'")
+    name = "executorch" + (xnnpack or "")
+
+    def run(art: Artifact) -> None:
+        from executorch.exir import to_edge_transform_and_lower
+        from executorch.runtime import Runtime
+
+        program = _export(art)
+        try:
+            with quiet():
+                parts = []
+                if xnnpack:
+                    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+                        XnnpackPartitioner,
+                    )
+                    parts = [XnnpackPartitioner()]
+                buffer = to_edge_transform_and_lower(program, partitioner=parts or None
+                                                     ).to_executorch().buffer
+        except Exception as e:
+            raise failure(Stage.NODE_CONVERSION, e, ET_UNSUPPORTED) from e
+        try:
+            method = Runtime.get().load_program(buffer).load_method("forward")
+        except Exception as e:
+            raise failure(Stage.RUNTIME_LOAD, e, ET_UNSUPPORTED) from e
+        try:
+            # Clones: an in-place op of the program must not touch the Case's inputs.
+            art.outputs = outputs_of(method.execute([t.clone() for t in art.inputs]))
+        except Exception as e:
+            raise failure(Stage.RUNTIME_RUN, e, ET_UNSUPPORTED) from e
+
+    # ~0.5 s a lowering whatever the model's size: packed like the dynamo exporter.
+    return Component("converter", name, run, "executorch",
+                     {"backend": "xnnpack" if xnnpack else "portable"}, pack=8)
+
+
+# -- LiteRT ---------------------------------------------------------------------------------
+@component("converter", r"litert", ("litert",),
+           "litert-torch's convert(module, args) (torch.export, then its lowering to a "
+           "LiteRT flatbuffer), run by the LiteRT interpreter on one thread. Needs "
+           "the litert extra")
+def litert() -> Component:
+    require("litert_torch", "target component 'litert'")
+    # TensorFlow Lite's C++ logging goes to fd 2 unless told otherwise.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    def run(art: Artifact) -> None:
+        import litert_torch
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            with quiet():
+                flatbuffer = litert_torch.convert(art.module.eval(),
+                                                  tuple(art.inputs)).model_content()
+        except Exception as e:
+            stage = export_stage(e)
+            raise failure(stage, e, LITERT_UNSUPPORTED) from e
+        try:
+            interp = Interpreter(model_content=flatbuffer, num_threads=1)
+            runner = interp.get_signature_runner("serving_default")
+        except Exception as e:
+            raise failure(Stage.RUNTIME_LOAD, e, LITERT_UNSUPPORTED) from e
+        try:
+            got = runner(**{f"args_{i}": t.detach().numpy() for i, t in enumerate(art.inputs)})
+        except Exception as e:
+            raise failure(Stage.RUNTIME_RUN, e, LITERT_UNSUPPORTED) from e
+        art.outputs = [np.asarray(got[f"output_{i}"]) for i in range(len(got))]
+
+    return Component("converter", "litert", run, "litert",
+                     {"runtime": "interpreter", "num_threads": 1}, pack=8)
