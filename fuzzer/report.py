@@ -156,6 +156,20 @@ def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
     return "\n".join(lines)
 
 
+RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "onnx": "the ONNX reference evaluator",
+                 "openvino": "OpenVINO", "executorch": "the ExecuTorch runtime",
+                 "litert": "the LiteRT interpreter"}
+
+
+def _runtime_name(v: Verdict) -> str:
+    from fuzzer.targets import TargetError, parse
+
+    try:
+        return RUNTIME_NAMES.get(parse(v.target).runtime.family, "the runtime")
+    except TargetError:  # a finding of a target whose package is not installed here
+        return "the runtime"
+
+
 def _summary(case: Case, v: Verdict) -> str:
     chain = " → ".join(o.split("::")[-1] for o in case.ops)
     what = {"wrong_values": "computes different values than PyTorch eager",
@@ -168,8 +182,8 @@ def _summary(case: Case, v: Verdict) -> str:
     where = {Stage.NODE_CONVERSION: "during export", Stage.TRACE: "while tracing",
              Stage.GRAPH_OPTIMIZATION: "in graph optimization",
              Stage.VALIDATION: "(rejected by onnx.checker)",
-             Stage.RUNTIME_LOAD: "when ONNX Runtime loads it",
-             Stage.RUNTIME_RUN: "when ONNX Runtime runs it",
+             Stage.RUNTIME_LOAD: f"when {_runtime_name(v)} loads it",
+             Stage.RUNTIME_RUN: f"when {_runtime_name(v)} runs it",
              Stage.COMPARISON: "when run"}.get(v.stage, "") if v.stage else ""
     return f"A model made of `{chain}` {what} {where} on `{v.target}`."
 
@@ -259,14 +273,72 @@ Default CPU
 """
 
 
-TEMPLATES: dict[Attribution, Callable[..., str]] = {Attribution.RUNTIME: ort_report}
+# Each project's tracker and the version lines its bug template asks for.
+CONVERTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "openvino": ("OpenVINO", "https://github.com/openvinotoolkit/openvino/issues",
+                 ("openvino", "torch", "onnx", "numpy")),
+    "executorch": ("ExecuTorch", "https://github.com/pytorch/executorch/issues",
+                   ("executorch", "torch", "numpy")),
+    "litert": ("litert-torch", "https://github.com/google-ai-edge/litert-torch/issues",
+               ("litert-torch", "ai-edge-litert", "torch", "numpy")),
+}
+
+
+def converter_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str,
+                     family: str = "openvino") -> str:
+    """OpenVINO's bug form (its fields), ExecuTorch's and litert-torch's (describe, versions)
+    share one body: what fails, the values, the standalone script, the versions."""
+    project, tracker, libs = CONVERTERS[family]
+    crash = f"\n```\n{v.error.strip()[:6000]}\n```\n" if (
+        v.symptom and v.symptom.value in CRASHES) else ""
+    vers = "\n".join(f"- {k}: {ctx.versions[k]}" for k in libs if k in ctx.versions)
+    return f"""<!-- for {tracker} -->
+### Describe the bug
+
+{_summary(case, v)} ({project}, CPU, fp32 precision, one thread.)
+
+{_values(v)}
+{crash}
+{_common(case, v, ctx, fid)}
+
+### Step-by-step reproduction
+
+```python
+{repro.strip()}
+```
+
+### Versions and platform
+
+{vers}
+- OS: {platform.platform()} ({platform.machine()}), Python {platform.python_version()}
+- Device used for inference: CPU
+"""
+
+
+def _template(v: Verdict) -> Callable[..., str]:
+    """The blamed project's tracker: torch.export's own failures go to PyTorch; a runtime's
+    failure to the runtime's project; anything else to the exporter's (a converter is both)."""
+    from functools import partial
+
+    from fuzzer.targets import parse
+
+    target = parse(v.target)
+    if v.stage == Stage.TRACE:
+        return pytorch_report
+    family = (target.runtime if v.attribution == Attribution.RUNTIME else target.exporter).family
+    if family in CONVERTERS:
+        return partial(converter_report, family=family)
+    return TEMPLATES.get(family, pytorch_report)
+
+
+TEMPLATES: dict[str, Callable[..., str]] = {"onnxruntime": ort_report}
 
 
 def write(case: Case, v: Verdict, fid: str, out: Path, ctx: Context) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     repro = repro_script(case, v, fid)
     (out / "repro.py").write_text(repro)
-    render = TEMPLATES.get(v.attribution, pytorch_report)
+    render = _template(v)
     (out / "report.md").write_text(render(case, v, ctx, fid, repro))
     return out / "report.md", out / "repro.py"
 

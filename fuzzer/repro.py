@@ -1,7 +1,9 @@
 """Standalone repro scripts: a finding's minimized Case as plain PyTorch code, exported with the
 finding's exact settings, run on its runtime, compared with torch (fp32 and the fp64
 baseline). The script imports torch, onnx, onnxruntime and numpy only (plus the ONNX pass
-project when the finding needs one), and exits 1 when the bug reproduces, 0 when it does not.
+project when the finding needs one; a finding on another converter or runtime imports that
+one's package, from the snippet its component carries, instead of ONNX Runtime), and exits 1
+when the bug reproduces, 0 when it does not.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def passes_source(passes: list[targets.Component]) -> tuple[str, list[str]]:
 
 
 def runtime_source(runtime: targets.Component) -> str:
+    if runtime.repro:
+        return runtime.repro
     if runtime.name == "ref":
         return '''def run_onnx(model_bytes, args):
     from onnx.reference import ReferenceEvaluator
@@ -262,6 +266,14 @@ MAIN = '''def main():
     return 1
 '''
 
+# A converter that runs the torch module itself (no ONNX in between).
+CONVERTER_MAIN = MAIN.replace(
+    """        model_bytes = apply_passes(export(model, args))
+        onnx.checker.check_model(onnx.load_from_string(model_bytes), full_check=True)
+        actual = run_onnx(model_bytes, args)""",
+    """        actual = convert_and_run(model, args)""").replace(
+    "the ONNX model matches torch", "the converted model matches torch")
+
 ISOLATED_MAIN = '''def isolated(timeout={timeout}):
     """This finding kills or hangs the process: run main() in a child and judge from outside."""
     try:
@@ -278,16 +290,26 @@ ISOLATED_MAIN = '''def isolated(timeout={timeout}):
 
 def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
     target = targets.parse(v.target)
+    converter = target.exporter.kind == "converter"
     passes = list(target.components[1:-1])
     pass_code, extra = passes_source(passes)
     isolate = v.symptom in ISOLATE
+    # Only what this chain runs: the converter's own package, or onnx and the runtime.
+    runtime = target.runtime
+    onnx_imports = [] if converter else ["import onnx"]
+    if runtime.repro:
+        extra = [*extra, *runtime.repro_imports]
+    else:
+        onnx_imports.append("import onnxruntime as ort")
+    uses = ", ".join(["torch", *([] if converter else ["onnx"]),
+                      runtime.family if runtime.repro else "onnxruntime", "numpy"])
     head = (f'"""convfuzz finding {finding_id}: {v.key} on {v.target}.\n\n'
             f"Operator chain: {' -> '.join(case.ops)}\n"
             f"Recorded: {v.detail[:200]}\n\n"
-            "Standalone (torch, onnx, onnxruntime, numpy). Exit 1: the bug reproduces; exit 0:\n"
+            f"Standalone ({uses}). Exit 1: the bug reproduces; exit 0:\n"
             'it does not. Found by fuzzing with convfuzz.\n"""\n')
     imports = ["import io", *(["import subprocess"] if isolate else []), "import sys", "",
-               "import numpy as np", "import onnx", "import onnxruntime as ort", "import torch",
+               "import numpy as np", *onnx_imports, "import torch",
                "import torch.nn.functional as F", *extra]
     ties, unordered, sub = _rules(case)
     tie_code = TIE_INPUTS if sub is None else (
@@ -296,10 +318,11 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
     parts: list[Any] = [
         head, "\n".join(imports), "", f"INPUT_NAMES = {[x.name for x in case.inputs]!r}", "",
         model_source(case), tie_code, inputs_source(case),
-        export_source(case, target.exporter), pass_code, runtime_source(target.runtime),
+        *([runtime.repro] if converter else [
+            export_source(case, target.exporter), pass_code, runtime_source(runtime)]),
         COMPARE.format(tolerance=TOLERANCE, judged=_judged(case), ties=ties,
                        unordered=unordered), "",
-        MAIN.format()]
+        (CONVERTER_MAIN if converter else MAIN).format()]
     if isolate:
         parts += ["", ISOLATED_MAIN.format(timeout=60),
                   'if __name__ == "__main__":\n    sys.exit(main() if "--child" in sys.argv '

@@ -300,7 +300,8 @@ def _versions() -> tuple[tuple[str, str], ...]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("convfuzz", "torch", "onnx", "onnxruntime", "onnxscript", "numpy"):
+    for pkg in ("convfuzz", "torch", "onnx", "onnxruntime", "onnxscript", "numpy", "openvino",
+                "executorch", "litert-torch", "ai-edge-litert"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

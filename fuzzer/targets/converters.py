@@ -27,6 +27,43 @@ from fuzzer.verdict import Stage, Symptom
 
 OV_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}
 
+# What a repro script runs instead of ONNX Runtime (fuzzer/repro.py): that converter only.
+OV_COMPILE = """    # f32 pinned: on CPUs with bf16 units OpenVINO's default precision is bf16.
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+                                                      "INFERENCE_NUM_THREADS": 1})
+"""
+OV_REPRO = """def run_onnx(model_bytes, args):
+    \"\"\"OpenVINO's ONNX frontend and CPU plugin on the exported model.\"\"\"
+    model = ov.Core().read_model(model_bytes, b"")
+""" + OV_COMPILE + """    by_name = dict(zip(INPUT_NAMES, args))
+    feeds = {i.get_any_name(): by_name.get(i.get_any_name(), a).numpy()
+             for i, a in zip(model.inputs, args)}
+    result = compiled(feeds)
+    return [result[o] for o in compiled.outputs]
+"""
+OV_PT_REPRO = """def convert_and_run(model, args):
+    \"\"\"OpenVINO's PyTorch frontend, then its CPU plugin.\"\"\"
+    with torch.no_grad():
+        model = ov.convert_model(model, example_input=tuple(args))
+""" + OV_COMPILE + """    result = compiled([a.numpy() for a in args])
+    return [result[o] for o in compiled.outputs]
+"""
+ET_REPRO = """def convert_and_run(model, args):
+    \"\"\"torch.export, ExecuTorch lowering ({what}), then its runtime.\"\"\"
+    program = torch.export.export(model, tuple(args))
+    buffer = to_edge_transform_and_lower(program, partitioner={parts}).to_executorch().buffer
+    method = Runtime.get().load_program(buffer).load_method("forward")
+    return [t.numpy() for t in method.execute([a.clone() for a in args])]
+"""
+LITERT_REPRO = """def convert_and_run(model, args):
+    \"\"\"litert-torch conversion, then the LiteRT interpreter on one thread.\"\"\"
+    flatbuffer = litert_torch.convert(model, tuple(args)).model_content()
+    runner = Interpreter(model_content=flatbuffer, num_threads=1).get_signature_runner(
+        "serving_default")
+    out = runner(**{f"args_{i}": a.numpy() for i, a in enumerate(args)})
+    return [out[f"output_{i}"] for i in range(len(out))]
+"""
+
 # Each converter's own words for "this operator/dtype is not implemented".
 OV_UNSUPPORTED = re.compile(
     r"No conversion rule found|OpenVINO does not support the following ONNX operations|"
@@ -114,7 +151,8 @@ def ov_runtime() -> Component:
         art.outputs = ov_infer(model, art, [i.get_any_name() for i in model.inputs])
 
     return Component("runtime", "ov", run, "openvino", {"device": "CPU", **OV_CONFIG},
-                     referees=("ort-disabled", "ref"))
+                     referees=("ort-disabled", "ref"), repro=OV_REPRO,
+                     repro_imports=("import openvino as ov",))
 
 
 @component("converter", r"ov-pt", ("ov-pt",),
@@ -135,7 +173,8 @@ def ov_pt() -> Component:
 
     # ~50 ms a Case: not worth packing.
     return Component("converter", "ov-pt", run, "openvino",
-                     {"frontend": "pytorch", "device": "CPU", **OV_CONFIG})
+                     {"frontend": "pytorch", "device": "CPU", **OV_CONFIG}, repro=OV_PT_REPRO,
+                     repro_imports=("import openvino as ov",))
 
 
 # -- ExecuTorch -----------------------------------------------------------------------------
@@ -183,8 +222,17 @@ def executorch(xnnpack: str | None = None) -> Component:
             raise failure(Stage.RUNTIME_RUN, e, ET_UNSUPPORTED) from e
 
     # ~0.5 s a lowering whatever the model's size: packed like the dynamo exporter.
+    imports = ["from executorch.exir import to_edge_transform_and_lower",
+               "from executorch.runtime import Runtime"]
+    if xnnpack:
+        imports.append("from executorch.backends.xnnpack.partition.xnnpack_partitioner "
+                       "import XnnpackPartitioner")
     return Component("converter", name, run, "executorch",
-                     {"backend": "xnnpack" if xnnpack else "portable"}, pack=8)
+                     {"backend": "xnnpack" if xnnpack else "portable"}, pack=8,
+                     repro=ET_REPRO.format(
+                         what="XNNPACK delegate" if xnnpack else "portable kernels",
+                         parts="[XnnpackPartitioner()]" if xnnpack else "None"),
+                     repro_imports=tuple(imports))
 
 
 # -- LiteRT ---------------------------------------------------------------------------------
@@ -220,4 +268,6 @@ def litert() -> Component:
         art.outputs = [np.asarray(got[f"output_{i}"]) for i in range(len(got))]
 
     return Component("converter", "litert", run, "litert",
-                     {"runtime": "interpreter", "num_threads": 1}, pack=8)
+                     {"runtime": "interpreter", "num_threads": 1}, pack=8, repro=LITERT_REPRO,
+                     repro_imports=("import litert_torch",
+                                    "from ai_edge_litert.interpreter import Interpreter"))

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from fuzzer.extras import MissingExtra
 from fuzzer.verdict import Stage, Symptom
 
 
@@ -66,6 +67,11 @@ class Component:
     # Runtimes: the runtimes that referee this one on the same ONNX model. A failure they
     # do not share is this runtime's; one they all share is the model's (the exporter's).
     referees: tuple[str, ...] = ("ref",)
+    # Standalone repro source this component carries (fuzzer/repro.py): a runtime's
+    # `run_onnx(model_bytes, args)`, a converter's `convert_and_run(model, args)`, and the
+    # imports it needs. Empty: repro.py's own ONNX Runtime / reference evaluator source.
+    repro: str = ""
+    repro_imports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,10 @@ def resolve(name: str) -> Component:
     for p in PATTERNS:
         m = p.regex.match(name)
         if m:
-            return p.factory(**m.groupdict())
+            try:
+                return p.factory(**m.groupdict())
+            except MissingExtra as e:  # its package is an optional extra, not installed
+                raise TargetError(str(e)) from None
     raise TargetError(f"unknown target component {name!r} (see `convfuzz targets`)")
 
 
