@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev,mine,analyze,passes,cluster]"
+	$(BIN)/pip install -q -e ".[dev,mine,analyze,passes,cluster,openvino]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -167,11 +167,19 @@ def error_class(v: Verdict) -> str:
     return text
 
 
+_PAST_EXPORT = (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN, Stage.COMPARISON)
+
+
 def failure_key(v: Verdict) -> tuple[str, str, str, str]:
     """What makes two failures the same failure: the shrinker keeps a candidate only when
-    its key is unchanged, and dedup hashes it with the operator set."""
-    return (target_family(v.target), v.stage.value if v.stage else "",
-            v.symptom.value if v.symptom else "", error_class(v))
+    its key is unchanged, and dedup hashes it with the operator set. A runtime-stage failure
+    attributed to the exporter names no runtime (`dynamo/*`): every runtime that runs the
+    model shows it, and it is one finding, not one per runtime."""
+    family = target_family(v.target)
+    if v.attribution == Attribution.CONVERTER and v.stage in _PAST_EXPORT and "/" in family:
+        family = family.rsplit("/", 1)[0] + "/*"
+    return (family, v.stage.value if v.stage else "", v.symptom.value if v.symptom else "",
+            error_class(v))
 
 
 def signature(v: Verdict, ops: list[str]) -> str:

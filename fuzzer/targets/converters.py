@@ -60,8 +60,12 @@ LITERT_REPRO = """def convert_and_run(model, args):
     flatbuffer = litert_torch.convert(model, tuple(args)).model_content()
     runner = Interpreter(model_content=flatbuffer, num_threads=1).get_signature_runner(
         "serving_default")
-    out = runner(**{f"args_{i}": a.numpy() for i, a in enumerate(args)})
-    return [out[f"output_{i}"] for i in range(len(out))]
+    # litert-torch lowers int64 to int32: feed the declared dtypes, widen int32 results.
+    declared = {k: d["dtype"] for k, d in runner.get_input_details().items()}
+    out = runner(**{f"args_{i}": a.numpy().astype(declared[f"args_{i}"])
+                    for i, a in enumerate(args)})
+    return [o.astype(np.int64) if o.dtype == np.int32 else o
+            for o in (out[f"output_{i}"] for i in range(len(out)))]
 """
 
 # Each converter's own words for "this operator/dtype is not implemented".
@@ -235,6 +239,23 @@ def executorch(xnnpack: str | None = None) -> Component:
                      repro_imports=tuple(imports))
 
 
+def widened(outs: list[np.ndarray], art: Artifact) -> list[np.ndarray]:
+    """int32 results of int64 torch outputs, widened back (litert-torch narrows by design)."""
+    from fuzzer.case import split_ref
+    from fuzzer.model import infer
+
+    try:
+        metas = infer(art.case)
+    except Exception:
+        return outs
+    for i, ref in enumerate(art.case.outputs[:len(outs)]):
+        base, idx = split_ref(ref)
+        want = str(metas[base][idx or 0].dtype).removeprefix("torch.")
+        if want == "int64" and outs[i].dtype == np.int32:
+            outs[i] = outs[i].astype(np.int64)
+    return outs
+
+
 # -- LiteRT ---------------------------------------------------------------------------------
 @component("converter", r"litert", ("litert",),
            "litert-torch's convert(module, args) (torch.export, then its lowering to a "
@@ -261,11 +282,17 @@ def litert() -> Component:
             runner = interp.get_signature_runner("serving_default")
         except Exception as e:
             raise failure(Stage.RUNTIME_LOAD, e, LITERT_UNSUPPORTED) from e
+        # litert-torch lowers int64 to int32 by design (LiteRT has few int64 kernels): the
+        # inputs go in at the dtypes the model declares, as a user would feed them, and int32
+        # results of int64 torch outputs come back widened (their values are still judged).
+        declared = {k: d["dtype"] for k, d in runner.get_input_details().items()}
         try:
-            got = runner(**{f"args_{i}": t.detach().numpy() for i, t in enumerate(art.inputs)})
+            got = runner(**{f"args_{i}": t.detach().numpy().astype(
+                declared.get(f"args_{i}", t.detach().numpy().dtype), copy=False)
+                for i, t in enumerate(art.inputs)})
         except Exception as e:
             raise failure(Stage.RUNTIME_RUN, e, LITERT_UNSUPPORTED) from e
-        art.outputs = [np.asarray(got[f"output_{i}"]) for i in range(len(got))]
+        art.outputs = widened([np.asarray(got[f"output_{i}"]) for i in range(len(got))], art)
 
     return Component("converter", "litert", run, "litert",
                      {"runtime": "interpreter", "num_threads": 1}, pack=8, repro=LITERT_REPRO,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
 import torch
 
 from fuzzer.targets.exporters import torchscript
@@ -85,3 +86,54 @@ def constant() -> Component:
         art.set_model("fault-constant", "export", model.SerializeToString())
         onnx.checker.check_model(model)
     return Component("exporter", "fault-constant", run, "test")
+
+
+@component("converter", r"fault-segv", ("fault-segv",),
+           "a converter that segfaults while converting (SIGSEGV), as OpenVINO's ONNX reader "
+           "did on one exported model", fault=True)
+def segv() -> Component:
+    import signal
+
+    def run(art: Artifact) -> None:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return Component("converter", "fault-segv", run, "test")
+
+
+@component("exporter", r"fault-wrongmodel", ("fault-wrongmodel",),
+           "TorchScript export, then every output plus one: a valid model that computes the "
+           "wrong thing on every runtime (a planted exporter bug)", fault=True)
+def wrong_model() -> Component:
+    inner = torchscript("17")
+
+    def run(art: Artifact) -> None:
+        import onnx
+        from onnx import helper, numpy_helper
+
+        inner.run(art)
+        art.history.clear()  # one step of one exporter: blame has nothing to bisect
+        model = onnx.load_from_string(art.model)
+        g = model.graph
+        for i, out in enumerate(g.output):
+            shifted = f"{out.name}_planted"
+            for n in g.node:
+                n.output[:] = [shifted if o == out.name else o for o in n.output]
+            one = numpy_helper.from_array(np.ones((), dtype=np.float32), f"planted_one{i}")
+            g.initializer.append(one)
+            g.node.append(helper.make_node("Add", [shifted, one.name], [out.name]))
+        art.set_model("fault-wrongmodel", "export", model.SerializeToString())
+    return Component("exporter", "fault-wrongmodel", run, "test")
+
+
+@component("runtime", r"fault-ovwrong", ("fault-ovwrong",),
+           "OpenVINO, then its first output negated: a planted runtime bug that ONNX Runtime "
+           "and the reference evaluator, its referees, do not share", fault=True)
+def ov_wrong() -> Component:
+    from fuzzer.targets.converters import ov_runtime
+
+    real = ov_runtime()
+
+    def run(art: Artifact) -> None:
+        real.run(art)
+        assert art.outputs is not None
+        art.outputs[0] = -art.outputs[0] - 1
+    return Component("runtime", "fault-ovwrong", run, "test", referees=real.referees)
