@@ -10,17 +10,17 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from fuzzer.cli import (
+from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
     TimeoutOpt,
-    _targets,
-    _weights,
     app,
     err,
     guarded,
     out,
     seeds_option,
+    target_names,
+    target_weights,
 )
 
 
@@ -38,6 +38,12 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
         t.add_row("arch. coverage", "  ".join(
             f"{n}-grams {c['exercised']}/{c['mined']} ({100 * c['share']:.1f}%)"
             for n, c in sorted(prog.coverage.items())))
+    if prog.fusions:
+        from fuzzer.fusions import summary
+
+        cov = summary([prog.fusions])
+        t.add_row("fusions fired", f"{cov['k']} of {cov['K']} known"
+                  + (f"; {prog.missed} missed fusion(s)" if prog.missed else ""))
     if prog.skipped:
         t.add_row("[yellow]not generated[/yellow]", f"{prog.skipped} (convfuzz's generator "
                   f"failed: {prog.skip_error})")
@@ -130,7 +136,8 @@ def fuzz(seconds: Annotated[float, typer.Option(
     record every verdict in the store, shrink each new failure and file it as a finding.
     Ctrl-C stops cleanly; `--resume DIR` picks up where a stopped (or killed) campaign left."""
     from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
-    from fuzzer.generate import SAMPLERS, GenConfig, GenerationError, vocabulary
+    from fuzzer.generate import vocabulary
+    from fuzzer.sampling import GenConfig, GenerationError, draw, samplers
     from fuzzer.sandbox import Limits
     from fuzzer.storage import backup_path
     from fuzzer.store import Store
@@ -144,15 +151,15 @@ def fuzz(seconds: Annotated[float, typer.Option(
         pack = saved.get("pack")
         seeds_dir = Path(saved["seeds"]) if saved.get("seeds") else None
         out_dir = resume
-    if source not in SAMPLERS:
-        raise GenerationError(f"unknown source {source!r} (one of {', '.join(SAMPLERS)})")
-    names, weights = _targets(target), _weights(target)
+    if source not in samplers():
+        raise GenerationError(f"unknown source {source!r} (one of {', '.join(samplers())})")
+    names, weights = target_names(target), target_weights(target)
     vocab = vocabulary(op) if op else None
     if vocabulary_ not in ("mined", "catalogue"):
         raise GenerationError(f"unknown vocabulary {vocabulary_!r} (mined or catalogue)")
     gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
                     seeds=str(seeds_dir or ""), vocabulary=vocabulary_)
-    SAMPLERS[source](0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
+    draw(source, 0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
     store = Store(out_dir or Path("runs") / str(seed))
     try:  # the store's lock and connection go however the campaign ends
         if store.migrated_from is not None:
@@ -243,8 +250,8 @@ def analyze(stores: Annotated[list[Path], typer.Argument(
     """Statistics over campaign stores: failure rates of the real and random arms with 95%
     CIs and tests, n-gram enrichment (Fisher + Benjamini–Hochberg), real-world exposure of
     minimized failures, the stage x symptom taxonomy beside the paper's; plots and a report."""
+    from fuzzer.analysis_report import analyze as run_analysis
     from fuzzer.analyze import ANY, ARMS
-    from fuzzer.analyze import analyze as run_analysis
     from fuzzer.generate import default_seeds
     from fuzzer.plots import Q, conclusion, fmt, fmt_p, rate_cell
 
