@@ -19,7 +19,7 @@ from fuzzer.storage import SCHEMA_VERSION, StoreBusy, StoreDamaged, StoreError
 from fuzzer.store import Store
 from tests.conftest import make_case
 
-EXE = [sys.executable, "-m", "fuzzer.cli"]
+EXE = [sys.executable, "-c", "from fuzzer.cli import main; main()"]  # see test_store_robust
 # The store as the first convfuzz wrote it (67956f9): no findings, no version recorded.
 V1_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
