@@ -134,6 +134,10 @@ def test_a_second_writer_is_refused_naming_the_holder_and_readers_go_on(tmp_path
             ro.set_meta("x", 1)
         ro.close()
         assert storage.holder(tmp_path).pid == os.getpid()
+        # The same through the command line: `fuzz` refused, a reading verb served.
+        one_line_exit_2(cli("fuzz", "--out", str(tmp_path), "--cases", "1"),
+                        f"pid {os.getpid()} ", "a campaign is writing this store")
+        assert cli("targets", "--store", str(tmp_path)).returncode == 0
     finally:
         st.close()
     assert storage.holder(tmp_path) is None

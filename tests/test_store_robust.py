@@ -113,6 +113,7 @@ def test_recover_rebuilds_every_finding_whose_folder_is_intact(campaign: Path,
     assert r.returncode == 0 and all(i[:8] in r.stdout for i in got), r.stdout
 
 
+@pytest.mark.slow  # ~40 s; tests/test_storage.py refuses a second `fuzz` beside a writer
 def test_a_second_campaign_is_refused_while_readers_work(tmp_path: Path) -> None:
     out = tmp_path / "store"
     first = subprocess.Popen([*EXE, "fuzz", "--time", "300", *CAMPAIGN, "--out", str(out)],
@@ -150,7 +151,7 @@ def test_a_second_campaign_is_refused_while_readers_work(tmp_path: Path) -> None
         os.killpg(first.pid, signal.SIGKILL)  # no goodbye: the kernel drops the lock
         first.wait()
     assert storage.holder(out) is None
-    Store(out).close()  # the next writer gets the store (test_storage resumes after a kill)
+    Store(out).close()  # the next writer gets the store (test_campaign resumes after a kill)
 
 
 @pytest.fixture
