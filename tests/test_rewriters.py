@@ -108,3 +108,26 @@ def test_ort_transformer_named_by_disabling_it():
               transformers=ORT_TRANSFORMERS)
     assert b is not None and b["rule"] == "SimplifiedLayerNormFusion"
     assert not _misbehaves(art, ref, art.model, "ort-all", timings)  # the real one passes
+
+
+def test_dynamo_optimizer_reruns_with_named_rules_off():
+    """Blame's re-run of the dynamo exporter's own optimizer reproduces it with nothing off,
+    and leaves the model as exported with every rule and constant folding off."""
+    import onnx
+
+    from fuzzer.targets.rules import optimizer_switches, optimizer_without
+
+    case = make_case([{"id": "n1", "op": "aten::mul.Scalar", "args": ["x"],
+                       "attrs": {"other": 1.0}},
+                      {"id": "n2", "op": "aten::relu", "args": ["n1"]}])
+    ref = reference(case)
+    art = Artifact(case, ref.module, ref.inputs)
+    targets.resolve("dynamo").run(art)
+    (_, _, raw), (_, _, optimized) = art.history
+
+    def ops(model: bytes) -> list[str]:
+        return [n.op_type for n in onnx.load_from_string(model).graph.node]
+
+    assert ops(optimizer_without(raw, frozenset())) == ops(optimized) == ["Relu"]
+    assert "Mul" in ops(optimizer_without(raw, frozenset(optimizer_switches())))
+    assert ops(optimizer_without(raw, frozenset({"no_op:Mul"}))) != ops(optimized)
