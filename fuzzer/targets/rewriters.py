@@ -22,8 +22,8 @@ import onnx
 
 from fuzzer.targets.quiet import quiet
 from fuzzer.targets.registry import Artifact, Component, StageFailure, component
-from fuzzer.targets.rules import Counted, default_rules, rule_names
-from fuzzer.verdict import Stage
+from fuzzer.targets.rules import CRASHED, Counted, default_rules, rule_names
+from fuzzer.verdict import Stage, first_line
 
 
 def record_fired(art: Artifact, comp: str, counts: dict[str, int]) -> None:
@@ -46,8 +46,17 @@ def new_op_types(before: onnx.ModelProto, after: onnx.ModelProto,
             if n > a.get(t, 0) and (wanted is None or t in wanted)}
 
 
-def _failure(name: str, step: str, e: Exception) -> StageFailure:
-    return StageFailure(Stage.GRAPH_OPTIMIZATION, f"{name}:{step}: {type(e).__name__}: {e}")
+def _failure(name: str, step: str, e: BaseException) -> StageFailure:
+    """The pass's failure, its root cause first: onnx_ir wraps every rule's exception in
+    "PassError: An error occurred at step 0", which would give every crash one error class."""
+    root: BaseException = e
+    while (root.__cause__ or root.__context__) is not None and root is not (
+            root.__cause__ or root.__context__):
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    text = f"{type(root).__name__}: {root}"
+    if root is not e:
+        text += f" (in {type(e).__name__}: {first_line(str(e))})"
+    return StageFailure(Stage.GRAPH_OPTIMIZATION, f"{name}:{step}: {text}")
 
 
 # -- onnxscript's default rewrite rules ------------------------------------------------------
@@ -56,7 +65,7 @@ def rule_pass(name: str, family: str, rules_of: Callable[[], Sequence[Any]],
     """One pass applying a rule list as `onnxscript.rewriter.rewrite` does; each rule's
     matches are counted, and `without` drops rules by name."""
 
-    def apply(model: bytes, off: frozenset[str], counts: dict[str, int]) -> bytes:
+    def apply(model: bytes, off: frozenset[str], counts: dict[str, Any]) -> bytes:
         from onnxscript import rewriter
 
         rules = list(rules_of())
@@ -69,11 +78,12 @@ def rule_pass(name: str, family: str, rules_of: Callable[[], Sequence[Any]],
         return proto.SerializeToString()
 
     def run(art: Artifact) -> None:
-        counts: dict[str, int] = {}
+        counts: dict[str, Any] = {}
         try:
             out = apply(art.model, frozenset(), counts)
         except Exception as e:
-            raise _failure(name, "rewrite", e) from e
+            rule = counts.get(CRASHED)
+            raise _failure(name, f"rewrite: rule {rule}" if rule else "rewrite", e) from e
         record_fired(art, name, counts)
         art.set_model(name, "rewrite", out)
 

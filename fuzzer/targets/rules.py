@@ -29,17 +29,25 @@ def rule_names(rules: Sequence[Any]) -> list[str]:
     return out
 
 
-class Counted:
-    """A rewrite rule that counts its successful matches (onnxscript reports only a total)."""
+CRASHED = "<crashed>"  # the key under which Counted notes the rule that raised
 
-    def __init__(self, rule: Any, name: str, counts: dict[str, int]) -> None:
+
+class Counted:
+    """A rewrite rule that counts its successful matches (onnxscript reports only a total)
+    and notes its name when it raises (onnx_ir's PassError names no rule)."""
+
+    def __init__(self, rule: Any, name: str, counts: dict[str, Any]) -> None:
         self._rule, self._name, self._counts = rule, name, counts
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self._rule, attr)
 
     def try_rewrite(self, *args: Any, **kw: Any) -> Any:
-        delta = self._rule.try_rewrite(*args, **kw)
+        try:
+            delta = self._rule.try_rewrite(*args, **kw)
+        except Exception:
+            self._counts.setdefault(CRASHED, self._name)
+            raise
         if delta is not None:
             self._counts[self._name] = self._counts.get(self._name, 0) + 1
         return delta
