@@ -167,11 +167,12 @@ class Store:
     def fusions_by_target(self) -> dict[str, dict[str, int]]:
         """Per target, each fusion/rule that fired and on how many verdicts."""
         out: dict[str, dict[str, int]] = {}
-        for target, fused in self.db.execute(
-                "SELECT target, json_extract(json, '$.evidence.fusions') FROM verdicts "
-                "WHERE json_extract(json, '$.evidence.fusions') IS NOT NULL"):
+        # Parsed here, not with json_extract: a verdict's evidence may hold NaN, which
+        # Python's JSON writes and SQLite's JSON functions refuse.
+        for target, blob in self.db.execute(
+                "SELECT target, json FROM verdicts WHERE json LIKE '%\"fusions\"%'"):
             per = out.setdefault(target, {})
-            for name in json.loads(fused):
+            for name in (json.loads(blob).get("evidence") or {}).get("fusions") or {}:
                 per[name] = per.get(name, 0) + 1
         return out
 
