@@ -346,6 +346,6 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
         # After a normal end every shrink has been filed; on Ctrl-C an unfinished shrink is
         # dropped (its failing verdict is already in the store, and a resume files it).
         ex.close()
-        if store is not None and cov is not None:
+        if store is not None and cov is not None and store.failed is None:
             store.set_meta("coverage", {str(n): c for n, c in cov.report().items()})
     return prog

@@ -61,11 +61,12 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
 
 
 def _saved_config(store_dir: Path) -> dict[str, Any]:
+    from fuzzer.storage import is_store
     from fuzzer.store import Store, StoreError
 
-    if not (store_dir / "store.sqlite").is_file():
+    if not is_store(store_dir):
         raise StoreError(f"{store_dir}: no campaign store to resume")
-    st = Store(store_dir)
+    st = Store(store_dir, readonly=True)
     try:
         saved = st.get_meta("config")
     finally:
@@ -138,6 +139,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
     from fuzzer.generate import vocabulary
     from fuzzer.sampling import GenConfig, GenerationError, draw, samplers
     from fuzzer.sandbox import Limits
+    from fuzzer.storage import backup_path
     from fuzzer.store import Store
 
     if resume is not None:
@@ -159,43 +161,48 @@ def fuzz(seconds: Annotated[float, typer.Option(
                     seeds=str(seeds_dir or ""), vocabulary=vocabulary_)
     draw(source, 0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
     store = Store(out_dir or Path("runs") / str(seed))
-    cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
-                         workers=workers, vocab=vocab, gen=gen, sampler=source,
-                         limits=Limits(timeout=timeout, memory_mb=memory_mb),
-                         shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
-                         scheduler=scheduler, weights=weights, pack=pack)
-    store.set_meta("config", {"seed": seed, "targets": [
-        f"{n}@{weights[n]}" if n in weights else n for n in names], "sampler": cfg.sampler,
-                              "max_len": max_len, "nondefault": nondefault,
-                              "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds,
-                              "vocabulary": vocabulary_, "pack": pack})
-    if resume is not None:
-        out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
-                  f"case {store.max_seq() + 1}")
-    stop = threading.Event()
-    from fuzzer.campaign import Progress
+    try:  # the store's lock and connection go however the campaign ends
+        if store.migrated_from is not None:
+            out.print(f"migrated {store.root} from store schema {store.migrated_from} (backup: "
+                      f"{backup_path(store.root, store.migrated_from).name})")
+        cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
+                             workers=workers, vocab=vocab, gen=gen, sampler=source,
+                             limits=Limits(timeout=timeout, memory_mb=memory_mb),
+                             shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
+                             scheduler=scheduler, weights=weights, pack=pack)
+        store.set_meta("config", {"seed": seed, "targets": [
+            f"{n}@{weights[n]}" if n in weights else n for n in names], "sampler": cfg.sampler,
+                                  "max_len": max_len, "nondefault": nondefault,
+                                  "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds,
+                                  "vocabulary": vocabulary_, "pack": pack})
+        if resume is not None:
+            out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
+                      f"case {store.max_seq() + 1}")
+        stop = threading.Event()
+        from fuzzer.campaign import Progress
 
-    prog = Progress()
-    with Live(_dashboard(prog, names, seconds), console=out, refresh_per_second=4,
-              transient=not out.is_terminal) as live:
-        def listen(p: Any, case: Any, verdicts: Any) -> None:
-            live.update(_dashboard(p, names, seconds))
-        try:
-            prog = run_campaign(cfg, store, listen, stop)
-        except KeyboardInterrupt:
-            stop.set()
-            out.print("[yellow]interrupted: everything recorded so far is in the store; "
-                      f"`convfuzz fuzz --resume {store.root}` files the failures not yet "
-                      "shrunk[/yellow]")
-    out.print(_dashboard(prog, names, seconds))
-    if prog.refiled:
-        out.print(f"{prog.refiled} failure(s) the stopped campaign had recorded but not yet "
-                  "shrunk were filed first")
-    out.print(f"store: {store.root}  ({store.n_cases()} cases in all)")
-    out.print(f"findings: {prog.findings} new, {prog.duplicates} failure(s) filed under known "
-              f"ones; {len(store.findings())} in the store (convfuzz corpus list --store "
-              f"{store.root})")
-    store.close()
+        prog = Progress()
+        with Live(_dashboard(prog, names, seconds), console=out, refresh_per_second=4,
+                  transient=not out.is_terminal) as live:
+            def listen(p: Any, case: Any, verdicts: Any) -> None:
+                live.update(_dashboard(p, names, seconds))
+            try:
+                prog = run_campaign(cfg, store, listen, stop)
+            except KeyboardInterrupt:
+                stop.set()
+                out.print("[yellow]interrupted: everything recorded so far is in the store; "
+                          f"`convfuzz fuzz --resume {store.root}` files the failures not yet "
+                          "shrunk[/yellow]")
+        out.print(_dashboard(prog, names, seconds))
+        if prog.refiled:
+            out.print(f"{prog.refiled} failure(s) the stopped campaign had recorded but not yet "
+                      "shrunk were filed first")
+        out.print(f"store: {store.root}  ({store.n_cases()} cases in all)")
+        out.print(f"findings: {prog.findings} new, {prog.duplicates} failure(s) filed under known "
+                  f"ones; {len(store.findings())} in the store (convfuzz corpus list --store "
+                  f"{store.root})")
+    finally:
+        store.close()
 
 
 @app.command()

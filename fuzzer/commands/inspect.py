@@ -213,11 +213,9 @@ def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
 
 
 def _target_counts(store_dir: Path, as_json: bool) -> None:
-    from fuzzer.store import Store, StoreError
+    from fuzzer.store import Store
 
-    if not (store_dir / "store.sqlite").is_file():
-        raise StoreError(f"{store_dir}: no campaign store here")
-    st = Store(store_dir)
+    st = Store(store_dir, readonly=True)
     from fuzzer.fusions import summary
 
     try:
