@@ -38,6 +38,9 @@ def blame_of(e: Entry) -> dict[str, Any]:
     from fuzzer import provenance
 
     v = e.verdict
+    other = _other_converter(e)
+    if other:
+        return other
     if v.attribution.value == "runtime":
         runtime = e.target.split("/")[-1]
         return {"component": "onnxruntime" if runtime.startswith("ort") else runtime,
@@ -49,6 +52,28 @@ def blame_of(e: Entry) -> dict[str, Any]:
         opset = int(e.target.split("/")[0].split("-")[1])
         b = provenance.blame_torchscript(e.case, opset)
     return b.to_dict() if b is not None else {}
+
+
+def _other_converter(e: Entry) -> dict[str, Any]:
+    """OpenVINO, ExecuTorch and LiteRT findings: blamed on that converter (its lowering of the
+    last operator, or its runtime's kernel), filed on its own tracker. {} for torch.onnx and
+    ONNX Runtime findings, and for a target this install cannot resolve."""
+    from fuzzer.targets import TargetError, parse
+
+    try:
+        target = parse(e.target)
+    except TargetError:
+        return {}
+    v = e.verdict
+    runtime = v.attribution.value == "runtime" or (
+        v.stage is not None and v.stage.value.startswith("runtime"))
+    comp = target.runtime if v.attribution.value == "runtime" else target.exporter
+    if comp.family not in ("openvino", "executorch", "litert"):
+        return {}
+    what = "kernel" if runtime else "lowering"
+    return {"component": comp.family, "function": f"{comp.name} {what} of {e.case.ops[-1]}",
+            "source": "", "tracker": comp.family,
+            "kind": v.symptom.value if v.symptom else ""}
 
 
 def key(meta: dict[str, Any]) -> str:

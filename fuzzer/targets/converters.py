@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from fuzzer.extras import require
-from fuzzer.targets.exporters import quiet
+from fuzzer.targets.quiet import quiet
 from fuzzer.targets.registry import Artifact, Component, StageFailure, component
 from fuzzer.targets.runtimes import feeds
 from fuzzer.verdict import Stage, Symptom
