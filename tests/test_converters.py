@@ -47,6 +47,14 @@ def test_known_good_case_passes(target: str) -> None:
 
 # Refusals seen in campaigns: what each converter says it does not implement.
 REFUSED = {
+    # OpenVINO's PyTorch frontend has no translation for aten::trunc ("No conversion rule
+    # found for operations: aten::trunc").
+    "ov-pt": make_case([{"id": "n0", "op": "aten::trunc", "args": ["x"]}],
+                       inputs=[{"name": "x", "shape": [2, 3]}]),
+    # exp2 is not Core ATen and torch.export leaves it undecomposed: the Edge dialect refuses
+    # it ("Operator torch._ops.aten.exp2.default is not in Core ATen opset").
+    "executorch": make_case([{"id": "n0", "op": "aten::exp2", "args": ["x"]}],
+                            inputs=[{"name": "x", "shape": [2, 3]}]),
     # LiteRT has no float64 comparison: "failed to legalize operation 'tfl.equal' that was
     # explicitly marked illegal".
     "litert": make_case([{"id": "n0", "op": "aten::eq", "args": ["x", "y"]}],
@@ -132,6 +140,11 @@ def _blocked(module: str, *argv: str) -> subprocess.CompletedProcess[str]:
     ("executorch", "executorch", ["run", str(CASES / "good_chain.json"), "-t", "executorch"]),
     ("litert_torch", "litert", ["run", str(CASES / "good_chain.json"), "-t", "litert"]),
     ("scipy", "analyze", ["analyze", "STORE"]),
+    ("onnxsim", "passes", ["run", str(CASES / "good_chain.json"), "-t",
+                           "dynamo-noopt/onnxsim/ort-disabled"]),
+    ("transformers", "mine", ["mine", "--out", "OUT"]),
+    ("distributed", "cluster", ["fuzz", "--scheduler", "tcp://127.0.0.1:1", "--cases", "1",
+                                "--out", "OUT"]),
 ])
 def test_missing_extra_is_one_line_naming_it(module: str, extra: str, argv: list[str],
                                              tmp_path: Path) -> None:
@@ -140,6 +153,7 @@ def test_missing_extra_is_one_line_naming_it(module: str, extra: str, argv: list
 
         Store(tmp_path / "s").close()
         argv = [str(tmp_path / "s") if a == "STORE" else a for a in argv]
+    argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
     r = _blocked(module, *argv)
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()

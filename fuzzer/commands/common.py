@@ -39,7 +39,10 @@ def seeds_option(purpose: str) -> Any:
 
 
 def bad_input(msg: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # Escaped: `pip install 'convfuzz[openvino]'` is not rich markup.
+    err.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 

@@ -73,7 +73,9 @@ OV_UNSUPPORTED = re.compile(
     r"No conversion rule found|OpenVINO does not support the following ONNX operations|"
     r"is not supported|Unsupported (?:data )?type|not implemented", re.I)
 ET_UNSUPPORTED = re.compile(
-    r"Missing out variants|Operator missing|missing operator|kernel not found|"
+    # Edge dialect accepts Core ATen only: an op torch.export leaves undecomposed is refused.
+    r"is not in Core ATen opset|Missing out variants|Operator missing|missing operator|"
+    r"kernel not found|"
     r"KernelNotFound|not (?:yet )?supported|not implemented", re.I)
 LITERT_UNSUPPORTED = re.compile(
     r"Lowering not found|No lowering|not (?:yet )?supported|not implemented|"

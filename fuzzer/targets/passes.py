@@ -1,14 +1,14 @@
 """ONNX graph passes as components. Each records the model after every step it runs, so
 blame can name the one step that changed behaviour. Optional projects (onnxoptimizer,
-onnxsim, onnxslim) register only when importable."""
+onnxsim, onnxslim) are optional: naming one that is not installed is a one-line error."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 
 import onnx
 
+from fuzzer.extras import require
 from fuzzer.targets.quiet import quiet
 from fuzzer.targets.registry import Artifact, Component, StageFailure, component
 from fuzzer.verdict import Stage
@@ -41,40 +41,42 @@ def onnxscript_opt() -> Component:
                     [("optimize", lambda m: onnxscript.optimizer.optimize(m))])
 
 
-if importlib.util.find_spec("onnxoptimizer") is not None:
-    @component("pass", r"onnxoptimizer(?:-(?P<only>[a-z_]+))?",
-               ("onnxoptimizer", "onnxoptimizer-fuse_bn_into_conv"),
-               "onnxoptimizer's fuse-and-eliminate passes one at a time (or just one)")
-    def onnx_optimizer(only: str | None = None) -> Component:
-        import onnxoptimizer
+@component("pass", r"onnxoptimizer(?:-(?P<only>[a-z_]+))?",
+           ("onnxoptimizer", "onnxoptimizer-fuse_bn_into_conv"),
+           "onnxoptimizer's fuse-and-eliminate passes one at a time (or just one)")
+def onnx_optimizer(only: str | None = None) -> Component:
+    require("onnxoptimizer", "target component 'onnxoptimizer'")
+    import onnxoptimizer
 
-        names = onnxoptimizer.get_fuse_and_elimination_passes()
-        if only is not None:
-            if only not in onnxoptimizer.get_available_passes():
-                raise ValueError(f"onnxoptimizer has no pass {only!r}")
-            names = [only]
+    names = onnxoptimizer.get_fuse_and_elimination_passes()
+    if only is not None:
+        if only not in onnxoptimizer.get_available_passes():
+            raise ValueError(f"onnxoptimizer has no pass {only!r}")
+        names = [only]
 
-        def one(p: str) -> Step:
-            return lambda m: onnxoptimizer.optimize(m, [p])
-        return pipeline("onnxoptimizer" + (f"-{only}" if only else ""), "onnxoptimizer",
-                        [(p, one(p)) for p in names])
+    def one(p: str) -> Step:
+        return lambda m: onnxoptimizer.optimize(m, [p])
+    return pipeline("onnxoptimizer" + (f"-{only}" if only else ""), "onnxoptimizer",
+                    [(p, one(p)) for p in names])
 
-if importlib.util.find_spec("onnxsim") is not None:
-    @component("pass", r"onnxsim", ("onnxsim",), "onnx-simplifier (onnxsim.simplify)")
-    def onnx_sim() -> Component:
-        import onnxsim
 
-        def simplify(m: onnx.ModelProto) -> onnx.ModelProto:
-            out, _ = onnxsim.simplify(m, check_n=0)
-            return out
-        return pipeline("onnxsim", "onnxsim", [("simplify", simplify)])
+@component("pass", r"onnxsim", ("onnxsim",), "onnx-simplifier (onnxsim.simplify)")
+def onnx_sim() -> Component:
+    require("onnxsim", "target component 'onnxsim'")
+    import onnxsim
 
-if importlib.util.find_spec("onnxslim") is not None:
-    @component("pass", r"onnxslim", ("onnxslim",), "onnxslim.slim")
-    def onnx_slim() -> Component:
-        import onnxslim
+    def simplify(m: onnx.ModelProto) -> onnx.ModelProto:
+        out, _ = onnxsim.simplify(m, check_n=0)
+        return out
+    return pipeline("onnxsim", "onnxsim", [("simplify", simplify)])
 
-        return pipeline("onnxslim", "onnxslim", [("slim", lambda m: onnxslim.slim(m))])
+
+@component("pass", r"onnxslim", ("onnxslim",), "onnxslim.slim")
+def onnx_slim() -> Component:
+    require("onnxslim", "target component 'onnxslim'")
+    import onnxslim
+
+    return pipeline("onnxslim", "onnxslim", [("slim", lambda m: onnxslim.slim(m))])
 
 
 def _rewrite(src: str, dst: str) -> Step:
