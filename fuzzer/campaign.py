@@ -18,6 +18,7 @@ from typing import Any
 from fuzzer.case import Case, split_ref
 from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
+from fuzzer.edit import canonical
 from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, decode, skipped
 from fuzzer.generate import GenConfig
 from fuzzer.job import Result, job
@@ -25,7 +26,7 @@ from fuzzer.ops import get as get_op
 from fuzzer.ops import same_value
 from fuzzer.rng import derive, np_rng
 from fuzzer.sandbox import Limits
-from fuzzer.shrink import Budget, canonical, infer, shrink
+from fuzzer.shrink import Budget, infer, shrink
 from fuzzer.store import Store
 from fuzzer.targets import DEFAULT_TARGETS
 from fuzzer.verdict import Outcome, Verdict, failure_key, first_line

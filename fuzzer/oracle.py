@@ -22,10 +22,19 @@ from fuzzer import targets
 from fuzzer.blame import blame
 from fuzzer.case import Case, CaseError
 from fuzzer.compare import Reference, close, compare
+from fuzzer.edit import reseed, with_shapes
 from fuzzer.model import materialize, to_fp64
 from fuzzer.targets import Artifact, StageFailure
 from fuzzer.targets.runtimes import run_reference
-from fuzzer.verdict import AT_SHAPES, Attribution, Outcome, Stage, Symptom, Verdict, first_line
+from fuzzer.verdict import (
+    Attribution,
+    Outcome,
+    Stage,
+    Symptom,
+    Verdict,
+    at_shapes,
+    first_line,
+)
 
 UNSUPPORTED = re.compile(
     r"NOT_IMPLEMENTED|not (?:yet )?implemented|\bnot supported\b|does not support|"
@@ -293,10 +302,8 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
     if not alternatives or _specialized(art):
         return None  # the exporter declared a dim static (allowed by Dim.AUTO): nothing to hold
     for k, shapes in enumerate(alternatives):
-        alt_case = art.case.copy()
-        for x, shape in zip(alt_case.inputs, shapes, strict=True):
-            x.shape = shape
-        alt_case.seed = art.case.seed + k + 1  # fresh values as well as a fresh shape
+        # Fresh values as well as a fresh shape.
+        alt_case = reseed(with_shapes(art.case, shapes), art.case.seed + k + 1)
         if on_stage:
             on_stage(Stage.EAGER.value)
         try:
@@ -304,7 +311,7 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
         except Invalid:
             continue  # eager rejects this size: nothing to hold the converter to
         alt = Artifact(art.case, art.module, ref.inputs, model=art.model)
-        where = f"{AT_SHAPES}{shapes}: "
+        where = at_shapes(shapes)
         if on_stage:
             on_stage(Stage.RUNTIME_RUN.value)
         try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from fuzzer import ops
 from fuzzer.case import Case
+from fuzzer.edit import set_attr
 from fuzzer.repro import repro_script
 from fuzzer.verdict import Attribution, Outcome, Stage, Verdict
 
@@ -39,12 +40,11 @@ class Context:
 def controls(case: Case, target: str, run: Runner) -> str:
     """Reset each non-default argument in turn; the first reset that makes the failure go
     away is the control a maintainer can diff against."""
-    for i, n in enumerate(case.nodes):
+    for n in case.nodes:
         spec = ops.get(n.op)
         for a in spec.args:
             if a.name in n.attrs and not ops.same_value(n.attrs[a.name], a.default):
-                trial = case.copy()
-                trial.nodes[i].attrs[a.name] = a.default
+                trial = set_attr(case, n.id, a.name, a.default)
                 try:
                     v = run(trial, target)
                 except Exception:  # a control we cannot run is no control

@@ -12,6 +12,7 @@ from fuzzer import targets
 from fuzzer.case import Case, split_ref
 from fuzzer.codegen import inputs_source, model_source
 from fuzzer.compare import TOLERANCE, judged_dtype, producer
+from fuzzer.edit import with_outputs
 from fuzzer.verdict import Symptom, Verdict
 
 ISOLATE = {Symptom.PROCESS_DEATH, Symptom.HANG, Symptom.OUT_OF_MEMORY}
@@ -137,9 +138,7 @@ def _rules(case: Case) -> tuple[dict[int, tuple[int, Any, bool]], dict[int, int]
             unordered[i] = int(spec.unordered(attrs))
     if not tie_inputs:
         return ties, unordered, None
-    sub = case.copy()
-    sub.outputs = tie_inputs
-    return ties, unordered, sub
+    return ties, unordered, with_outputs(case, tie_inputs)
 
 
 TIE_INPUTS = '''def tie_inputs(args):
