@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fuzzer import layout
 from fuzzer.case import Case
 from fuzzer.store import Store, StoreError, versions
 from fuzzer.verdict import Outcome, Verdict, failure_key, target_family
@@ -81,7 +82,7 @@ def _store_entry(store: Store, f: dict[str, Any]) -> Entry:
 
 
 def store_entries(store_dir: Path) -> list[Entry]:
-    if not (store_dir / "store.sqlite").is_file():
+    if not layout.is_store(store_dir):
         raise CorpusError(f"{store_dir}: no campaign store here (convfuzz fuzz --out DIR)")
     store = Store(store_dir)
     try:

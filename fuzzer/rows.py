@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fuzzer import layout
+
 EVALUATED = ("pass", "bug", "unsupported")
 
 
@@ -85,11 +87,11 @@ class Campaign:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = path / "store.sqlite"
+    db = layout.db_path(path)
     if not path.is_dir():
         raise store_error(f"{path}: no such store directory")
     if not db.is_file():
-        raise store_error(f"{path}: not a campaign store (no store.sqlite)")
+        raise store_error(f"{path}: not a campaign store (no {layout.DB})")
     try:
         con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}

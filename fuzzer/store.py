@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from fuzzer import layout
 from fuzzer.case import Case
 from fuzzer.verdict import Symptom, Verdict, error_class, failure_key, signature, target_family
 
@@ -62,7 +63,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"{self.root}: cannot create store directory ({e.strerror})") from e
-        self.db = sqlite3.connect(self.root / "store.sqlite", timeout=30)
+        self.db = sqlite3.connect(layout.db_path(self.root), timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
@@ -224,7 +225,7 @@ class Store:
         return Case.from_json(row[0]) if row else None
 
     def finding_dir(self, fid: str) -> Path:
-        return self.root / "findings" / fid
+        return layout.finding_dir(self.root, fid)
 
     def write_finding(self, fid: str, original: Case, verdict: Verdict, minimized: Case,
                       min_verdict: Verdict, shrink: dict[str, Any] | None) -> Path:

@@ -10,6 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from fuzzer import layout
 from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
@@ -57,7 +58,7 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
 def _saved_config(store_dir: Path) -> dict[str, Any]:
     from fuzzer.store import Store, StoreError
 
-    if not (store_dir / "store.sqlite").is_file():
+    if not layout.is_store(store_dir):
         raise StoreError(f"{store_dir}: no campaign store to resume")
     st = Store(store_dir)
     try:
@@ -218,7 +219,7 @@ def mine(source: Annotated[list[str] | None, typer.Option(
 @app.command()
 @guarded
 def analyze(stores: Annotated[list[Path], typer.Argument(
-                help="Campaign store directories (each holds store.sqlite).",
+                help=f"Campaign store directories (each holds {layout.DB}).",
                 show_default=False)],
             out_dir: Annotated[Path, typer.Option(
                 "--out", help="Directory for report.md/.html/.json and the PNG plots.")]

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from fuzzer import layout
 from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
@@ -215,7 +216,7 @@ def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
 def _target_counts(store_dir: Path, as_json: bool) -> None:
     from fuzzer.store import Store, StoreError
 
-    if not (store_dir / "store.sqlite").is_file():
+    if not layout.is_store(store_dir):
         raise StoreError(f"{store_dir}: no campaign store here")
     st = Store(store_dir)
     try:

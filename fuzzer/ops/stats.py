@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from fuzzer import layout
 from fuzzer.ops.spec import Arg, Meta, OpSpec, same_value
 
 
@@ -52,9 +53,9 @@ def ops_stats(store_dir: str | Path) -> dict[str, dict[str, dict[str, int]]]:
     store: a verdict on a Case counts once for every distinct operator in the Case."""
     from fuzzer.store import StoreError
 
-    db_path = Path(store_dir) / "store.sqlite"
+    db_path = layout.db_path(store_dir)
     if not db_path.is_file():
-        raise StoreError(f"{store_dir}: no campaign store (store.sqlite) there")
+        raise StoreError(f"{store_dir}: no campaign store ({layout.DB}) there")
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)  # never write a store we read
     try:
         rows = db.execute("SELECT c.ops, v.target, v.outcome, COUNT(*) FROM verdicts v "
