@@ -55,21 +55,6 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
     return t
 
 
-def _saved_config(store_dir: Path) -> dict[str, Any]:
-    from fuzzer.store import Store, StoreError
-
-    if not layout.is_store(store_dir):
-        raise StoreError(f"{store_dir}: no campaign store to resume")
-    st = Store(store_dir)
-    try:
-        saved = st.get_meta("config")
-    finally:
-        st.close()
-    if not saved:
-        raise StoreError(f"{store_dir}: the store has no campaign settings to resume")
-    return dict(saved)
-
-
 @app.command()
 @guarded
 def fuzz(seconds: Annotated[float, typer.Option(
@@ -136,7 +121,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
     from fuzzer.store import Store
 
     if resume is not None:
-        saved = _saved_config(resume)
+        saved = CampaignConfig.saved(resume)
         seed, target, source, op = saved["seed"], saved["targets"], saved["sampler"], \
             saved.get("vocab")
         max_len, nondefault, dynamic = saved["max_len"], saved["nondefault"], saved["dynamic"]
@@ -159,11 +144,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
                          limits=Limits(timeout=timeout, memory_mb=memory_mb),
                          shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
                          scheduler=scheduler, weights=weights, pack=pack)
-    store.set_meta("config", {"seed": seed, "targets": [
-        f"{n}@{weights[n]}" if n in weights else n for n in names], "sampler": cfg.sampler,
-                              "max_len": max_len, "nondefault": nondefault,
-                              "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds,
-                              "vocabulary": vocabulary_, "pack": pack})
+    cfg.save(store)
     if resume is not None:
         out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
                   f"case {store.max_seq() + 1}")
