@@ -26,6 +26,7 @@ from fuzzer.generate import GenConfig
 from fuzzer.job import Result, job
 from fuzzer.ops import get as get_op
 from fuzzer.ops import same_value
+from fuzzer.pack import pack_size
 from fuzzer.rng import derive, np_rng
 from fuzzer.sandbox import Limits
 from fuzzer.shrink import Budget, infer, shrink
@@ -202,8 +203,6 @@ def targets_for(cfg: CampaignConfig, seed: int) -> list[str]:
 
 def pack_sizes(cfg: CampaignConfig) -> dict[str, int]:
     """Targets worth packing and how many Cases a packed export takes."""
-    from fuzzer.pack import pack_size
-
     sizes = {t: cfg.pack if cfg.pack is not None else pack_size(t) for t in cfg.targets}
     return {t: n for t, n in sizes.items() if n > 1}
 

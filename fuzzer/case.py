@@ -211,6 +211,7 @@ def validate(case: Case) -> None:
             raise CaseError(f"{w}.shape: {numel} elements exceeds the cap of {MAX_NUMEL}")
         if not isinstance(x.values, dict) or "dist" not in x.values:
             raise CaseError(f"{w}.values: expected an object with a 'dist' field")
+        # local: fuzzer.values imports torch; keep case.py light to import
         from fuzzer.values import DISTRIBUTIONS
 
         if x.values["dist"] not in DISTRIBUTIONS:

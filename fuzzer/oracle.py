@@ -16,14 +16,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
+from onnx import shape_inference
 
 from fuzzer import targets
 from fuzzer.blame import blame
 from fuzzer.case import Case, CaseError
 from fuzzer.compare import Reference, close, compare
 from fuzzer.edit import reseed, with_shapes
-from fuzzer.model import materialize, to_fp64
+from fuzzer.model import make_inputs, materialize, to_fp64
+from fuzzer.ops.limitations import known
 from fuzzer.targets import Artifact, StageFailure
 from fuzzer.targets.runtimes import run_reference
 from fuzzer.verdict import (
@@ -104,8 +107,6 @@ def _error_text(error: BaseException | str) -> str:
 
 # -- the judge -----------------------------------------------------------------------------
 def _validate(model: bytes) -> None:
-    import onnx
-
     try:
         # The bytes go straight to the C++ checker: a ModelProto would be parsed in Python
         # only to be serialized again (half of checking a tiny model).
@@ -154,8 +155,6 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
             v.stage, v.attribution = Stage.GRAPH_OPTIMIZATION, Attribution.OPTIMIZER
             v.evidence["blame"] = blamed
     if v.outcome == Outcome.UNSUPPORTED:
-        from fuzzer.ops.limitations import known
-
         reason = known(case, v)
         if reason:  # already documented: counted under its reason, never re-reported
             v.evidence["known_limitation"] = reason
@@ -236,9 +235,6 @@ def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,
 def _invalid_at(art: Artifact) -> str | None:
     """ONNX's strict shape inference of the model with its inputs fixed to `art.inputs`'
     shapes: the error it reports, or None when the model is valid at those shapes."""
-    import onnx
-    from onnx import shape_inference
-
     model = onnx.load_from_string(art.model)
     for inp, t in zip(model.graph.input, art.inputs, strict=False):
         dims = inp.type.tensor_type.shape.dim
@@ -279,8 +275,6 @@ def other_shapes(case: Case) -> list[list[list[int]]]:
 
 
 def _specialized(art: Artifact) -> bool:
-    import onnx
-
     graph = onnx.load_from_string(art.model).graph
     declared = {i.name: i.type.tensor_type.shape.dim for i in graph.input}
     for x in art.case.inputs:
@@ -296,8 +290,6 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
     """A model exported with dynamic dims must also be right at other sizes of them. Torch
     eager runs again here, so the stage says so: a worker lost in it makes the Case invalid,
     not the runtime guilty."""
-    from fuzzer.model import make_inputs
-
     alternatives = other_shapes(art.case)
     if not alternatives or _specialized(art):
         return None  # the exporter declared a dim static (allowed by Dim.AUTO): nothing to hold
@@ -356,8 +348,6 @@ def _layout(outs: list[Any]) -> list[tuple[tuple[int, ...], str]]:
 
 
 def _declared_dtypes(art: Artifact) -> list[str]:
-    import onnx
-
     graph = onnx.load_from_string(art.model).graph
     return [str(onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type))
             for o in graph.output]

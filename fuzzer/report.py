@@ -19,6 +19,7 @@ from fuzzer import ops
 from fuzzer.case import Case
 from fuzzer.edit import set_attr
 from fuzzer.repro import repro_script
+from fuzzer.seeds import load_seeds
 from fuzzer.verdict import Attribution, Outcome, Stage, Verdict
 
 Runner = Callable[[Case, str], Verdict]
@@ -59,8 +60,6 @@ def mined_chain(case: Case, seeds_dir: Path | None) -> tuple[list[str], list[str
     """The longest run of the Case's operators (≤ 4) found in mined architectures."""
     if seeds_dir is None or not (seeds_dir / "ngrams.json").is_file():
         return [], []
-    from fuzzer.seeds import load_seeds
-
     seeds = load_seeds(seeds_dir)
     chain = case.ops
     for n in range(min(4, len(chain)), 0, -1):

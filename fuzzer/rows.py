@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer import layout
+from fuzzer.store import StoreError
 
 EVALUATED = ("pass", "bug", "unsupported")
 
@@ -22,8 +23,6 @@ EVALUATED = ("pass", "bug", "unsupported")
 def store_error(msg: str) -> Exception:
     """The store's error type (the CLI maps it to exit 2), imported only when raised: the store
     module pulls in torch, which analysis never needs."""
-    from fuzzer.store import StoreError
-
     return StoreError(msg)
 
 

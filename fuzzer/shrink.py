@@ -35,6 +35,7 @@ from fuzzer.edit import (
 from fuzzer.edit import (
     input_with as replace_input,
 )
+from fuzzer.model import infer as model_infer
 from fuzzer.ops.spec import Meta
 from fuzzer.verdict import (
     Outcome,
@@ -165,8 +166,6 @@ class Runner:
 # -- Case surgery -------------------------------------------------------------------------
 def infer(case: Case) -> dict[str, list[Meta]] | None:
     """Metas of every value, or None when the Case's shapes do not fit together."""
-    from fuzzer.model import infer as model_infer
-
     try:
         return model_infer(case)
     except Exception:

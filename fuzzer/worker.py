@@ -16,7 +16,9 @@ import logging
 import os
 import resource
 import signal
+import threading
 import time
+import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -53,6 +55,7 @@ class Worker:
 
     # A Case's hash (its key in refs and costs) is computed once, by the Case itself.
     def reference(self, case: Case) -> Any:
+        # worker process only: the driver imports this module for serve()
         from fuzzer import oracle
 
         h = case.hash
@@ -75,6 +78,7 @@ class Worker:
         return v
 
     def judge(self, case: Case, target: str) -> Verdict:
+        # worker process only: the driver imports this module for serve()
         from fuzzer import oracle
 
         os.ftruncate(self.log_fd, 0)  # the log tail a lost verdict carries is this run's
@@ -86,8 +90,6 @@ class Worker:
         except MemoryError as e:
             return Verdict(target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
         except Exception as e:  # the harness broke, not the target: say so, keep serving
-            import traceback
-
             return Verdict(target, Outcome.HARNESS, detail=f"convfuzz internal error: "
                            f"{type(e).__name__}: {first_line(str(e))}",
                            error=traceback.format_exc())
@@ -138,6 +140,7 @@ class Worker:
         self.conn.send(Done())
 
     def pack(self, target: str, cases: list[Case], ks: tuple[int, ...]) -> None:
+        # worker process only: the driver imports this module for serve()
         from fuzzer.pack import Risk, judge_pack
 
         self.risk = self.risk or Risk()
@@ -168,8 +171,7 @@ def thread_lock_for_tqdm() -> None:
     each such death left a /dev/shm file and a "leaked semaphore" warning at exit. One
     process, one thread of bars: a thread lock is all tqdm needs here."""
     with contextlib.suppress(ImportError):
-        import threading
-
+        # child processes only (worker, artifact dump); tqdm comes with torch
         from tqdm import tqdm
 
         tqdm.set_lock(threading.RLock())
@@ -177,6 +179,7 @@ def thread_lock_for_tqdm() -> None:
 
 def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
     """The worker's main loop (the sandbox's Process target)."""
+    # worker process only: the driver imports this module for serve()
     import torch
 
     from fuzzer.ops.spec import eager_shapes

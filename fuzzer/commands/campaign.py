@@ -114,6 +114,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
     """Run a fuzz campaign: generate Cases, convert and execute them on every target, judge,
     record every verdict in the store, shrink each new failure and file it as a finding.
     Ctrl-C stops cleanly; `--resume DIR` picks up where a stopped (or killed) campaign left."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
     from fuzzer.generate import vocabulary
     from fuzzer.sampling import GenConfig, GenerationError, draw, samplers
@@ -149,6 +150,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
         out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
                   f"case {store.max_seq() + 1}")
     stop = threading.Event()
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.campaign import Progress
 
     prog = Progress()
@@ -185,6 +187,7 @@ def mine(source: Annotated[list[str] | None, typer.Option(
                                                    "architectures per source.")] = None) -> None:
     """Mine operator n-grams (n = 1..4, along data flow) and attribute values from real
     architectures built from configs (no weights, no download) into a seeds directory."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.mine import mine as run_mine
 
     def progress(name: str, status: str) -> None:
@@ -219,6 +222,7 @@ def analyze(stores: Annotated[list[Path], typer.Argument(
     """Statistics over campaign stores: failure rates of the real and random arms with 95%
     CIs and tests, n-gram enrichment (Fisher + Benjamini–Hochberg), real-world exposure of
     minimized failures, the stage x symptom taxonomy beside the paper's; plots and a report."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.analysis_report import analyze as run_analysis
     from fuzzer.analyze import ANY, ARMS
     from fuzzer.generate import default_seeds

@@ -36,6 +36,7 @@ def run(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.", show
 
     Exit code 0 when every target passes (or the Case is unsupported or invalid in eager),
     1 when some target fails, 2 on bad input."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.case import load
     from fuzzer.verdict import Outcome
 
@@ -76,6 +77,7 @@ def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
           timeout: TimeoutOpt = 120.0, memory_mb: MemoryOpt = 4096) -> None:
     """Run one Case through an exporter at every opset: one verdict per opset, and which
     opsets share each failure. Exit 1 when any opset fails."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.case import load
     from fuzzer.sweep import summarize, sweep_targets
     from fuzzer.sweep import sweep as run_sweep
@@ -118,6 +120,7 @@ def list_targets(
             "--store", help="Instead: how many Cases ran and failed on each target of this "
             "campaign store.")] = None) -> None:
     """List the named target chains and the components they are built from."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.targets import NAMED, PATTERNS
 
     if store is not None:
@@ -158,6 +161,7 @@ def list_ops(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
              seeds_dir: seeds_option("what --coverage measures against") = None) -> None:
     """List the operator catalogue: family, keyword arguments with defaults and domains,
     dtypes (and, with --store, per-target exercised/failed counts)."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.ops import REGISTRY
     from fuzzer.ops.stats import describe, ops_stats
 
@@ -192,6 +196,7 @@ def list_ops(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 
 
 def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.coverage import catalogue
     from fuzzer.generate import GenerationError, default_seeds
     from fuzzer.seeds import load_seeds
@@ -214,6 +219,7 @@ def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
 
 
 def _target_counts(store_dir: Path, as_json: bool) -> None:
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.store import Store, StoreError
 
     if not layout.is_store(store_dir):

@@ -96,6 +96,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _dynamo_stage(chain: list[BaseException]) -> Stage:
+    # private torch module: only the dynamo error path reads it
     from torch.onnx._internal.exporter import _errors
 
     if any(isinstance(c, _errors.TorchExportError) for c in chain):

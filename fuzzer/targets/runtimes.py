@@ -43,6 +43,7 @@ _LEVELS = ("disabled", "basic", "extended", "all")
 
 
 def ort(level: str) -> Component:
+    # on use: a component imports its heavy dependency when it runs
     import onnxruntime as rt
 
     opt = {"disabled": rt.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -84,6 +85,7 @@ def reference() -> Component:
 
 
 def run_reference(art: Artifact) -> list[np.ndarray]:
+    # on use: a component imports its heavy dependency when it runs
     import onnx
     from onnx.reference import ReferenceEvaluator
 
