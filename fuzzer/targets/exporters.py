@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from fuzzer.targets.registry import Artifact, Component, StageFailure, component
+from fuzzer.targets.registry import Artifact, Component, Opsets, StageFailure, component
 from fuzzer.verdict import Stage
 
 DYNAMO_OPSET = 18  # the dynamo exporter's native opset in torch 2.13
@@ -82,7 +82,8 @@ def torchscript(opset: str) -> Component:
 
 
 component("exporter", r"torchscript-(?P<opset>\d+)", ("torchscript-17", "torchscript-11"),
-          "TorchScript-based exporter, torch.onnx.export(dynamo=False), at an opset 7-20")(
+          "TorchScript-based exporter, torch.onnx.export(dynamo=False), at an opset 7-20",
+          opsets=Opsets("torchscript", tuple(range(11, 21)), lambda o: f"torchscript-{o}"))(
     torchscript)
 
 
@@ -171,4 +172,7 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
 component("exporter", r"dynamo(?P<optimize>-noopt)?(?:-(?P<opset>\d+))?",
           ("dynamo", "dynamo-noopt", "dynamo-17"),
           "torch.export-based exporter, torch.onnx.export(dynamo=True); `-noopt` skips its "
-          "optimizer; `-N` requests opset N (it exports at 18 and converts)")(dynamo)
+          "optimizer; `-N` requests opset N (it exports at 18 and converts)",
+          # None: its native opset (18); lower ones are converted.
+          opsets=Opsets("dynamo", (None, 17, 16, 15, 14, 13),
+                        lambda o: f"dynamo{'' if o in (None, 18) else f'-{o}'}"))(dynamo)
