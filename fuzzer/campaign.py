@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fuzzer import layout
+from fuzzer import fusions, layout
 from fuzzer.case import Case, split_ref
 from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
@@ -113,6 +113,8 @@ class Progress:
     shrinks_running: int = 0
     shrinks_parallel: int = 1  # shrinks at a time (more once no Case is being generated)
     refiled: int = 0  # failures a stopped campaign recorded but had not filed, filed now
+    fusions: set[str] = field(default_factory=set)  # named fusions/rules fired (coverage)
+    missed: int = 0  # missed fusions recorded (fuzzer/fusions.py): performance findings
 
     @property
     def rate(self) -> float:
@@ -343,9 +345,13 @@ class Campaign:
                 prog.skipped += 1
                 prog.skip_error = error
         if self.store is not None:
+            for _seq, case, verdicts in results:
+                prog.missed += self.store.add_missed(case, fusions.missed(verdicts))
             self.store.record_many(results)  # committed before any of it is shown
         for _seq, case, verdicts in results:
             prog.cases += 1
+            for v in verdicts:
+                prog.fusions.update(fusions.verdict_fusions(v))
             if self.cov is not None:
                 self.cov.add(case_ngrams(case))
                 prog.coverage = self.cov.report()

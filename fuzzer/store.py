@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS finding_cases (
     created REAL NOT NULL, PRIMARY KEY (finding_id, case_hash, target));
 -- unfiled(): which failures no finding links, without a scan of the links per failure
 CREATE INDEX IF NOT EXISTS finding_cases_case ON finding_cases (case_hash, target);
+-- missed fusions (fuzzer/fusions.py): performance findings, apart from correctness ones
+CREATE TABLE IF NOT EXISTS missed_fusions (
+    fusion TEXT NOT NULL, fired_on TEXT NOT NULL, missed_on TEXT NOT NULL,
+    case_hash TEXT NOT NULL, ops TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (fusion, fired_on, missed_on, case_hash));
 """
 FINDING_FIELDS = ("id", "target", "family", "stage", "symptom", "attribution", "error_class",
                   "detail", "ops", "count", "case_hash", "original_hash", "json", "verdict",
@@ -125,6 +130,37 @@ class Store:
                 (h, v.target, v.outcome.value, v.stage.value if v.stage else None,
                  v.symptom.value if v.symptom else None, v.attribution.value, v.detail,
                  json.dumps(v.to_dict()), v.seconds, now))
+
+    def add_missed(self, case: Case, missed: list[dict[str, str]]) -> int:
+        """Record a Case's missed fusions (committed with the next verdicts); how many were
+        new."""
+        n = 0
+        for m in missed:
+            n += self.db.execute("INSERT OR IGNORE INTO missed_fusions VALUES (?,?,?,?,?,?)",
+                                 (m["fusion"], m["fired_on"], m["missed_on"], case.hash,
+                                  json.dumps(case.ops), time.time())).rowcount
+        return n
+
+    def missed_fusions(self) -> list[dict[str, Any]]:
+        """Per (fusion, fired on, missed on): how many Cases, and the shortest one's ops."""
+        rows = self.db.execute(
+            "SELECT fusion, fired_on, missed_on, COUNT(*), MIN(length(ops)), "
+            "(SELECT ops FROM missed_fusions m2 WHERE m2.fusion = m.fusion AND m2.fired_on = "
+            "m.fired_on AND m2.missed_on = m.missed_on ORDER BY length(ops) LIMIT 1) "
+            "FROM missed_fusions m GROUP BY 1, 2, 3 ORDER BY 4 DESC").fetchall()
+        return [{"fusion": f, "fired_on": a, "missed_on": b, "cases": n,
+                 "shortest": json.loads(o)} for f, a, b, n, _, o in rows]
+
+    def fusions_by_target(self) -> dict[str, dict[str, int]]:
+        """Per target, each fusion/rule that fired and on how many verdicts."""
+        out: dict[str, dict[str, int]] = {}
+        for target, fused in self.db.execute(
+                "SELECT target, json_extract(json, '$.evidence.fusions') FROM verdicts "
+                "WHERE json_extract(json, '$.evidence.fusions') IS NOT NULL"):
+            per = out.setdefault(target, {})
+            for name in json.loads(fused):
+                per[name] = per.get(name, 0) + 1
+        return out
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute(

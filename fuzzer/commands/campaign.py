@@ -39,6 +39,13 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
         t.add_row("arch. coverage", "  ".join(
             f"{n}-grams {c['exercised']}/{c['mined']} ({100 * c['share']:.1f}%)"
             for n, c in sorted(prog.coverage.items())))
+    if prog.fusions:
+        # on use: `convfuzz --help` and bad flags stay fast (no torch)
+        from fuzzer.fusions import summary
+
+        cov = summary([prog.fusions])
+        t.add_row("fusions fired", f"{cov['k']} of {cov['K']} known"
+                  + (f"; {prog.missed} missed fusion(s)" if prog.missed else ""))
     if prog.skipped:
         t.add_row("[yellow]not generated[/yellow]", f"{prog.skipped} (convfuzz's generator "
                   f"failed: {prog.skip_error})")

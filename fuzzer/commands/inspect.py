@@ -225,20 +225,40 @@ def _target_counts(store_dir: Path, as_json: bool) -> None:
     if not layout.is_store(store_dir):
         raise StoreError(f"{store_dir}: no campaign store here")
     st = Store(store_dir)
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
+    from fuzzer.fusions import summary
+
     try:
         rows = st.db.execute(
             "SELECT target, COUNT(*), SUM(outcome = 'bug'), SUM(outcome = 'unsupported'), "
             "SUM(outcome = 'invalid') FROM verdicts GROUP BY target ORDER BY target").fetchall()
+        fused = st.fusions_by_target()
+        missed = st.missed_fusions()
     finally:
         st.close()
-    data = [{"target": t, "ran": n, "failed": b, "unsupported": u, "invalid": i}
+    data = [{"target": t, "ran": n, "failed": b, "unsupported": u, "invalid": i,
+             "fusions": summary([fused.get(t, {})]),
+             "missed_fusions": [m for m in missed if m["missed_on"] == t]}
             for t, n, b, u, i in rows]
     if as_json:
         print(json.dumps(data, indent=2))
         return
+    cols = ("target", "ran", "failed", "unsupported", "invalid")
     t = Table(title=f"targets in {store_dir}")
-    for col in ("target", "ran", "failed", "unsupported", "invalid"):
-        t.add_column(col, justify="left" if col == "target" else "right")
+    for col in (*cols, "fusions fired"):
+        t.add_column(col, justify="left" if col in ("target", "fusions fired") else "right",
+                     overflow="fold")
     for r in data:
-        t.add_row(*(str(r[k]) for k in ("target", "ran", "failed", "unsupported", "invalid")))
+        f = r["fusions"]
+        t.add_row(*(str(r[k]) for k in cols),
+                  f"{f['k']} of {f['K']} known" + (f": {', '.join(f['fired'])}"
+                                                   if f["fired"] else ""))
     out.print(t)
+    if missed:
+        m = Table(title="missed fusions (performance, not correctness)")
+        for col in ("fusion", "fired on", "missed on", "cases", "shortest case"):
+            m.add_column(col, overflow="fold")
+        for r in missed:
+            m.add_row(r["fusion"], r["fired_on"], r["missed_on"], str(r["cases"]),
+                      " → ".join(o.removeprefix("aten::") for o in r["shortest"]))
+        out.print(m)
