@@ -190,7 +190,7 @@ def test_a_job_judges_each_member_as_judging_it_alone_does() -> None:
     kinds = [type(m) for m in sent]
     assert kinds == [CasesMade] + [VerdictOf] * len([c for c in jsons if c]) + [Done]
     verdicts = [m for m in sent if isinstance(m, VerdictOf)]
-    for _, k, target, v in verdicts:
+    for k, target, v in verdicts:
         alone = oracle.judge(Case.from_json(jsons[k]), target)
         assert (v["outcome"], v["stage"], v["symptom"]) == (
             alone.outcome.value, alone.stage.value if alone.stage else None,
