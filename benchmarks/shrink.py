@@ -15,7 +15,7 @@ import sqlite3
 import statistics
 from pathlib import Path
 
-from fuzzer import corpus, layout
+from fuzzer import corpus, storage
 from fuzzer.case import Case
 from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.shrink import Budget, same_failure, shrink
@@ -25,7 +25,7 @@ from fuzzer.verdict import Outcome, Verdict
 def store_pool(store: Path, prefix: str, min_nodes: int,
                limit: int) -> list[tuple[str, Case, str, Case | None, Verdict | None]]:
     """The longest failing Cases of a campaign store, one per operator chain."""
-    db = sqlite3.connect(layout.db_path(store))
+    db = sqlite3.connect(storage.db_path(store))
     rows = db.execute("SELECT c.hash, c.json, v.target FROM verdicts v JOIN cases c ON "
                       "c.hash = v.case_hash WHERE v.outcome = 'bug' AND v.target LIKE ? "
                       "ORDER BY json_array_length(c.ops) DESC, c.seq", (prefix + "%",))

@@ -22,7 +22,7 @@ import networkx as nx
 import numpy as np
 
 from fuzzer.dataflow import case_graph, case_ngrams
-from fuzzer.rows import EVALUATED, Campaign, CaseRow, Finding, StoreInfo, VRow, load, store_error
+from fuzzer.rows import EVALUATED, Campaign, CaseRow, Finding, StoreInfo, VRow, load
 from fuzzer.seeds import MAX_N as MINED_N
 from fuzzer.seeds import load_seeds as read_seeds
 from fuzzer.statistics import (
@@ -33,6 +33,7 @@ from fuzzer.statistics import (
     newcombe,
     wilson,
 )
+from fuzzer.storage import StoreError
 from fuzzer.verdict import Stage, Symptom, Verdict, first_line, signature, target_family
 
 ARMS = ("real", "random")  # the compared arms; other samplers are reported, never tested
@@ -285,7 +286,7 @@ def load_seeds(path: Path) -> Any:
     try:
         return read_seeds(path)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise store_error(f"{path}: not a seeds directory ({e})") from None
+        raise StoreError(f"{path}: not a seeds directory ({e})") from None
 
 
 # The paper's figures (Jajal et al., ISSTA 2024; 100 fixed torch.onnx issues) and the closest

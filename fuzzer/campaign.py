@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fuzzer import fusions, layout
+from fuzzer import fusions, storage
 from fuzzer.case import Case, split_ref
 from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
@@ -82,9 +82,9 @@ class CampaignConfig:
     def saved(store_dir: Path) -> dict[str, Any]:
         """The settings a stopped campaign saved in its store (to resume it); StoreError
         when there is no store or it holds none."""
-        if not layout.is_store(store_dir):
+        if not storage.is_store(store_dir):
             raise StoreError(f"{store_dir}: no campaign store to resume")
-        st = Store(store_dir)
+        st = Store(store_dir, readonly=True)
         try:
             saved = st.get_meta("config")
         finally:
@@ -404,7 +404,7 @@ class Campaign:
             # After a normal end every shrink has been filed; on Ctrl-C an unfinished shrink
             # is dropped (its failing verdict is already in the store, and a resume files it).
             self.ex.close()
-            if self.store is not None and self.cov is not None:
+            if self.store is not None and self.cov is not None and self.store.failed is None:
                 self.store.set_meta("coverage",
                                     {str(n): c for n, c in self.cov.report().items()})
         return self.prog

@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from fuzzer import layout
+from fuzzer import storage
 from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
@@ -126,6 +126,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
     from fuzzer.generate import vocabulary
     from fuzzer.sampling import GenConfig, GenerationError, draw, samplers
     from fuzzer.sandbox import Limits
+    from fuzzer.storage import backup_path
     from fuzzer.store import Store
 
     if resume is not None:
@@ -147,40 +148,45 @@ def fuzz(seconds: Annotated[float, typer.Option(
                     seeds=str(seeds_dir or ""), vocabulary=vocabulary_)
     draw(source, 0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
     store = Store(out_dir or Path("runs") / str(seed))
-    cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
-                         workers=workers, vocab=vocab, gen=gen, sampler=source,
-                         limits=Limits(timeout=timeout, memory_mb=memory_mb),
-                         shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
-                         scheduler=scheduler, weights=weights, pack=pack)
-    cfg.save(store)
-    if resume is not None:
-        out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
-                  f"case {store.max_seq() + 1}")
-    stop = threading.Event()
-    # on use: `convfuzz --help` and bad flags stay fast (no torch)
-    from fuzzer.campaign import Progress
+    try:  # the store's lock and connection go however the campaign ends
+        if store.migrated_from is not None:
+            out.print(f"migrated {store.root} from store schema {store.migrated_from} (backup: "
+                      f"{backup_path(store.root, store.migrated_from).name})")
+        cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
+                             workers=workers, vocab=vocab, gen=gen, sampler=source,
+                             limits=Limits(timeout=timeout, memory_mb=memory_mb),
+                             shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
+                             scheduler=scheduler, weights=weights, pack=pack)
+        cfg.save(store)
+        if resume is not None:
+            out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
+                      f"case {store.max_seq() + 1}")
+        stop = threading.Event()
+        # on use: `convfuzz --help` and bad flags stay fast (no torch)
+        from fuzzer.campaign import Progress
 
-    prog = Progress()
-    with Live(_dashboard(prog, names, seconds), console=out, refresh_per_second=4,
-              transient=not out.is_terminal) as live:
-        def listen(p: Any, case: Any, verdicts: Any) -> None:
-            live.update(_dashboard(p, names, seconds))
-        try:
-            prog = run_campaign(cfg, store, listen, stop)
-        except KeyboardInterrupt:
-            stop.set()
-            out.print("[yellow]interrupted: everything recorded so far is in the store; "
-                      f"`convfuzz fuzz --resume {store.root}` files the failures not yet "
-                      "shrunk[/yellow]")
-    out.print(_dashboard(prog, names, seconds))
-    if prog.refiled:
-        out.print(f"{prog.refiled} failure(s) the stopped campaign had recorded but not yet "
-                  "shrunk were filed first")
-    out.print(f"store: {store.root}  ({store.n_cases()} cases in all)")
-    out.print(f"findings: {prog.findings} new, {prog.duplicates} failure(s) filed under known "
-              f"ones; {len(store.findings())} in the store (convfuzz corpus list --store "
-              f"{store.root})")
-    store.close()
+        prog = Progress()
+        with Live(_dashboard(prog, names, seconds), console=out, refresh_per_second=4,
+                  transient=not out.is_terminal) as live:
+            def listen(p: Any, case: Any, verdicts: Any) -> None:
+                live.update(_dashboard(p, names, seconds))
+            try:
+                prog = run_campaign(cfg, store, listen, stop)
+            except KeyboardInterrupt:
+                stop.set()
+                out.print("[yellow]interrupted: everything recorded so far is in the store; "
+                          f"`convfuzz fuzz --resume {store.root}` files the failures not yet "
+                          "shrunk[/yellow]")
+        out.print(_dashboard(prog, names, seconds))
+        if prog.refiled:
+            out.print(f"{prog.refiled} failure(s) the stopped campaign had recorded but not yet "
+                      "shrunk were filed first")
+        out.print(f"store: {store.root}  ({store.n_cases()} cases in all)")
+        out.print(f"findings: {prog.findings} new, {prog.duplicates} failure(s) filed under known "
+                  f"ones; {len(store.findings())} in the store (convfuzz corpus list --store "
+                  f"{store.root})")
+    finally:
+        store.close()
 
 
 @app.command()
@@ -210,7 +216,7 @@ def mine(source: Annotated[list[str] | None, typer.Option(
 @app.command()
 @guarded
 def analyze(stores: Annotated[list[Path], typer.Argument(
-                help=f"Campaign store directories (each holds {layout.DB}).",
+                help=f"Campaign store directories (each holds {storage.DB}).",
                 show_default=False)],
             out_dir: Annotated[Path, typer.Option(
                 "--out", help="Directory for report.md/.html/.json and the PNG plots.")]

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fuzzer import layout
 from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
@@ -220,11 +219,9 @@ def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
 
 def _target_counts(store_dir: Path, as_json: bool) -> None:
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
-    from fuzzer.store import Store, StoreError
+    from fuzzer.store import Store
 
-    if not layout.is_store(store_dir):
-        raise StoreError(f"{store_dir}: no campaign store here")
-    st = Store(store_dir)
+    st = Store(store_dir, readonly=True)
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.fusions import summary
 
