@@ -24,11 +24,16 @@ def check(store: StoreArg) -> None:
     """Report a store's health without changing it: SQLite's integrity_check, schema version
     and the convfuzz that wrote it, rows per table, finding folders against finding rows, and
     the campaign holding its lock. Exit 0: intact; 1: damaged; 2: not a store."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.recover import check as run_check
+    from fuzzer.storage import SCHEMA_VERSION
 
     rep = run_check(store)
+    older = (f"; the next campaign migrates it to {SCHEMA_VERSION}"
+             if rep.schema is not None and 0 < rep.schema < SCHEMA_VERSION else "")
     out.print(f"store {rep.root}: {rep.size / 1e6:.1f} MB, schema "
-              f"{rep.schema if rep.schema is not None else '?'} (written by {rep.writer})")
+              f"{rep.schema if rep.schema is not None else '?'} (written by {rep.writer}"
+              f"){older}")
     out.print("integrity: ok" if rep.problems is None else
               f"[red]integrity: damaged[/red] ({rep.problems})", highlight=False)
     out.print("rows: " + ", ".join(f"{t} {'unreadable' if n is None else n}"
@@ -51,12 +56,13 @@ def recover(store: StoreArg,
             out_dir: Annotated[Path | None, typer.Option(
                 "--out", help="Write the recovered store here (a new directory; the finding "
                 "folders are copied) and leave STORE untouched. Default: in place, the damaged "
-                "database kept beside the new one as store.sqlite.damaged-<time>.")] = None
+                "database kept beside the new one as store.sqlite.damaged-TIME.")] = None
             ) -> None:
     """Salvage every intact row of a damaged store with SQLite's own recovery (the sqlite3
     shell's `.recover` when it works here, else SQLite's B-tree reads stepping over damaged
     pages), rebuild the findings whose folders are intact, and report what was recovered and
     what was lost. `convfuzz fuzz --resume` continues on the recovered store."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.recover import recover as run_recover
 
     rep = run_recover(store, out_dir)
@@ -69,8 +75,13 @@ def recover(store: StoreArg,
     for col in ("table", "last rowid before", "recovered", "lost (about)"):
         t.add_column(col, justify="left" if col == "table" else "right")
     for c in rep.tables:
-        lost = "?" if c.before is None else str(max(0, c.before - c.recovered))
-        t.add_row(c.table, "?" if c.before is None else str(c.before), str(c.recovered), lost)
+        if c.before is not None:
+            before, lost = str(c.before), str(max(0, c.before - c.recovered))
+        elif c.floor is not None:  # only a lower bound is known
+            before, lost = f">= {c.floor}", f">= {max(0, c.floor - c.recovered)}"
+        else:
+            before = lost = "?"
+        t.add_row(c.table, before, str(c.recovered), lost)
     out.print(t)
     out.print(f"findings: {len(rep.from_rows) + len(rep.rebuilt)} in the recovered store "
               f"({len(rep.from_rows)} from salvaged rows, {len(rep.rebuilt)} rebuilt from their "
