@@ -109,13 +109,13 @@ def _values(v: Verdict) -> str:
         lines.append(f"- expected (torch eager, fp32){at}: `{ev['expected']}`")
         if "fp64" in ev:
             lines.append(f"- fp64 baseline (same model in double precision): `{ev['fp64']}`")
-        lines.append(f"- actual (ONNX): `{ev['actual']}`")
+        lines.append(f"- actual (the converted model): `{ev['actual']}`")
     if "count" in ev and "size" in ev:
         lines.append(f"- {ev['count']} of {ev['size']} values are off")
     if "rtol" in ev:
         lines.append(
             f"- The eager result is the right one: torch's fp32 output is within "
-            f"{ev.get('torch_err', 0):.3g} of the fp64 baseline, while the ONNX output is "
+            f"{ev.get('torch_err', 0):.3g} of the fp64 baseline, while the converted output is "
             f"{ev.get('max_abs_err', 0):.3g} away — beyond the tolerance (rtol={ev['rtol']}, "
             f"atol={ev['atol']}) added to torch's own error.")
     return "\n".join(lines) or f"- {v.detail}"
