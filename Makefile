@@ -5,6 +5,10 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
 STAMP   := $(VENV)/.installed
+# OpenVINO (+180 MB) is in; ExecuTorch (~550 MB) and LiteRT (~1.2 GB, jax) are opt-in, e.g.
+# `make install EXTRAS=dev,mine,analyze,passes,cluster,openvino,executorch,litert`: their
+# tests skip without them (CI's fresh install stays minutes shorter).
+EXTRAS  ?= dev,mine,analyze,passes,cluster,openvino
 
 .PHONY: install fuzz test lint bench experiment clean
 
@@ -12,7 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev,mine,analyze,passes,cluster,openvino]"
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)
