@@ -59,6 +59,7 @@ def _other_converter(e: Entry) -> dict[str, Any]:
     """OpenVINO, ExecuTorch and LiteRT findings: blamed on that converter (its lowering of the
     last operator, or its runtime's kernel), filed on its own tracker. {} for torch.onnx and
     ONNX Runtime findings, and for a target this install cannot resolve."""
+    # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
     from fuzzer.targets import TargetError, parse
 
     try:

@@ -161,6 +161,7 @@ RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "onnx": "the ONNX reference eval
 
 
 def _runtime_name(v: Verdict) -> str:
+    # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
     from fuzzer.targets import TargetError, parse
 
     try:
@@ -317,6 +318,7 @@ def converter_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str,
 def _template(v: Verdict) -> Callable[..., str]:
     """The blamed project's tracker: torch.export's own failures go to PyTorch; a runtime's
     failure to the runtime's project; anything else to the exporter's (a converter is both)."""
+    # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
     from functools import partial
 
     from fuzzer.targets import parse

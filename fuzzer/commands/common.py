@@ -39,6 +39,7 @@ def seeds_option(purpose: str) -> Any:
 
 
 def bad_input(msg: str) -> typer.Exit:
+    # on use, like the imports of guarded()
     from rich.markup import escape
 
     # Escaped: `pip install 'convfuzz[openvino]'` is not rich markup.

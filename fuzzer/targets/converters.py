@@ -116,6 +116,7 @@ _OV_CORE: list[Any] = []
 def ov_core() -> Any:
     """One openvino.Core a process (creating one reads the plugin registry, ~20 ms)."""
     if not _OV_CORE:
+        # the converter's optional package, imported on use (seconds to import)
         import openvino as ov
 
         _OV_CORE.append(ov.Core())
@@ -168,6 +169,7 @@ def ov_pt() -> Component:
     require("openvino", "target component 'ov-pt'")
 
     def run(art: Artifact) -> None:
+        # the converter's optional package, imported on use (seconds to import)
         import openvino as ov
 
         try:
@@ -201,6 +203,7 @@ def executorch(xnnpack: str | None = None) -> Component:
     name = "executorch" + (xnnpack or "")
 
     def run(art: Artifact) -> None:
+        # the converter's optional package, imported on use (seconds to import)
         from executorch.exir import to_edge_transform_and_lower
         from executorch.runtime import Runtime
 
@@ -209,6 +212,7 @@ def executorch(xnnpack: str | None = None) -> Component:
             with quiet():
                 parts = []
                 if xnnpack:
+                    # the converter's optional package, imported on use (seconds to import)
                     from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
                         XnnpackPartitioner,
                     )
@@ -243,6 +247,7 @@ def executorch(xnnpack: str | None = None) -> Component:
 
 def widened(outs: list[np.ndarray], art: Artifact) -> list[np.ndarray]:
     """int32 results of int64 torch outputs, widened back (litert-torch narrows by design)."""
+    # on use: fuzzer.model imports the operator catalogue, which targets do not need
     from fuzzer.case import split_ref
     from fuzzer.model import infer
 
@@ -269,6 +274,7 @@ def litert() -> Component:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     def run(art: Artifact) -> None:
+        # the converter's optional package, imported on use (seconds to import)
         import litert_torch
         from ai_edge_litert.interpreter import Interpreter
 

@@ -93,6 +93,7 @@ def constant() -> Component:
            "a converter that segfaults while converting (SIGSEGV), as OpenVINO's ONNX reader "
            "did on one exported model", fault=True)
 def segv() -> Component:
+    # on use: only the fault-injection doubles need these
     import signal
 
     def run(art: Artifact) -> None:
@@ -107,6 +108,7 @@ def wrong_model() -> Component:
     inner = torchscript("17")
 
     def run(art: Artifact) -> None:
+        # on use: only the fault-injection doubles need these
         import onnx
         from onnx import helper, numpy_helper
 
@@ -129,6 +131,7 @@ def wrong_model() -> Component:
            "OpenVINO, then its first output negated: a planted runtime bug that ONNX Runtime "
            "and the reference evaluator, its referees, do not share", fault=True)
 def ov_wrong() -> Component:
+    # on use: only the fault-injection doubles need these
     from fuzzer.targets.converters import ov_runtime
 
     real = ov_runtime()

@@ -35,6 +35,7 @@ def pipeline(name: str, family: str, steps: list[tuple[str, Step]]) -> Component
 @component("pass", r"onnxscript-opt", ("onnxscript-opt",),
            "onnxscript.optimizer.optimize: constant folding and rewrite rules, standalone")
 def onnxscript_opt() -> Component:
+    # optional extra [passes]: only this pass needs it
     import onnxscript.optimizer
 
     return pipeline("onnxscript-opt", "onnxscript",
@@ -46,6 +47,7 @@ def onnxscript_opt() -> Component:
            "onnxoptimizer's fuse-and-eliminate passes one at a time (or just one)")
 def onnx_optimizer(only: str | None = None) -> Component:
     require("onnxoptimizer", "target component 'onnxoptimizer'")
+    # optional extra [passes]: only this pass needs it
     import onnxoptimizer
 
     names = onnxoptimizer.get_fuse_and_elimination_passes()
@@ -63,6 +65,7 @@ def onnx_optimizer(only: str | None = None) -> Component:
 @component("pass", r"onnxsim", ("onnxsim",), "onnx-simplifier (onnxsim.simplify)")
 def onnx_sim() -> Component:
     require("onnxsim", "target component 'onnxsim'")
+    # optional extra [passes]: only this pass needs it
     import onnxsim
 
     def simplify(m: onnx.ModelProto) -> onnx.ModelProto:
@@ -74,6 +77,7 @@ def onnx_sim() -> Component:
 @component("pass", r"onnxslim", ("onnxslim",), "onnxslim.slim")
 def onnx_slim() -> Component:
     require("onnxslim", "target component 'onnxslim'")
+    # optional extra [passes]: only this pass needs it
     import onnxslim
 
     return pipeline("onnxslim", "onnxslim", [("slim", lambda m: onnxslim.slim(m))])
