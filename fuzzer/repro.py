@@ -6,6 +6,7 @@ project when the finding needs one), and exits 1 when the bug reproduces, 0 when
 
 from __future__ import annotations
 
+import inspect
 import textwrap
 from typing import Any
 
@@ -43,6 +44,14 @@ def passes_source(passes: list[targets.Component], case: Case) -> str:
 
 def runtime_source(runtime: targets.Component, case: Case) -> str:
     return _function("run_onnx", "model_bytes, args", runtime, case, "actual")
+
+
+def rules_source() -> str:
+    """The oracle's own comparison rules (fuzzer/compare.py), verbatim: never a second copy."""
+    from fuzzer import compare
+
+    return "\n\n".join(inspect.getsource(f) for f in (compare.nonfinite_differs,
+                                                      compare.values_off))
 
 
 def _judged(case: Case) -> dict[int, str]:
@@ -167,20 +176,14 @@ def compare(expected, baseline, actual, ties_x=()):
             continue
         e64, b64 = e.double().numpy(), b.double().numpy()
         a64 = a.astype(np.float64)
-        stable = (np.isnan(e64) == np.isnan(b64)) & (np.isinf(e64) == np.isinf(b64))
-        nan_bad = ((np.isnan(a64) != np.isnan(e64)) | (np.isinf(a64) != np.isinf(e64))) & stable
+        nan_bad = nonfinite_differs(a64, e64, b64)
         if nan_bad.any():
             j = tuple(int(k) for k in np.argwhere(nan_bad)[0])
             return (f"output {{i}} at {{list(j)}}: expected {{e64[j]!r}}, got {{a64[j]!r}} "
                     f"(NaN/Inf differ)")
         rtol, atol = TOLERANCE.get(JUDGED_AS.get(i, str(e.dtype).removeprefix("torch.")),
                                    TOLERANCE["float32"])
-        ok = np.isfinite(a64) & np.isfinite(e64) & np.isfinite(b64)
-        err = np.where(ok, np.abs(a64 - b64), 0.0)
-        scale = max(1.0, float(np.abs(np.where(ok, b64, 0.0)).max(initial=0.0)))
-        allowed = 2 * np.abs(np.where(ok, e64 - b64, 0.0)) + atol * scale + rtol * np.abs(
-            np.where(ok, b64, 0.0))
-        bad = ok & (err > allowed)
+        bad, err, _ = values_off(a64, e64, b64, rtol, atol)
         if bad.any():
             j = tuple(int(k) for k in np.unravel_index(int(np.argmax(np.where(bad, err, -1))),
                                                       a64.shape))
@@ -249,6 +252,7 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
         head, "\n".join(imports), "", f"INPUT_NAMES = {[x.name for x in case.inputs]!r}", "",
         model_source(case), tie_code, inputs_source(case),
         export_source(case, target.exporter), pass_code, runtime_source(target.runtime, case),
+        rules_source(),
         COMPARE.format(tolerance=TOLERANCE, judged=_judged(case), ties=ties,
                        unordered=unordered), "",
         MAIN.format()]

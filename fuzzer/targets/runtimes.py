@@ -166,9 +166,12 @@ def ort(level: str, off: str | None = None) -> Component:
 
     def snippet(case: Any) -> str:
         names = [x.name for x in case.inputs]
-        return ("so = ort.SessionOptions()\nso.graph_optimization_level = "
-                f"ort.GraphOptimizationLevel.{opt.name}\n"
-                "sess = ort.InferenceSession(model_bytes, so, providers=[\"CPUExecutionProvider\"]"
+        # ORT_ENABLE_ALL is ONNX Runtime's default: no SessionOptions needed for it.
+        so = "" if level == "all" else (
+            "so = ort.SessionOptions()\nso.graph_optimization_level = "
+            f"ort.GraphOptimizationLevel.{opt.name}\n")
+        return (so + "sess = ort.InferenceSession(model_bytes, " + ("so, " if so else "")
+                + "providers=[\"CPUExecutionProvider\"]"
                 + (f", disabled_optimizers={disabled!r}" if disabled else "") + ")\n"
                 f"feeds = dict(zip({names!r}, (a.numpy() for a in args)))\n"
                 "actual = sess.run(None, {i.name: feeds[i.name] for i in sess.get_inputs()})\n")
