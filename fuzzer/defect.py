@@ -44,6 +44,8 @@ class Observed:
     where: str = ""  # export | load | run | ""
     shapes: list[list[int]] | None = None
     dtypes: list[str] | None = None
+    expected_shapes: list[list[int]] | None = None  # torch's
+    expected_dtypes: list[str] | None = None
 
     @property
     def behaviour(self) -> str:
@@ -91,6 +93,8 @@ except Exception as e:
     at = ("load" if any("InferenceSession(" in x or "ReferenceEvaluator(" in x for x in lines)
           else "run" if any(".run(" in x for x in lines) else "export")
     out = {{"error_class": type(e).__name__, "message": str(e)[:2000], "where": at}}
+out["expected_shapes"] = [list(t.shape) for t in expected]
+out["expected_dtypes"] = [str(t.dtype).removeprefix("torch.") for t in expected]
 print("OBSERVED " + json.dumps(out))
 '''
 
