@@ -34,7 +34,7 @@ from fuzzer.statistics import (
     wilson,
 )
 from fuzzer.storage import StoreError
-from fuzzer.verdict import Verdict, first_line, signature, target_family
+from fuzzer.verdict import Stage, Symptom, Verdict, first_line, signature, target_family
 
 ARMS = ("real", "random")  # the compared arms; other samplers are reported, never tested
 MAX_N = 3
@@ -364,15 +364,11 @@ def taxonomy(camp: Campaign) -> Taxonomy:
 
 
 def _stage_order(s: str) -> tuple[int, str]:
-    from fuzzer.verdict import Stage
-
     order = [x.value for x in Stage]
     return (order.index(s) if s in order else len(order), s)
 
 
 def _symptom_order(s: str) -> tuple[int, str]:
-    from fuzzer.verdict import Symptom
-
     order = [x.value for x in Symptom]
     return (order.index(s) if s in order else len(order), s)
 
@@ -435,7 +431,11 @@ def compute(stores: list[Path], seeds: Path | None = None, min_support: int = 3)
                      "ops": len({n["op"] for c in ev for n in c.case.get("nodes", [])}),
                      "mean_nodes": float(np.mean([len(c.case.get("nodes", [])) for c in ev]))
                      if ev else math.nan,
-                     "targets": sorted({t for c in mine for t in c.verdicts})}
+                     "targets": sorted({t for c in mine for t in c.verdicts}),
+                     # optimization coverage (fuzzer/fusions.py): named fusions/rules fired
+                     "fusions": sorted({f for c in ev for v in c.verdicts.values()
+                                        for f in (v.raw.get("evidence") or {}).get("fusions")
+                                        or {}})}
     if all(a in arms for a in ARMS):
         real, rand = arms["real"], arms["random"]
         if real["targets"] != rand["targets"]:

@@ -10,14 +10,14 @@ import typer
 
 # Commands live in fuzzer.commands (one module per group); importing them registers them on
 # the app they share through fuzzer.commands.common.
-from fuzzer.commands import campaign, findings, inspect  # noqa: F401
+from fuzzer.commands import campaign, findings, inspect, store  # noqa: F401
 from fuzzer.commands.common import app, err
 
 
 def _click_exceptions() -> Any:
     try:  # recent typer vendors click
         from typer._click import exceptions
-    except ImportError:
+    except ImportError:  # older typer: click itself
         from click import exceptions
     return exceptions
 

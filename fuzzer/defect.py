@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fuzzer import targets
+from fuzzer import compare, targets
 from fuzzer.case import Case
 from fuzzer.codegen import inputs_source, model_source
-from fuzzer.compare import TOLERANCE
 from fuzzer.verdict import Verdict, failure_key
 
 REPRODUCED, FIXED, CHANGED = 1, 0, 3
@@ -127,8 +126,6 @@ def fragment(message: str) -> str:
 
 def rules_source(names: tuple[str, ...] = ("nonfinite_differs", "values_off")) -> str:
     """The oracle's comparison rules, verbatim minus their docstrings."""
-    from fuzzer import compare
-
     out = []
     for fn in (getattr(compare, n) for n in names):
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
@@ -142,7 +139,7 @@ def rules_source(names: tuple[str, ...] = ("nonfinite_differs", "values_off")) -
 def _check_values(v: Verdict, case: Case) -> str:
     i = max(0, int(v.evidence.get("output", 0) or 0))
     dtype = str(case.inputs[0].dtype) if case.inputs else "float32"
-    rtol, atol = TOLERANCE.get(dtype, TOLERANCE["float32"])
+    rtol, atol = compare.TOLERANCE.get(dtype, compare.TOLERANCE["float32"])
     nan = v.symptom is not None and v.symptom.value == "nan_inf_mismatch"
     rule = "nonfinite_differs(a, e, r)" if nan else f"values_off(a, e, r, {rtol}, {atol})[0]"
     return ("\n" + rules_source(("nonfinite_differs",) if nan else ("values_off",)) + "\n"

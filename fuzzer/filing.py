@@ -122,8 +122,9 @@ def _fault(c: Cause, e: Entry) -> str:
         lines.append(f"- **Emitted by:** `{b['torchlib']}`")
     if b.get("evidence"):
         lines.append(f"- **Evidence:** {b['evidence']}")
-    if c.curated.get("why"):
-        lines.append(f"- **Analysis:** {c.curated['why']}")
+    why = c.curated.get("why") or e.meta.get("note")  # the cause's, else the curator's note
+    if why:
+        lines.append(f"- **Analysis:** {why}")
     if c.label == DOCUMENTED:
         lines.append("- **Documented limitation** in the software under test.")
     if c.upstream:

@@ -18,6 +18,8 @@ import torch
 
 from fuzzer.case import Case, Input, Node, split_ref
 from fuzzer.compare import Reference, compare
+from fuzzer.model import infer
+from fuzzer.oracle import run_chain
 from fuzzer.targets import Artifact, StageFailure, parse
 from fuzzer.verdict import Outcome, Verdict
 
@@ -68,8 +70,6 @@ Feature = tuple[str, str]  # (operator, dtype of its first operand)
 
 
 def features(case: Case) -> set[Feature]:
-    from fuzzer.model import infer
-
     try:
         metas = infer(case)  # memoized: the worker inferred these when it generated the Case
     except Exception:
@@ -115,8 +115,6 @@ def judge_pack(cases: Sequence[Case], target_name: str, refs: Sequence[Reference
     `alive()` is called before each packed export (a sandbox resets its timeout on it).
     Members in `alone` (e.g. failed an earlier target) or that `risk` expects to fail are
     judged alone from the start; `risk` learns from every verdict."""
-    from fuzzer.oracle import run_chain
-
     target = parse(target_name)
     out: dict[int, Verdict] = {}
     for k, c in enumerate(cases):
@@ -162,5 +160,11 @@ def judge_pack(cases: Sequence[Case], target_name: str, refs: Sequence[Reference
 
 
 def pack_size(target_name: str) -> int:
-    """How many Cases the target's exporter is worth packing (1: not at all)."""
-    return int(parse(target_name).exporter.pack)
+    """How many Cases the target's exporter is worth packing (1: not at all). A chain with a
+    rewriter pass is not packed: what fired is recorded per Case (optimization coverage), and
+    a pack's fusions belong to no one member. (ONNX Runtime's own fusions on a packed chain
+    go unrecorded for the same reason: `--pack 1` records them.)"""
+    target = parse(target_name)
+    if any(c.settings.get("rewriter") for c in target.components):
+        return 1
+    return int(target.exporter.pack)

@@ -36,6 +36,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +184,6 @@ def _v1_to_v2(con: sqlite3.Connection) -> None:
 
 
 def convfuzz_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("convfuzz")
     except PackageNotFoundError:
@@ -366,11 +365,28 @@ def open_readonly(root: Path, check: bool = True) -> sqlite3.Connection:
     try:
         if check:
             probe(con, root)
-        _refuse_newer(con, root, schema_version(con))
+        version = schema_version(con)
+        _refuse_newer(con, root, version)
+        if version < SCHEMA_VERSION:
+            _temp_tables(con)
+    except sqlite3.DatabaseError as e:
+        con.close()
+        raise damaged(root, str(e)) from None
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _temp_tables(con: sqlite3.Connection) -> None:
+    """A reader of an older store (only the next writer migrates it) sees the tables it lacks
+    as empty: TEMP tables of this connection, nothing written to the store."""
+    have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for text in SCHEMA.split(";"):
+        stmt = "\n".join(x for x in text.splitlines() if not x.lstrip().startswith("--"))
+        head = stmt.strip().split("(")[0].split()
+        if head[:5] == ["CREATE", "TABLE", "IF", "NOT", "EXISTS"] and head[5] not in have:
+            con.execute(stmt.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
 
 
 @dataclass
@@ -381,14 +397,15 @@ class Opened:
     backup: Path | None
 
 
-def open_writer(root: Path) -> Opened:
-    """The writer's connection: lock, open, check, create or migrate, record the writer."""
+def open_writer(root: Path, lock: Lock | None = None) -> Opened:
+    """The writer's connection: lock (or the `lock` held already), open, check, create or
+    migrate, record the writer."""
     root = Path(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreError(f"{root}: cannot create store directory ({e.strerror})") from e
-    lock = Lock(root)
+    lock = lock or Lock(root)
     try:
         existed = db_path(root).is_file() and db_path(root).stat().st_size > 0
         con = sqlite3.connect(db_path(root), timeout=30)

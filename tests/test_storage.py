@@ -19,7 +19,7 @@ from fuzzer.storage import SCHEMA_VERSION, StoreBusy, StoreDamaged, StoreError
 from fuzzer.store import Store
 from tests.conftest import make_case
 
-EXE = [sys.executable, "-m", "fuzzer.cli"]
+EXE = [sys.executable, "-c", "from fuzzer.cli import main; main()"]  # see test_store_robust
 # The store as the first convfuzz wrote it (67956f9): no findings, no version recorded.
 V1_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -81,8 +81,15 @@ def test_a_new_store_records_its_schema_version_and_writer(tmp_path: Path) -> No
     assert writer["schema"] == SCHEMA_VERSION and writer["convfuzz"]
 
 
-def test_an_old_store_is_migrated_in_place_after_a_backup(tmp_path: Path) -> None:
+def test_an_old_store_reads_as_it_is_and_is_migrated_by_the_next_writer(tmp_path: Path
+                                                                        ) -> None:
     v1_store(tmp_path / "s")
+    before = (tmp_path / "s" / storage.DB).read_bytes()
+    ro = Store(tmp_path / "s", readonly=True)  # readers never migrate: lacking tables are empty
+    assert ro.n_cases() == 3 and ro.findings() == [] and ro.missed_fusions() == []
+    ro.close()
+    assert (tmp_path / "s" / storage.DB).read_bytes() == before
+    assert not storage.backup_path(tmp_path / "s", 1).exists()
     st = Store(tmp_path / "s")
     try:
         assert st.migrated_from == 1
@@ -134,6 +141,10 @@ def test_a_second_writer_is_refused_naming_the_holder_and_readers_go_on(tmp_path
             ro.set_meta("x", 1)
         ro.close()
         assert storage.holder(tmp_path).pid == os.getpid()
+        # The same through the command line: `fuzz` refused, a reading verb served.
+        one_line_exit_2(cli("fuzz", "--out", str(tmp_path), "--cases", "1"),
+                        f"pid {os.getpid()} ", "a campaign is writing this store")
+        assert cli("targets", "--store", str(tmp_path)).returncode == 0
     finally:
         st.close()
     assert storage.holder(tmp_path) is None

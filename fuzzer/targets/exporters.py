@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
-import logging
 import re
 import traceback
-import warnings
 from typing import Any
 
 import torch
 
-from fuzzer.targets.registry import Artifact, Component, StageFailure, component
+from fuzzer.targets.quiet import quiet
+from fuzzer.targets.registry import Artifact, Component, Opsets, StageFailure, component
+from fuzzer.targets.rules import optimizer_without
 from fuzzer.verdict import Stage
 
 DYNAMO_OPSET = 18  # the dynamo exporter's native opset in torch 2.13
@@ -24,22 +23,6 @@ def input_names(art: Artifact) -> list[str]:
 
 def output_names(art: Artifact) -> list[str]:
     return [f"out{i}" for i in range(len(art.case.outputs))]
-
-
-@contextlib.contextmanager
-def quiet():
-    """Exporters print warnings and diagnostics to stdout/stderr; a campaign keeps them out of
-    the terminal (the error text that matters travels in the exception)."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        if logging.root.manager.disable >= logging.WARNING:
-            yield  # already silenced (a worker, for good): toggling clears every logger's
-            return  # cache, ~0.3 ms an export with torch's hundreds of loggers
-        logging.disable(logging.WARNING)
-        try:
-            yield
-        finally:
-            logging.disable(logging.NOTSET)
 
 
 def _torchscript_stage(exc: BaseException) -> Stage:
@@ -89,7 +72,8 @@ def torchscript(opset: str) -> Component:
 
 
 component("exporter", r"torchscript-(?P<opset>\d+)", ("torchscript-17", "torchscript-11"),
-          "TorchScript-based exporter, torch.onnx.export(dynamo=False), at an opset 7-20")(
+          "TorchScript-based exporter, torch.onnx.export(dynamo=False), at an opset 7-20",
+          opsets=Opsets("torchscript", tuple(range(11, 21)), lambda o: f"torchscript-{o}"))(
     torchscript)
 
 
@@ -103,6 +87,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _dynamo_stage(chain: list[BaseException]) -> Stage:
+    # private torch module: only the dynamo error path reads it
     from torch.onnx._internal.exporter import _errors
 
     if any(isinstance(c, _errors.TorchExportError) for c in chain):
@@ -181,12 +166,19 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
                 + (f", dynamic_shapes={shapes}" if dyn else "") + ")\n"
                 "model_bytes = program.model_proto.SerializeToString()\n")
 
+    # With its optimizer on, blame can re-run that step with named rewrite rules off.
+    without = None
+    if opt:
+        without = optimizer_without
     return Component("exporter", name, run, "torch.onnx",
                      {"dynamo": True, "optimize": opt, "opset_version": level}, pack=8,
-                     snippet=snippet)
+                     without=without, snippet=snippet)
 
 
 component("exporter", r"dynamo(?P<optimize>-noopt)?(?:-(?P<opset>\d+))?",
           ("dynamo", "dynamo-noopt", "dynamo-17"),
           "torch.export-based exporter, torch.onnx.export(dynamo=True); `-noopt` skips its "
-          "optimizer; `-N` requests opset N (it exports at 18 and converts)")(dynamo)
+          "optimizer; `-N` requests opset N (it exports at 18 and converts)",
+          # None: its native opset (18); lower ones are converted.
+          opsets=Opsets("dynamo", (None, 17, 16, 15, 14, 13),
+                        lambda o: f"dynamo{'' if o in (None, 18) else f'-{o}'}"))(dynamo)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import onnx
 
-from fuzzer.targets.exporters import quiet
+from fuzzer.targets.quiet import quiet
 from fuzzer.targets.registry import Artifact, Component, StageFailure, component
 from fuzzer.verdict import Stage
 
@@ -40,6 +40,7 @@ def pipeline(name: str, family: str, steps: list[tuple[str, Step]], code: str = 
 @component("pass", r"onnxscript-opt", ("onnxscript-opt",),
            "onnxscript.optimizer.optimize: constant folding and rewrite rules, standalone")
 def onnxscript_opt() -> Component:
+    # optional extra [passes]: only this pass needs it
     import onnxscript.optimizer
 
     return pipeline("onnxscript-opt", "onnxscript",
@@ -53,6 +54,7 @@ if importlib.util.find_spec("onnxoptimizer") is not None:
                ("onnxoptimizer", "onnxoptimizer-fuse_bn_into_conv"),
                "onnxoptimizer's fuse-and-eliminate passes one at a time (or just one)")
     def onnx_optimizer(only: str | None = None) -> Component:
+        # optional extra [passes]: only this pass needs it
         import onnxoptimizer
 
         names = onnxoptimizer.get_fuse_and_elimination_passes()
@@ -71,6 +73,7 @@ if importlib.util.find_spec("onnxoptimizer") is not None:
 if importlib.util.find_spec("onnxsim") is not None:
     @component("pass", r"onnxsim", ("onnxsim",), "onnx-simplifier (onnxsim.simplify)")
     def onnx_sim() -> Component:
+        # optional extra [passes]: only this pass needs it
         import onnxsim
 
         def simplify(m: onnx.ModelProto) -> onnx.ModelProto:
@@ -82,6 +85,7 @@ if importlib.util.find_spec("onnxsim") is not None:
 if importlib.util.find_spec("onnxslim") is not None:
     @component("pass", r"onnxslim", ("onnxslim",), "onnxslim.slim")
     def onnx_slim() -> Component:
+        # optional extra [passes]: only this pass needs it
         import onnxslim
 
         return pipeline("onnxslim", "onnxslim", [("slim", lambda m: onnxslim.slim(m))],
