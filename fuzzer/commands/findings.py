@@ -50,11 +50,19 @@ def _rows_table(title: str, rows: list[dict[str, Any]], cols: list[str]) -> Tabl
 def corpus_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON: id, target, "
                                                       "exporter, stage, symptom, attribution, "
                                                       "ops, count.")] = False,
-                store: StoreOpt = None) -> None:
+                store: StoreOpt = None,
+                by_cause: Annotated[bool, typer.Option(
+                    "--causes", help="One row per root cause (as `corpus causes`).")] = False
+                ) -> None:
     """List the findings: id, target, stage, symptom, attribution, operators, count."""
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
 
+    if by_cause:
+        if store is not None:
+            raise corpus.CorpusError("--causes reads the corpus's stored blames, not --store")
+        corpus_causes(as_json)
+        return
     rows = [e.row() for e in (corpus.store_entries(store) if store else corpus.entries())]
     if as_json:
         print(json.dumps(rows, indent=2))
