@@ -37,6 +37,7 @@ class GenConfig:
     seeds: str = ""  # mined seeds directory for the real arm ("" = the repo's seeds/)
     # The random arm's vocabulary: "mined" (the real arm's, the fair control) or "catalogue".
     vocabulary: str = "mined"
+    near_miss: float = 0.0  # motif arm: share of Cases with one precondition changed
 
 
 class GenerationError(RuntimeError):
@@ -351,5 +352,13 @@ def _mutate(seed: int, vocab: Sequence[str] | None = None,
     return mutate_case(seed, vocab, cfg)
 
 
+def _motif(seed: int, vocab: Sequence[str] | None = None,
+           cfg: GenConfig | None = None) -> Case:
+    from fuzzer.motif_sampler import motif_case  # builds on this module
+
+    return motif_case(seed, vocab, cfg)
+
+
 SAMPLERS: dict[str, Callable[..., Case]] = {"random": random_case, "real": real_case,
-                                            "mixed": mixed_case, "mutate": _mutate}
+                                            "mixed": mixed_case, "mutate": _mutate,
+                                            "motif": _motif}

@@ -10,6 +10,8 @@ of operator calls. From the graphs we write:
 - `ops.json`: per operator, the observed values of every non-tensor argument (by ATen schema
   name) and the ranks/shapes/dtypes of its tensor arguments and outputs;
 - `archs.json`: every architecture attempted, with how it was traced or why it failed;
+- `motifs.json`: connected subgraphs of 2..10 operators (fuzzer/motifs.py) seen in >= 2
+  architectures, with counts, architectures, names of the known blocks and an instance;
 - `meta.json`: versions, date and command (the only file that changes between identical runs).
 """
 
@@ -89,22 +91,34 @@ class OpGraph:
     edges: set[tuple[int, int]] = field(default_factory=set)
 
     def add(self, op: str, is_aten: bool, args: dict[str, Any], tensors: dict[str, Any],
-            outs: list[Any], preds: Iterable[int]) -> int:
+            outs: list[Any], preds: Iterable[int], src: dict[str, Any] | None = None) -> int:
         i = len(self.nodes)
         self.nodes.append({"op": op, "aten": is_aten, "args": args, "tensors": tensors,
-                           "outs": outs})
+                           "outs": outs, "src": src or {}})
         self.edges.update((p, i) for p in preds)
         return i
 
 
 def graph_from_fx(gm: Any) -> OpGraph:
     g = OpGraph()
-    _walk_fx(gm, g, {})
+    _walk_fx(gm, g, {}, {})
     return g
 
 
-def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
-    """Add gm's operator calls to g; env maps fx nodes to producer ids (or per-item lists)."""
+def _placeholder_src(name: str) -> list[Any]:
+    """What a graph placeholder is, by torch.export's lifting prefixes: a parameter, buffer or
+    lifted constant (initializers in an exported model) or a user input."""
+    for prefix, kind in (("p_", "param"), ("b_", "buffer"), ("c_", "const")):
+        if name.startswith(prefix):
+            return [kind, name]
+    return ["input", name]
+
+
+def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any], origin: dict[Any, Any]) -> list[Any]:
+    """Add gm's operator calls to g; env maps fx nodes to producer ids (or per-item lists),
+    origin maps them to the one value they are (`[id, output index]` or a placeholder kind):
+    which argument slot each edge feeds, which inputs are shared, constants and parameters
+    (the motif miner needs all four; n-grams need only env)."""
     import torch
     from torch.fx import Node
 
@@ -117,6 +131,9 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
 
     result: list[Any] = []
     for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            origin.setdefault(node, _placeholder_src(node.name))
+            continue
         if node.op == "output":
             result = [sorted(srcs(a)) for a in node.args[0]] if isinstance(
                 node.args[0], (list, tuple)) else [sorted(srcs(node.args[0]))]
@@ -128,6 +145,11 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
             base, idx = node.args
             v = env.get(base, ())
             env[node] = v[idx] if isinstance(v, list) and v and isinstance(v[0], list) else v
+            o = origin.get(base)
+            if isinstance(o, list) and o and isinstance(o[0], int):
+                origin[node] = [o[0], idx]
+            elif isinstance(o, list) and o and isinstance(o[0], list) and idx < len(o):
+                origin[node] = o[idx]
             continue
         if isinstance(tgt, torch._ops.HigherOrderOperator) and tgt.__name__ in _INLINED_HOPS:
             sub_i = next(i for i, a in enumerate(node.args)
@@ -136,7 +158,9 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
             phs = [n for n in sub.graph.nodes if n.op == "placeholder"]
             sub_env = {ph: sorted(srcs(a)) for ph, a in zip(phs, node.args[sub_i + 1:],
                                                              strict=False)}
-            env[node] = _walk_fx(sub, g, sub_env)
+            sub_origin = {ph: origin.get(a) for ph, a in zip(phs, node.args[sub_i + 1:],
+                                                             strict=False)}
+            env[node] = _walk_fx(sub, g, sub_env, sub_origin)
             continue
         if isinstance(tgt, torch._ops.OpOverload):
             op, is_aten = _canon(tgt._schema.name)
@@ -151,8 +175,29 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
         val = node.meta.get("val")
         vals = val if isinstance(val, (list, tuple)) else [val]
         outs = [r for r in (tensor_rec(v) for v in vals) if r is not None]
-        env[node] = [g.add(op, is_aten, args, tensors, outs, srcs((node.args, node.kwargs)))]
+        src = _fx_srcs(node, schema_args, origin)
+        i = g.add(op, is_aten, args, tensors, outs, srcs((node.args, node.kwargs)), src)
+        env[node] = [i]
+        origin[node] = [i, 0]
     return result
+
+
+def _fx_srcs(node: Any, schema_args: Sequence[Any], origin: dict[Any, Any]) -> dict[str, Any]:
+    """Per tensor argument (schema name), the value it reads: `[producer id, output]`, a
+    placeholder kind, or None (an fx value this walk does not track)."""
+    from torch.fx import Node
+
+    names = [a.name for a in schema_args]
+    given: dict[str, Any] = dict(node.kwargs)
+    for i, a in enumerate(node.args):
+        given[names[i] if i < len(names) else f"arg{i}"] = a
+    out: dict[str, Any] = {}
+    for name, v in given.items():
+        if isinstance(v, Node):
+            out[name] = origin.get(v)
+        elif isinstance(v, (list, tuple)) and any(isinstance(x, Node) for x in v):
+            out[name] = {"list": [origin.get(x) if isinstance(x, Node) else None for x in v]}
+    return out
 
 
 def _pyname(tgt: Any) -> str:
@@ -395,6 +440,22 @@ def _write_ngrams(path: Path, stats: _Stats) -> dict[int, int]:
     return {n: len(by_n[n]) for n in range(1, MAX_N + 1)}
 
 
+def dump_graph(path: Path, g: OpGraph) -> None:
+    import gzip
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as f:
+        json.dump({"nodes": g.nodes, "edges": sorted(g.edges)}, f)
+
+
+def load_graph(path: Path) -> OpGraph:
+    import gzip
+
+    with gzip.open(path, "rt") as f:
+        d = json.load(f)
+    return OpGraph(d["nodes"], {tuple(e) for e in d["edges"]})  # type: ignore[misc]
+
+
 def _dump(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
@@ -411,6 +472,7 @@ class MineResult:
     skipped_sources: dict[str, str]
     out: Path
     seconds: float
+    motifs: int = 0
 
 
 def _parse_sources(sources: list[str] | None) -> list[tuple[str, list[str] | None]]:
@@ -428,8 +490,10 @@ def _parse_sources(sources: list[str] | None) -> list[tuple[str, list[str] | Non
 
 def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int | None = None,
          progress: Callable[[str, str], None] | None = None, *, timeout: float = TIMEOUT_S,
-         command: str | None = None) -> MineResult:
-    """Trace every architecture of `sources` and write ngrams/ops/archs/meta JSON to `out`."""
+         command: str | None = None, graphs: Path | None = None) -> MineResult:
+    """Trace every architecture of `sources` and write ngrams/ops/archs/meta JSON to `out`
+    (and each traced graph as `<graphs>/<source>:<name>.json.gz` when `graphs` is given:
+    motifs can be mined again from them without tracing)."""
     from fuzzer.mine_sources import SOURCES, Pool
 
     start = time.monotonic()
@@ -442,7 +506,9 @@ def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int
             continue
         jobs += [(src, n) for n in (names if names is not None else SOURCES[src].names())]
     jobs = jobs[:limit] if limit is not None else jobs
-    stats, archs, pool = _Stats(), [], Pool(timeout)
+    from fuzzer.motifs import MotifStats, write_motifs
+
+    stats, archs, pool, motif_stats = _Stats(), [], Pool(timeout), MotifStats()
     try:
         for src, name in jobs:
             rec = pool.run(src, name)
@@ -450,6 +516,9 @@ def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int
             if "graph" in rec:
                 stats.add(label, rec)
                 g: OpGraph = rec.pop("graph")
+                motif_stats.add(label, g)
+                if graphs is not None:
+                    dump_graph(graphs / f"{label}.json.gz", g)
                 rec.update(nodes=len(g.nodes), edges=len(g.edges),
                            distinct_ops=len({n["op"] for n in g.nodes}))
             rec["name"] = label
@@ -464,8 +533,10 @@ def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int
     ngram_counts = _write_ngrams(out / "ngrams.json", stats)
     _dump(out / "ops.json", _ops_json(stats))
     _dump(out / "archs.json", {"format": FORMAT, "archs": sorted(archs, key=lambda a: a["name"])})
+    n_motifs = write_motifs(out / "motifs.json", motif_stats, {"command": command})
     result = MineResult(counts["ok"], counts["fallback"], counts["failed"], ngram_counts,
-                        len(stats.ops), skipped, out, round(time.monotonic() - start, 1))
+                        len(stats.ops), skipped, out, round(time.monotonic() - start, 1),
+                        n_motifs)
     _dump(out / "meta.json", _meta(sources, limit, command, result))
     return result
 
@@ -564,12 +635,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("seeds"))
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--timeout", type=float, default=TIMEOUT_S)
+    p.add_argument("--graphs", type=Path, default=None,
+                   help="also write each traced graph here (gzipped JSON)")
     a = p.parse_args(argv)
     cmd = "python -m fuzzer.mine " + " ".join(argv if argv is not None else sys.argv[1:])
     r = mine(a.source, a.out, a.limit, lambda n, s: print(f"{s:9} {n}", flush=True),
-             timeout=a.timeout, command=cmd.strip())
+             timeout=a.timeout, command=cmd.strip(), graphs=a.graphs)
     print(f"ok={r.ok} fallback={r.fallback} failed={r.failed} ops={r.distinct_ops} "
-          f"ngrams={r.ngrams} skipped={r.skipped_sources} in {r.seconds}s")
+          f"ngrams={r.ngrams} motifs={r.motifs} skipped={r.skipped_sources} in {r.seconds}s")
     return 0
 
 

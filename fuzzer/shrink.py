@@ -111,7 +111,8 @@ def complexity(case: Case) -> tuple[Any, ...]:
         for s in x.shape:
             k *= s
         numel += k
-    return (len(case.nodes), len(case.inputs), sum(len(x.shape) for x in case.inputs), numel,
+    return (len(case.nodes), len(case.inputs) + len(case.consts),
+            sum(len(x.shape) for x in case.inputs), numel,
             nondefault_attrs(case), sum(DTYPE_ORDER.index(x.dtype) for x in case.inputs),
             sum(_values_cost(x) for x in case.inputs), sum(len(x.dynamic) for x in case.inputs),
             len(case.outputs), len(case.to_json(indent=None)), case.to_json(indent=None))
@@ -172,7 +173,8 @@ def _meta(metas: dict[str, list[Meta]], ref: str) -> Meta:
 
 
 def fresh_name(case: Case) -> str:
-    used = {x.name for x in case.inputs} | {n.id for n in case.nodes}
+    used = {x.name for x in case.inputs} | {n.id for n in case.nodes} | \
+        {k.name for k in case.consts}
     k = 0
     while f"x{k}" in used:
         k += 1
@@ -182,7 +184,7 @@ def fresh_name(case: Case) -> str:
 def prune(case: Case) -> Case | None:
     """Drop nodes no output depends on, then inputs nothing reads; outputs that are bare
     graph inputs test nothing and go too. None when no output is left."""
-    inputs = {x.name for x in case.inputs}
+    inputs = {x.name for x in case.inputs} | {k.name for k in case.consts}
     outputs = list(dict.fromkeys(o for o in case.outputs if split_ref(o)[0] not in inputs))
     if not outputs:
         return None
@@ -190,6 +192,7 @@ def prune(case: Case) -> Case | None:
     c = case.copy()
     c.nodes = [n for n in c.nodes if n.id in live]
     c.inputs = [x for x in c.inputs if x.name in live]
+    c.consts = [k for k in c.consts if k.name in live]
     c.outputs = outputs
     return c
 
@@ -391,6 +394,11 @@ def _try_shape(s: Shrinker, name: str, old: list[int], new: list[int],
                 x.shape = list(new)
                 if dropped is not None:
                     x.dynamic = [d - (d > dropped) for d in x.dynamic if d != dropped]
+        if together and dropped is None:  # parameters shaped like the input's last dims
+            for k in c.consts:
+                r = len(k.shape)
+                if k.values is not None and 0 < r <= len(old) and k.shape == old[-r:]:
+                    k.shape = list(new[-r:])
         if s.consider(c):
             return True
     return False

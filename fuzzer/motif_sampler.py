@@ -1,0 +1,352 @@
+"""The `motif` sampler: mined motifs (fuzzer/motifs.py) as Cases, exactly and as near misses.
+
+An exact Case is a motif's traced instance — its operators, argument slots, constants,
+parameters and shared inputs — at new sizes that keep the instance's relations: each size is
+changed on its own (doubled, halved, one more), with the attributes that equal it (or its
+half) changed alike, and kept only when every node's output shape is the old one under the same
+change. A `near_miss` share of the Cases then changes exactly one precondition a rewriter's
+pattern checks (`NEAR_MISSES`: an axis, keepdim, a constant, where the epsilon is added, a
+dtype, a broadcast shape, a dynamic dimension): a fusion that still fires there is the classic
+rewriter bug. Every draw comes from the Case seed; the near miss draws from its own stream, so
+seed s gives the same motif at the same sizes with and without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fuzzer import ops
+from fuzzer.case import FLOAT_DTYPES, Case, CaseError, Const, Input, Node, split_ref
+from fuzzer.generate import GenConfig, GenerationError, default_seeds
+from fuzzer.model import infer
+from fuzzer.motifs import Motif, load_motifs, sizes_of
+from fuzzer.ops.spec import Meta
+from fuzzer.rng import np_rng
+
+_SIZE_ATTRS = ("size", "shape", "start", "end", "out_features", "split_size")
+_MAX_SIZE = 64  # sizes stay small: a motif Case should cost what a chain Case costs
+
+
+@functools.lru_cache(maxsize=4)
+def _motifs(path: str) -> tuple[Motif, ...]:
+    p = Path(path) / "motifs.json"
+    if not p.is_file():
+        raise GenerationError(f"{p}: no mined motifs (run `convfuzz mine --out {path}`)")
+    _, motifs = load_motifs(p)
+    return tuple(motifs)
+
+
+@functools.lru_cache(maxsize=16)
+def _pool(path: str, vocab: tuple[str, ...] | None) -> tuple[tuple[Motif, ...], np.ndarray]:
+    """The motifs whose operators are in the vocabulary (and that the catalogue still has),
+    with the cumulative weights they are drawn by: the number of architectures."""
+    allowed = set(vocab) if vocab else set(ops.REGISTRY)
+    pool = tuple(m for m in _motifs(path) if set(m.ops) <= allowed)
+    if not pool:
+        raise GenerationError("no mined motif is in the vocabulary")
+    w = np.array([len(m.archs) for m in pool], dtype=np.float64)
+    return pool, (w / w.sum()).cumsum()
+
+
+def instance_case(m: Motif, seed: int) -> Case:
+    """The motif's traced instance as a Case (no resizing, no near miss)."""
+    inst = m.instance
+    outputs = inst["outputs"] or [inst["nodes"][-1]["id"]]
+    return Case(seed=seed,
+                inputs=[Input(x["name"], list(x["shape"]), x["dtype"], dict(x["values"]))
+                        for x in inst["inputs"]],
+                nodes=[Node(n["id"], n["op"], list(n["args"]), dict(n["attrs"]))
+                       for n in inst["nodes"]],
+                outputs=list(outputs),
+                consts=[Const(c["name"], list(c["shape"]), c["dtype"], c.get("value"),
+                              dict(c["values"]) if c.get("values") else None,
+                              bool(c.get("scalar", False))) for c in inst["consts"]],
+                origin={"sampler": "motif", "motif": m.key, "motif_name": list(m.name),
+                        "ngram": [n["op"] for n in inst["nodes"]], "parent": None})
+
+
+# -- resizing within the same relations -------------------------------------------------------
+def _remap(v: Any, old: int, new: int) -> Any:
+    if isinstance(v, bool) or not isinstance(v, (int, list)):
+        return v
+    if isinstance(v, list):
+        return [_remap(x, old, new) for x in v]
+    if v == old:
+        return new
+    if old % 2 == 0 and new % 2 == 0 and v == old // 2:
+        return new // 2
+    return v
+
+
+def _resized(case: Case, old: int, new: int) -> Case:
+    c = case.copy()
+    for x in [*c.inputs, *c.consts]:
+        x.shape = [new if s == old else s for s in x.shape]
+    for n in c.nodes:
+        for k in _SIZE_ATTRS:
+            if k in n.attrs:
+                n.attrs[k] = _remap(n.attrs[k], old, new)
+    return c
+
+
+def _consistent(before: dict[str, list[Meta]], after: dict[str, list[Meta]], old: int,
+                new: int) -> bool:
+    """Every value's shape is the old one with `old` read as `new` (and halves alike)."""
+    for k, metas in before.items():
+        for a, b in zip(metas, after[k], strict=True):
+            if a.dtype != b.dtype or len(a.shape) != len(b.shape):
+                return False
+            want = [_remap(s, old, new) if s > 1 else s for s in a.shape]
+            if list(b.shape) != want:
+                return False
+    return True
+
+
+def resize(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, int]]:
+    """New sizes within the instance's relations (see the module doc); the map applied."""
+    metas = infer(case)
+    applied: dict[str, int] = {}
+    for old in sizes_of({"inputs": [x.__dict__ for x in case.inputs],
+                         "consts": [c.__dict__ for c in case.consts]}):
+        if rng.random() < 0.5:
+            continue
+        cands = [s for s in (2 * old, old // 2 if old % 2 == 0 else old + 1, old + 2)
+                 if 2 <= s <= _MAX_SIZE and s != old]
+        if not cands:
+            continue
+        new = cands[int(rng.integers(len(cands)))]
+        cand = _resized(case, old, new)
+        try:
+            after = infer(cand)
+        except CaseError:
+            continue
+        if _consistent(metas, after, old, new):
+            case, metas, applied[str(old)] = cand, after, new
+    return case, applied
+
+
+# -- near misses: one precondition changed ---------------------------------------------------
+NearMiss = Callable[[np.random.Generator, Case], tuple[Case, dict[str, Any]] | None]
+NEAR_MISSES: dict[str, NearMiss] = {}
+
+
+def near_miss(name: str) -> Callable[[NearMiss], NearMiss]:
+    def deco(fn: NearMiss) -> NearMiss:
+        NEAR_MISSES[name] = fn
+        return fn
+    return deco
+
+
+def _pick(rng: np.random.Generator, items: Sequence[Any]) -> Any:
+    return items[int(rng.integers(len(items)))] if items else None
+
+
+def _rank_of(case: Case, ref: str) -> int:
+    base, idx = split_ref(ref)
+    return len(infer(case)[base][idx or 0].shape)
+
+
+@near_miss("axis")
+def _axis(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]] | None:
+    """Another axis for a reduction, softmax, concatenation, slice or transpose."""
+    sites = [(i, k) for i, n in enumerate(case.nodes) for k in ("dim", "dim0", "dim1")
+             if k in n.attrs and n.attrs[k] is not None]
+    site = _pick(rng, sites)
+    if site is None:
+        return None
+    i, k = site
+    old = case.nodes[i].attrs[k]
+    rank = _rank_of(case, case.nodes[i].args[0])
+    axes = [d for d in range(-rank, 0)]
+    if isinstance(old, list):
+        cands: list[Any] = [[d] for d in axes if [d] != old and [d + rank] != old]
+    else:
+        cands = [d for d in axes if d != old and d + rank != old]
+    new = _pick(rng, cands)
+    if new is None:
+        return None
+    c = case.copy()
+    c.nodes[i].attrs[k] = new
+    return c, {"kind": "axis", "at": c.nodes[i].id, "attr": k, "from": old, "to": new}
+
+
+@near_miss("keepdim")
+def _keepdim(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]] | None:
+    sites = [i for i, n in enumerate(case.nodes) if isinstance(n.attrs.get("keepdim"), bool)]
+    i = _pick(rng, sites)
+    if i is None:
+        return None
+    c = case.copy()
+    old = c.nodes[i].attrs["keepdim"]
+    c.nodes[i].attrs["keepdim"] = not old
+    return c, {"kind": "keepdim", "at": c.nodes[i].id, "from": old, "to": not old}
+
+
+def _other_value(rng: np.random.Generator, v: Any) -> Any:
+    if isinstance(v, bool):
+        return not v
+    if isinstance(v, int):
+        return v + 1 if v != 2 else 3
+    if v == 0:
+        return 1e-6
+    return float(v * _pick(rng, (10.0, 0.1, 1.0625, -1.0)))
+
+
+@near_miss("constant")
+def _constant(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]] | None:
+    """Another value of one scalar constant (eps, 0.5, 0.044715...) or pow's exponent."""
+    sites: list[tuple[str, Any]] = [("const", c.name) for c in case.consts if c.scalar]
+    sites += [("exponent", i) for i, n in enumerate(case.nodes) if "exponent" in n.attrs]
+    site = _pick(rng, sites)
+    if site is None:
+        return None
+    c = case.copy()
+    if site[0] == "const":
+        k = next(x for x in c.consts if x.name == site[1])
+        old, k.value = k.value, _other_value(rng, k.value)
+        return c, {"kind": "constant", "at": k.name, "from": old, "to": k.value}
+    n = c.nodes[site[1]]
+    old = n.attrs["exponent"]
+    n.attrs["exponent"] = _other_value(rng, old)
+    return c, {"kind": "constant", "at": n.id, "attr": "exponent", "from": old,
+               "to": n.attrs["exponent"]}
+
+
+@near_miss("eps_placement")
+def _eps_placement(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]] | None:
+    """`f(x + eps)` becomes `f(x) + eps` (rsqrt(var + eps) -> rsqrt(var) + eps): the add of a
+    scalar constant moves past its one consumer, a one-input op."""
+    scalars = {c.name for c in case.consts if c.scalar}
+    readers: dict[str, list[int]] = {}
+    for i, n in enumerate(case.nodes):
+        for a in n.args:
+            readers.setdefault(split_ref(a)[0], []).append(i)
+    sites = [i for i, n in enumerate(case.nodes)
+             if n.op == "aten::add" and len(n.args) == 2 and n.args[1] in scalars
+             and len(readers.get(n.id, [])) == 1 and n.id not in case.outputs
+             and len(case.nodes[readers[n.id][0]].args) == 1]
+    i = _pick(rng, sites)
+    if i is None:
+        return None
+    c = case.copy()
+    add, j = c.nodes[i], readers[case.nodes[i].id][0]
+    f = c.nodes[j]
+    f.args = [add.args[0]]
+    add.args = [f.id, add.args[1]]
+    for n in c.nodes:  # f's readers now read the add
+        if n is not add:
+            n.args = [add.id if a == f.id else a for a in n.args]
+    c.outputs = [add.id if o == f.id else o for o in c.outputs]
+    c.nodes[i], c.nodes[j] = f, add  # definition before use (ids need no order)
+    return c, {"kind": "eps_placement", "at": add.id, "after": f.id}
+
+
+@near_miss("dtype")
+def _dtype(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]] | None:
+    """Another floating dtype for the block (every floating input and parameter: one of
+    them alone would mostly make a mixed-dtype matmul torch rejects), or for a cast's
+    target."""
+    floats = {x.dtype for x in [*case.inputs, *case.consts]
+              if not getattr(x, "scalar", False) and x.dtype in FLOAT_DTYPES}
+    sites: list[Any] = ["block"] if len(floats) == 1 else []
+    sites += [i for i, n in enumerate(case.nodes)
+              if n.op == "aten::to" and n.attrs.get("dtype") in FLOAT_DTYPES]
+    site = _pick(rng, sites)
+    if site is None:
+        return None
+    c = case.copy()
+    if site == "block":
+        old = next(iter(floats))
+        new = _pick(rng, [d for d in FLOAT_DTYPES if d != old])
+        for x in [*c.inputs, *c.consts]:
+            if not x.scalar if isinstance(x, Const) else True:
+                x.dtype = new if x.dtype == old else x.dtype
+        return c, {"kind": "dtype", "at": "block", "from": old, "to": new}
+    n = c.nodes[site]
+    old = n.attrs["dtype"]
+    n.attrs["dtype"] = _pick(rng, [d for d in FLOAT_DTYPES if d != old])
+    return c, {"kind": "dtype", "at": n.id, "from": old, "to": n.attrs["dtype"]}
+
+
+@near_miss("broadcast")
+def _broadcast(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]] | None:
+    """One dim of one input or parameter becomes 1 (it broadcasts where it matched)."""
+    sites = [(x.name, d) for x in [*case.inputs, *case.consts] if not getattr(x, "scalar", False)
+             for d, s in enumerate(x.shape) if s > 1]
+    site = _pick(rng, sites)
+    if site is None:
+        return None
+    c = case.copy()
+    x = next(v for v in [*c.inputs, *c.consts] if v.name == site[0])
+    old = list(x.shape)
+    x.shape = [1 if d == site[1] else s for d, s in enumerate(x.shape)]
+    return c, {"kind": "broadcast", "at": x.name, "from": old, "to": x.shape}
+
+
+@near_miss("dynamic")
+def _dynamic(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]] | None:
+    """Dim 0 of every input exported as dynamic (the pattern must hold at any size)."""
+    if any(x.dynamic for x in case.inputs) or not any(x.shape for x in case.inputs):
+        return None
+    c = case.copy()
+    for x in c.inputs:
+        x.dynamic = [0] if x.shape else []
+    return c, {"kind": "dynamic", "at": [x.name for x in c.inputs if x.dynamic], "dim": 0}
+
+
+def apply_near_miss(rng: np.random.Generator, case: Case,
+                    kinds: Sequence[str] | None = None) -> tuple[Case, dict[str, Any]] | None:
+    """One near miss whose Case the shape rules accept (kinds tried in a drawn order)."""
+    names = list(kinds or sorted(NEAR_MISSES))
+    for k in rng.permutation(len(names)):
+        try:
+            got = NEAR_MISSES[names[int(k)]](rng, case)
+            if got is not None:
+                infer(got[0])
+                return got
+        except (CaseError, KeyError, ValueError, IndexError):
+            continue
+    return None
+
+
+# -- the sampler ------------------------------------------------------------------------------
+def motif_case(seed: int, vocab: Sequence[str] | None = None,
+               cfg: GenConfig | None = None) -> Case:
+    """A mined motif, drawn by its number of architectures, at new sizes; a `cfg.near_miss`
+    share of them with one precondition changed."""
+    cfg = cfg or GenConfig()
+    path = str(cfg.seeds or default_seeds())
+    pool, cdf = _pool(path, tuple(sorted(vocab)) if vocab else None)
+    rng = np_rng(seed, "generate", "motif")
+    m = pool[min(int(cdf.searchsorted(rng.random(), "right")), len(pool) - 1)]
+    case = instance_case(m, seed)
+    try:
+        case, sizes = resize(rng, case)
+    except CaseError:
+        sizes = {}
+    case.origin["sizes"] = sizes
+    near = np_rng(seed, "generate", "motif", "near")
+    case.origin["near_miss"] = None
+    if cfg.near_miss and near.random() < cfg.near_miss:
+        got = apply_near_miss(near, case)
+        if got is not None:
+            case, case.origin["near_miss"] = got[0], got[1]
+    elif cfg.dynamic and near.random() < cfg.dynamic:
+        for x in case.inputs:
+            x.dynamic = [0] if x.shape else []
+    case.origin["ngram"] = case.ops
+    return case
+
+
+def preload() -> None:
+    """Load the default motifs into this process's caches (see generate.preload)."""
+    with contextlib.suppress(GenerationError, OSError, ValueError):
+        _pool(str(default_seeds()), None)
+
+
