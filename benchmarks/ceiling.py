@@ -19,8 +19,8 @@ def _loop(k: int, seconds: float, target: str, ready: Any, go: Any, out: Any) ->
     import torch
 
     from fuzzer.campaign import case_seed
-    from fuzzer.executors import job
     from fuzzer.generate import GenConfig
+    from fuzzer.job import job
     from fuzzer.ops.spec import eager_shapes
     from fuzzer.sandbox import Limits
     from fuzzer.worker import Worker

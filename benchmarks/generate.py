@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from fuzzer.generate import SAMPLERS, GenConfig
+from fuzzer.generate import GenConfig
 from fuzzer.ops.spec import _MEMO, eager_shapes
 from fuzzer.oracle import Invalid, reference
+from fuzzer.sampling import samplers
+
+SAMPLERS = samplers()
 
 
 def main() -> None:

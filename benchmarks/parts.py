@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Any
 
 # (module, attribute, label): each is timed where it is called from, wrappers included.
-PARTS = [("fuzzer.executors", "case_for", "generation"),
+PARTS = [("fuzzer.worker", "case_for", "generation"),
          ("fuzzer.oracle", "materialize", "materialize"),  # where it is called from
          ("fuzzer.oracle", "reference_at", "eager run"),
          ("fuzzer.oracle", "_validate", "onnx.checker"),
@@ -60,8 +60,8 @@ def main() -> None:
     import torch
 
     from fuzzer.campaign import case_seed
-    from fuzzer.executors import job
     from fuzzer.generate import GenConfig
+    from fuzzer.job import job
     from fuzzer.ops.spec import eager_shapes
     from fuzzer.sandbox import PRELOAD, Limits
     from fuzzer.worker import Worker

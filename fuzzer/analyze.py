@@ -22,7 +22,9 @@ import networkx as nx
 import numpy as np
 
 from fuzzer.dataflow import case_graph, case_ngrams
-from fuzzer.rows import EVALUATED, Campaign, CaseRow, Finding, StoreInfo, VRow, load, store_error
+from fuzzer.rows import EVALUATED, Campaign, CaseRow, Finding, StoreInfo, VRow, load
+from fuzzer.seeds import MAX_N as MINED_N
+from fuzzer.seeds import load_seeds as read_seeds
 from fuzzer.statistics import (
     bh,
     chi2_if_fits,
@@ -31,6 +33,7 @@ from fuzzer.statistics import (
     newcombe,
     wilson,
 )
+from fuzzer.storage import StoreError
 from fuzzer.verdict import Verdict, first_line, signature, target_family
 
 ARMS = ("real", "random")  # the compared arms; other samplers are reported, never tested
@@ -263,8 +266,6 @@ class Exposure:
 def exposure(findings: list[Finding], seeds: Any) -> list[Exposure]:
     """In how many mined architectures does each minimized failure's chain occur? A Case with
     several paths occurs where all of them do (a necessary condition, not a subgraph match)."""
-    from fuzzer.mine import MAX_N as MINED_N
-
     out = []
     for f in findings:
         paths = chains(f.case)
@@ -283,13 +284,9 @@ def exposure(findings: list[Finding], seeds: Any) -> list[Exposure]:
 
 def load_seeds(path: Path) -> Any:
     try:
-        from fuzzer.mine import load_seeds as _load
-    except ImportError as e:  # the miner is optional here
-        raise store_error(f"{path}: cannot read seeds ({e})") from None
-    try:
-        return _load(path)
+        return read_seeds(path)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise store_error(f"{path}: not a seeds directory ({e})") from None
+        raise StoreError(f"{path}: not a seeds directory ({e})") from None
 
 
 # The paper's figures (Jajal et al., ISSTA 2024; 100 fixed torch.onnx issues) and the closest
@@ -409,9 +406,6 @@ class Report:
         for key in ("enrich_raw", "enrich_min"):
             for row, e in zip(d[key] or [], getattr(self, key) or [], strict=True):
                 row["label"] = e.label
-        from fuzzer.plots import conclusion
-
-        d["conclusion"] = conclusion(self)
         return _clean(d)
 
 
@@ -426,14 +420,8 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def analyze(stores: list[Path], out: Path, seeds: Path | None = None,
-            min_support: int = 3, markdown: Path | None = None, note: str | None = None,
-            figures: bool = True) -> Report:
-    """Compute every statistic of issue 8 over `stores`; write plots (unless `figures` is
-    false), report.md, report.html and report.json into `out` (and the markdown also to
-    `markdown`, links made relative)."""
-    from fuzzer import plots
-
+def compute(stores: list[Path], seeds: Path | None = None, min_support: int = 3) -> Report:
+    """Compute every statistic of issue 8 over `stores` (writing is analysis_report's)."""
     camp = load(stores)
     seed_db = load_seeds(seeds) if seeds is not None else None
     notes: list[str] = []
@@ -470,18 +458,6 @@ def analyze(stores: list[Path], out: Path, seeds: Path | None = None,
     if seed_db is not None:
         for e in [*enrich_raw, *(enrich_min or [])]:
             e.archs = len(seed_db.archs_containing(e.ngram))
-    rep = Report(camp.stores, arms, rates, comps, arm_chi2(camp.cases),
-                 length_adjusted(camp.cases), sensitivity(camp.cases), enrich_raw,
-                 enrich_min, expo, by_arm, taxonomy(camp), notes)
-    out.mkdir(parents=True, exist_ok=True)
-    if figures:
-        rep.files["rates"] = str(plots.rates(rep.rates, out / "rates.png"))
-        rep.files["enrichment"] = str(plots.enrichment(
-            rep.enrich_raw, out / "enrichment.png", "n-grams in failing vs passing raw Cases"))
-        if rep.enrich_min is not None:
-            rep.files["enrichment_min"] = str(plots.enrichment(
-                rep.enrich_min, out / "enrichment_min.png",
-                "n-grams in minimized failures vs passing raw Cases"))
-        rep.files["taxonomy"] = str(plots.taxonomy(rep.taxonomy, out / "taxonomy.png"))
-    rep.files.update(plots.write_report(rep, out, markdown, note, seeds))
-    return rep
+    return Report(camp.stores, arms, rates, comps, arm_chi2(camp.cases),
+                  length_adjusted(camp.cases), sensitivity(camp.cases), enrich_raw,
+                  enrich_min, expo, by_arm, taxonomy(camp), notes)

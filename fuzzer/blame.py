@@ -2,14 +2,17 @@
 
 A chain's graph-producing steps (export, the exporter's optimizer, each ONNX pass) leave their
 models in order in `Artifact.history`. When the final model fails and the raw export does
-not, bisection over that list finds the first step whose model fails; when ONNX Runtime's own
-graph optimizations are on and the model passes with them off, the lowest failing level is
-named instead. Like picire's ddmin, this knows nothing about ONNX: a predicate is injected.
+not, bisection over that list finds the first step whose model fails; a rewriter that applies
+many named rules in one step is then asked to run again with halves of the rules that fired
+switched off, until one rule is named. When ONNX Runtime's own graph optimizations are on and
+the model passes with them off, the lowest failing level is named, then the graph transformer
+whose removal (`disabled_optimizers`) makes it pass. Like picire's ddmin, this knows nothing
+about ONNX: a predicate is injected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 ORT_LEVELS = ("disabled", "basic", "extended", "all")
@@ -17,6 +20,7 @@ ORT_LEVELS = ("disabled", "basic", "extended", "all")
 # Which project owns a step, for the report's tracker.
 PROJECTS: dict[tuple[str, str], str] = {("dynamo", "optimize"): "onnxscript (torch.onnx "
                                                                 "optimizer)"}
+Without = Callable[[bytes, frozenset[str]], bytes]
 
 
 def bisect(n: int, fails: Callable[[int], bool]) -> int:
@@ -33,28 +37,74 @@ def bisect(n: int, fails: Callable[[int], bool]) -> int:
     return hi
 
 
+def culprit(names: Sequence[str], passes_without: Callable[[frozenset[str]], bool],
+            ) -> list[str] | None:
+    """The names whose removal makes a failure pass, by halving: one name when one suffices,
+    the smallest half found when the failure needs several off at once (an interaction), None
+    when even all of them off still fails. O(log n) calls."""
+    cands = list(dict.fromkeys(names))
+    if not cands or not passes_without(frozenset(cands)):
+        return None
+    while len(cands) > 1:
+        half = len(cands) // 2
+        a, b = cands[:half], cands[half:]
+        if passes_without(frozenset(a)):
+            cands = a
+        elif passes_without(frozenset(b)):
+            cands = b
+        else:
+            break
+    return cands
+
+
 def project_of(component: str, step: str, family: str) -> str:
     base = component.split("-")[0]
     return PROJECTS.get((base, step), family)
 
 
+def _level(runtime: str) -> str:
+    """`ort-all-without-X` -> `all`."""
+    return runtime.split("-")[1] if runtime.count("-") else ""
+
+
 def blame(history: list[tuple[str, str, bytes]], runtime: str,
-          fails: Callable[[bytes, str], bool],
-          families: dict[str, str]) -> dict[str, Any] | None:
-    """`fails(model, runtime)` says whether that model misbehaves on that runtime."""
+          fails: Callable[[bytes, str], bool], families: dict[str, str],
+          withouts: dict[str, Without] | None = None,
+          switches: dict[str, list[str]] | None = None,
+          transformers: Sequence[str] = ()) -> dict[str, Any] | None:
+    """`fails(model, runtime)` says whether that model misbehaves on that runtime.
+    `withouts[c]` re-runs component c with names off; `switches[c]` are the names that
+    fired in c; `transformers` the ONNX Runtime transformer names to halve, likeliest first."""
     if len(history) >= 2 and not fails(history[0][2], runtime):
         i = bisect(len(history), lambda k: fails(history[k][2], runtime))
         comp, step, _ = history[i]
-        return {"component": comp, "step": step, "after": f"{history[i - 1][0]}:"
-                f"{history[i - 1][1]}", "project": project_of(comp, step, families[comp]),
-                "calls": "bisection over " + str(len(history)) + " models"}
-    if runtime.startswith("ort-") and runtime != "ort-disabled" and history:
+        out = {"component": comp, "step": step, "after": f"{history[i - 1][0]}:"
+               f"{history[i - 1][1]}", "project": project_of(comp, step, families[comp]),
+               "calls": "bisection over " + str(len(history)) + " models"}
+        names = (switches or {}).get(comp, [])
+        without = (withouts or {}).get(comp)
+        if without is not None and names and step not in names:
+            first = next(k for k, h in enumerate(history) if h[0] == comp)
+            before = history[first - 1][2]
+            rule = culprit(names, lambda off: not fails(without(before, off), runtime))
+            if rule:
+                out["rule"] = ",".join(rule)
+                out["step"] = f"{step}: {out['rule']}"
+                out["calls"] += f", then halving over {len(names)} rules that fired"
+        return out
+    if runtime.startswith("ort-") and _level(runtime) in ORT_LEVELS[1:] and history:
         final = history[-1][2]
         if fails(final, "ort-disabled"):
             return None
-        current = ORT_LEVELS.index(runtime.removeprefix("ort-"))
+        current = ORT_LEVELS.index(_level(runtime))
         for level in ORT_LEVELS[1:current + 1]:
             if level == ORT_LEVELS[current] or fails(final, f"ort-{level}"):
-                return {"component": runtime, "step": f"graph optimization level {level}",
-                        "after": "ort-disabled passes", "project": "onnxruntime"}
+                out = {"component": runtime, "step": f"graph optimization level {level}",
+                       "after": "ort-disabled passes", "project": "onnxruntime"}
+                named = culprit(transformers, lambda off, lv=level: not fails(
+                    final, f"ort-{lv}-without-{','.join(sorted(off))}"))
+                if named:
+                    out["rule"] = ",".join(named)
+                    out["step"] = f"graph transformer {out['rule']} (level {level})"
+                return out
     return None

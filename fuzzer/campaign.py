@@ -15,19 +15,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from fuzzer import fusions
 from fuzzer.case import Case, split_ref
 from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
-from fuzzer.executors import (
-    DaskExecutor,
-    Executor,
-    LocalExecutor,
-    Result,
-    decode,
-    job,
-    skipped,
-)
+from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, decode, skipped
 from fuzzer.generate import GenConfig
+from fuzzer.job import Result, job
 from fuzzer.ops import get as get_op
 from fuzzer.ops import same_value
 from fuzzer.rng import derive, np_rng
@@ -88,6 +82,8 @@ class Progress:
     shrinks_running: int = 0
     shrinks_parallel: int = 1  # shrinks at a time (more once no Case is being generated)
     refiled: int = 0  # failures a stopped campaign recorded but had not filed, filed now
+    fusions: set[str] = field(default_factory=set)  # named fusions/rules fired (coverage)
+    missed: int = 0  # missed fusions recorded (fuzzer/fusions.py): performance findings
 
     @property
     def rate(self) -> float:
@@ -326,9 +322,13 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
                     prog.skipped += 1
                     prog.skip_error = error
             if store is not None:
+                for _seq, case, verdicts in results:
+                    prog.missed += store.add_missed(case, fusions.missed(verdicts))
                 store.record_many(results)  # committed before any of it is shown
             for _seq, case, verdicts in results:
                 prog.cases += 1
+                for v in verdicts:
+                    prog.fusions.update(fusions.verdict_fusions(v))
                 if cov is not None:
                     cov.add(case_ngrams(case))
                     prog.coverage = cov.report()
@@ -346,6 +346,6 @@ def run_campaign(cfg: CampaignConfig, store: Store | None = None,
         # After a normal end every shrink has been filed; on Ctrl-C an unfinished shrink is
         # dropped (its failing verdict is already in the store, and a resume files it).
         ex.close()
-        if store is not None and cov is not None:
+        if store is not None and cov is not None and store.failed is None:
             store.set_meta("coverage", {str(n): c for n, c in cov.report().items()})
     return prog

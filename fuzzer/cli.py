@@ -3,98 +3,15 @@ code 2; a failing verdict is exit code 1."""
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 import typer
-from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode="markdown",
-                  help="convfuzz: an operator-sequence fuzzer for PyTorch -> ONNX converters "
-                       "(both torch.onnx exporters) and ONNX Runtime.")
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-TargetOpt = Annotated[list[str] | None, typer.Option(
-    "--target", "-t", help="Target chain, e.g. torchscript-17/ort-all or dynamo/ref; repeat for "
-    "several (default: torchscript-17/ort-all and dynamo/ort-all); in `fuzz`, T@0.2 runs T on "
-    "a 20% share of the Cases. See `convfuzz targets`.")]
-TimeoutOpt = Annotated[float, typer.Option(
-    "--timeout", help="Seconds one Case may take on one target before it is a `hang`.")]
-MemoryOpt = Annotated[int, typer.Option(
-    "--memory-mb", help="Resident memory (MB) a worker may add before it is `out_of_memory`.")]
-
-
-def seeds_option(purpose: str) -> Any:
-    """The --seeds option of every command that reads mined seeds, with what it reads them
-    for."""
-    return Annotated[Path | None, typer.Option(
-        "--seeds", help=f"Mined seeds directory ({purpose}; default: the repo's seeds/, "
-        "written by `convfuzz mine`).")]
-
-
-def bad_input(msg: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
-def guarded(fn: F) -> F:
-    """Map every known kind of bad input to a one-line error and exit code 2."""
-    @functools.wraps(fn)
-    def wrapper(*a: Any, **kw: Any) -> Any:
-        from fuzzer.case import CaseError
-        from fuzzer.generate import GenerationError
-        from fuzzer.store import StoreError
-        from fuzzer.targets import TargetError
-
-        try:
-            return fn(*a, **kw)
-        except (CaseError, TargetError, StoreError, GenerationError) as e:
-            raise bad_input(str(e)) from None
-        except KeyError as e:  # unknown operator names in --op
-            raise bad_input(str(e.args[0]) if e.args else "unknown key") from None
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-            raise bad_input(f"{e.filename}: {e.strerror}") from None
-        except ConnectionError as e:  # e.g. an unreachable Dask scheduler
-            raise bad_input(str(e)) from None
-    return wrapper  # type: ignore[return-value]
-
-
-def _sandbox(timeout: float, memory_mb: int = 4096) -> Any:
-    """The sandbox every command runs Cases in, with the command's limits."""
-    from fuzzer.sandbox import Limits, Sandbox
-
-    return Sandbox(Limits(timeout=timeout, memory_mb=memory_mb))
-
-
-def _targets(names: list[str] | None) -> list[str]:
-    """Canonical target names (a `@WEIGHT` suffix, for campaigns, is dropped here)."""
-    from fuzzer.targets import DEFAULT_TARGETS, parse
-
-    return [parse(n.rsplit("@", 1)[0]).name for n in (names or list(DEFAULT_TARGETS))]
-
-
-def _weights(names: list[str] | None) -> dict[str, float]:
-    """`-t T@0.25`: the share of Cases that run on T (default 1: every Case)."""
-    from fuzzer.targets import TargetError, parse
-
-    out = {}
-    for n in names or []:
-        if "@" in n:
-            base, w = n.rsplit("@", 1)
-            try:
-                share = float(w)
-            except ValueError:
-                raise TargetError(f"target weight {w!r} in {n!r} is not a number") from None
-            if not 0.0 < share <= 1.0:
-                raise TargetError(f"target weight in {n!r} must be in (0, 1]")
-            out[parse(base).name] = share
-    return out
+# Commands live in fuzzer.commands (one module per group); importing them registers them on
+# the app they share through fuzzer.commands.common.
+from fuzzer.commands import campaign, findings, inspect  # noqa: F401
+from fuzzer.commands.common import app, err
 
 
 def _click_exceptions() -> Any:
@@ -125,12 +42,5 @@ def main() -> None:
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 
-
-# Commands live in fuzzer.commands (one module per group); importing them registers them.
-from fuzzer.commands import campaign, findings, inspect  # noqa: E402, F401
-
 if __name__ == "__main__":
-    # Re-enter through the package so the commands register on the app main() runs.
-    from fuzzer.cli import main as _main
-
-    _main()
+    main()

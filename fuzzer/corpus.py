@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case
+from fuzzer.storage import is_store
 from fuzzer.store import Store, StoreError, versions
 from fuzzer.verdict import Outcome, Verdict, failure_key, target_family
 
@@ -81,9 +82,9 @@ def _store_entry(store: Store, f: dict[str, Any]) -> Entry:
 
 
 def store_entries(store_dir: Path) -> list[Entry]:
-    if not (store_dir / "store.sqlite").is_file():
+    if not is_store(store_dir):
         raise CorpusError(f"{store_dir}: no campaign store here (convfuzz fuzz --out DIR)")
-    store = Store(store_dir)
+    store = Store(store_dir, readonly=True)
     try:
         return [_store_entry(store, f) for f in store.findings()]
     finally:

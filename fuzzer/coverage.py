@@ -29,7 +29,7 @@ class Architectural:
         from pathlib import Path
 
         from fuzzer.generate import default_seeds
-        from fuzzer.mine import load_seeds
+        from fuzzer.seeds import load_seeds
 
         path = Path(seeds) if seeds else default_seeds()
         if not (path / "ngrams.json").is_file():

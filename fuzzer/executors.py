@@ -6,66 +6,19 @@ back to the driver, the only writer of the store."""
 
 from __future__ import annotations
 
-import functools
 import os
 import queue
 import threading
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Protocol
 
 from fuzzer.case import Case
-from fuzzer.generate import SAMPLERS, GenConfig
+from fuzzer.job import Job, Result
 from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.shrink import Budget, shrink
 from fuzzer.verdict import Verdict
-
-Member = tuple[int, int, tuple[str, ...]]  # stream index, Case seed, targets
-
-
-@dataclass(frozen=True)
-class Job:
-    """Everything a worker needs, as plain data (it crosses process and host boundaries)."""
-
-    members: tuple[Member, ...]
-    sampler: str
-    vocab: tuple[str, ...] | None
-    gen: dict[str, Any]
-    limits: dict[str, Any]
-    packs: tuple[tuple[str, int], ...] = ()  # target -> Cases a packed export takes
-
-    def plain(self) -> dict[str, Any]:
-        return dict(vars(self))  # its fields are plain already: no deep copy needed
-
-
-# Per member: stream index, Case JSON, verdict dicts, and the generator's error ("" when the
-# Case was drawn; else there is no Case and no verdict).
-Result = list[tuple[int, str, list[dict[str, Any]], str]]
-
-
-def case_for(job: Mapping[str, Any], k: int = 0) -> Case:
-    """Member k of a job (a Job as a dict: what crosses to a worker)."""
-    vocab = tuple(job["vocab"]) if job["vocab"] else None
-    return SAMPLERS[job["sampler"]](job["members"][k][1], vocab, GenConfig(**job["gen"]))
-
-
-def schedule(job: Mapping[str, Any],
-             skip: Container[int] = ()) -> list[tuple[str, tuple[int, ...]]]:
-    """The order a worker judges a job in: (target, members) steps, target by target; a step
-    of several members is one packed export; members in `skip` (not generated) have none.
-    The driver replays the same list to know what a lost worker left unanswered."""
-    packs = dict(job["packs"])
-    order = list(dict.fromkeys(t for m in job["members"] for t in m[2]))
-    steps: list[tuple[str, tuple[int, ...]]] = []
-    for t in order:
-        ks = [k for k, m in enumerate(job["members"]) if t in m[2] and k not in skip]
-        size = packs.get(t, 1)
-        if size > 1 and len(ks) > 1:
-            steps += [(t, tuple(ks[i:i + size])) for i in range(0, len(ks), size)]
-        else:
-            steps += [(t, (k,)) for k in ks]
-    return steps
 
 
 def execute(job: Job, sandbox: Sandbox) -> Result:
@@ -216,7 +169,7 @@ class DaskExecutor:
         info = self._client.scheduler_info()
         self.workers = max(1, sum(int(w.get("nthreads", 1))
                                   for w in info.get("workers", {}).values()))
-        self._limits = dict(_fields(limits))
+        self._limits = asdict(limits)
 
     def _submit(self, fn: Any, *args: Any, decode: Any = None) -> Future[Any]:
         # Each task is distinct (pure=False): Dask must not deduplicate two equal-looking ones.
@@ -246,15 +199,3 @@ class DaskExecutor:
 
     def close(self) -> None:
         self._client.close()
-
-
-@functools.lru_cache(maxsize=16)
-def _fields(config: GenConfig | Limits) -> tuple[tuple[str, Any], ...]:
-    return tuple(asdict(config).items())  # once a campaign, not once a Case
-
-
-def job(members: Sequence[Member], sampler: str, vocab: Sequence[str] | None,
-        gen: GenConfig, limits: Limits, packs: Mapping[str, int] | None = None) -> Job:
-    return Job(tuple((i, seed, tuple(ts)) for i, seed, ts in members), sampler,
-               tuple(vocab) if vocab else None, dict(_fields(gen)), dict(_fields(limits)),
-               tuple(sorted((packs or {}).items())))

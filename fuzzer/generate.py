@@ -24,24 +24,8 @@ from fuzzer import ops
 from fuzzer.case import Case, Input, Node
 from fuzzer.ops.spec import Meta, Operand, OpSpec
 from fuzzer.rng import np_rng
-
-
-@dataclass(frozen=True)
-class GenConfig:
-    min_len: int = 1
-    max_len: int = 6
-    nondefault: float = 0.3  # share of keyword arguments drawn away from their default
-    float32_share: float = 0.7  # the rest of the inputs take another dtype the op accepts
-    tries: int = 12  # attribute draws per op before another op is tried
-    dynamic: float = 0.0  # share of Cases whose inputs' dim 0 is exported as dynamic
-    seeds: str = ""  # mined seeds directory for the real arm ("" = the repo's seeds/)
-    # The random arm's vocabulary: "mined" (the real arm's, the fair control) or "catalogue".
-    vocabulary: str = "mined"
-    near_miss: float = 0.0  # motif arm: share of Cases with one precondition changed
-
-
-class GenerationError(RuntimeError):
-    """No operator in the vocabulary fits (e.g. an empty or inconsistent vocabulary)."""
+from fuzzer.sampling import GenConfig, GenerationError, sampler
+from fuzzer.seeds import load_seeds
 
 
 def _start_meta(rng: np.random.Generator, spec: OpSpec, cfg: GenConfig) -> Meta:
@@ -188,6 +172,7 @@ def _vocabulary(names: tuple[str, ...] | None) -> tuple[str, ...]:
     return tuple(vocab)
 
 
+@sampler("random")
 def random_case(seed: int, vocab: Sequence[str] | None = None,
                 cfg: GenConfig | None = None) -> Case:
     """The control arm: operators uniform over the vocabulary — by default the same one the
@@ -301,14 +286,13 @@ def default_seeds() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _load(path: str) -> Any:
-    from fuzzer.mine import load_seeds
-
     p = Path(path)
     if not (p / "ngrams.json").is_file():
         raise GenerationError(f"{p}: no mined seeds here (run `convfuzz mine --out {p}`)")
     return load_seeds(p)
 
 
+@sampler("real")
 def real_case(seed: int, vocab: Sequence[str] | None = None,
               cfg: GenConfig | None = None) -> Case:
     """The real arm: a walk of the mined n-gram graph with mined attribute values."""
@@ -338,27 +322,9 @@ def preload() -> None:
         _markov(path, vocab_tuple(None))
 
 
+@sampler("mixed")
 def mixed_case(seed: int, vocab: Sequence[str] | None = None,
                cfg: GenConfig | None = None) -> Case:
     """Half real, half random, decided by the Case seed."""
     arm = real_case if np_rng(seed, "arm").random() < 0.5 else random_case
     return arm(seed, vocab, cfg)
-
-
-def _mutate(seed: int, vocab: Sequence[str] | None = None,
-            cfg: GenConfig | None = None) -> Case:
-    from fuzzer.mutate import mutate_case  # mutate builds on this module
-
-    return mutate_case(seed, vocab, cfg)
-
-
-def _motif(seed: int, vocab: Sequence[str] | None = None,
-           cfg: GenConfig | None = None) -> Case:
-    from fuzzer.motif_sampler import motif_case  # builds on this module
-
-    return motif_case(seed, vocab, cfg)
-
-
-SAMPLERS: dict[str, Callable[..., Case]] = {"random": random_case, "real": real_case,
-                                            "mixed": mixed_case, "mutate": _mutate,
-                                            "motif": _motif}

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from fuzzer.opgraph import graph_from_fx, graph_from_jit, tensor_rec
+
 # Guard against any accidental hub access: mining must never download anything.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -441,10 +443,8 @@ class _Flat(torch.nn.Module):
 def trace_one(source: str, name: str) -> dict[str, Any]:
     """Build, run in eager, export (else jit.trace) one architecture; runs in the worker.
 
-    Returns its archs.json record plus `graph` (a `fuzzer.mine.OpGraph`) when traced.
+    Returns its archs.json record plus `graph` (a `fuzzer.opgraph.OpGraph`) when traced.
     """
-    from fuzzer.mine import graph_from_fx, graph_from_jit, tensor_rec
-
     rec: dict[str, Any] = {"name": name, "source": source, "status": "failed", "method": None,
                            "errors": {}}
     traced = 0

@@ -23,13 +23,14 @@ import numpy as np
 
 from fuzzer import ops
 from fuzzer.case import FLOAT_DTYPES, Case, CaseError, Const, Input, Node, split_ref
-from fuzzer.generate import GenConfig, GenerationError, default_seeds
 from fuzzer.model import infer
 from fuzzer.motifs import Motif, load_motifs, sizes_of
 from fuzzer.ops.spec import Meta
 from fuzzer.rng import np_rng
+from fuzzer.sampling import GenConfig, GenerationError, sampler
 
 _SIZE_ATTRS = ("size", "shape", "start", "end", "out_features", "split_size")
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"  # the repo's, as the real arm's
 _MAX_SIZE = 64  # sizes stay small: a motif Case should cost what a chain Case costs
 
 
@@ -109,15 +110,20 @@ def _consistent(before: dict[str, list[Meta]], after: dict[str, list[Meta]], old
 
 
 def resize(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, int]]:
-    """New sizes within the instance's relations (see the module doc); the map applied."""
+    """New sizes within the instance's relations (see the module doc); the map applied. A
+    new size keeps its rank among the motif's sizes and meets none of them (nor their
+    halves), so the motif's canonical key - shapes relative to each other - is unchanged."""
     metas = infer(case)
     applied: dict[str, int] = {}
-    for old in sizes_of({"inputs": [x.__dict__ for x in case.inputs],
-                         "consts": [c.__dict__ for c in case.consts]}):
+    sizes = sizes_of(fragment_of(case))
+    for i, old in enumerate(sizes):
         if rng.random() < 0.5:
             continue
+        lo = sizes[i - 1] if i else 1
+        hi = sizes[i + 1] if i + 1 < len(sizes) else _MAX_SIZE + 1
+        taken = set(sizes) | {s // 2 for s in sizes} | {2 * s for s in sizes}
         cands = [s for s in (2 * old, old // 2 if old % 2 == 0 else old + 1, old + 2)
-                 if 2 <= s <= _MAX_SIZE and s != old]
+                 if lo < s < hi and s >= 2 and s not in taken]
         if not cands:
             continue
         new = cands[int(rng.integers(len(cands)))]
@@ -128,7 +134,15 @@ def resize(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, int]]:
             continue
         if _consistent(metas, after, old, new):
             case, metas, applied[str(old)] = cand, after, new
+            sizes[i] = new
     return case, applied
+
+
+def fragment_of(case: Case) -> dict[str, Any]:
+    """A Case in the form motifs are keyed by (fuzzer.motifs.motif_key)."""
+    d = case.to_dict()
+    return {"inputs": d["inputs"], "consts": d.get("consts", []), "nodes": d["nodes"],
+            "outputs": d["outputs"]}
 
 
 # -- near misses: one precondition changed ---------------------------------------------------
@@ -316,12 +330,13 @@ def apply_near_miss(rng: np.random.Generator, case: Case,
 
 
 # -- the sampler ------------------------------------------------------------------------------
+@sampler("motif")
 def motif_case(seed: int, vocab: Sequence[str] | None = None,
                cfg: GenConfig | None = None) -> Case:
     """A mined motif, drawn by its number of architectures, at new sizes; a `cfg.near_miss`
     share of them with one precondition changed."""
     cfg = cfg or GenConfig()
-    path = str(cfg.seeds or default_seeds())
+    path = str(cfg.seeds or SEEDS)
     pool, cdf = _pool(path, tuple(sorted(vocab)) if vocab else None)
     rng = np_rng(seed, "generate", "motif")
     m = pool[min(int(cdf.searchsorted(rng.random(), "right")), len(pool) - 1)]
@@ -347,6 +362,6 @@ def motif_case(seed: int, vocab: Sequence[str] | None = None,
 def preload() -> None:
     """Load the default motifs into this process's caches (see generate.preload)."""
     with contextlib.suppress(GenerationError, OSError, ValueError):
-        _pool(str(default_seeds()), None)
+        _pool(str(SEEDS), None)
 
 

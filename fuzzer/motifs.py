@@ -553,7 +553,7 @@ def load_motifs(path: Path) -> tuple[dict[str, Any], list[Motif]]:
 
 def mine_graphs(graphs: Path, out: Path, command: str) -> int:
     """Motifs from graphs written by `python -m fuzzer.mine --graphs` (no tracing)."""
-    from fuzzer.mine import load_graph
+    from fuzzer.opgraph import load_graph
 
     stats = MotifStats()
     for p in sorted(Path(graphs).glob("*.json.gz")):

@@ -14,9 +14,9 @@ import numpy as np
 
 from fuzzer import ops
 from fuzzer.case import FLOAT_DTYPES, Case, CaseError, split_ref
-from fuzzer.generate import GenConfig, GenerationError
 from fuzzer.model import infer
 from fuzzer.rng import np_rng
+from fuzzer.sampling import GenConfig, GenerationError, sampler
 
 Mutation = Callable[[np.random.Generator, Case], Case | None]
 MUTATIONS: dict[str, Mutation] = {}
@@ -109,6 +109,7 @@ def default_corpus() -> Path:
     return Path(__file__).resolve().parent.parent / "corpus"
 
 
+@sampler("mutate")
 def mutate_case(seed: int, vocab: Sequence[str] | None = None,
                 cfg: GenConfig | None = None, tries: int = 24) -> Case:
     """One to three mutations of a corpus Case drawn by the seed, checked by shape rules."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fuzzer import targets
+from fuzzer import fusions, targets
 from fuzzer.blame import blame
 from fuzzer.case import Case, CaseError
 from fuzzer.compare import Reference, close, compare
@@ -94,8 +94,26 @@ def _error_text(error: BaseException | str) -> str:
 
 
 # -- the judge -----------------------------------------------------------------------------
-def _validate(model: bytes) -> None:
+# ONNX Runtime contrib ops that live in the ONNX domain; with com.microsoft ones, a model
+# that holds them is checked by ONNX Runtime when it loads, not by onnx.checker.
+_CONTRIB_IN_ONNX_DOMAIN = frozenset({"SimplifiedLayerNormalization",
+                                     "SkipSimplifiedLayerNormalization"})
+
+
+def _has_contrib_ops(model: bytes) -> bool:
     import onnx
+
+    return any(n.domain == "com.microsoft" or n.op_type in _CONTRIB_IN_ONNX_DOMAIN
+               for n in onnx.load_from_string(model).graph.node)
+
+
+def _validate(model: bytes, rewritten: bool = False) -> None:
+    """onnx.checker on the model; for a rewriter's output (`rewritten`), not when it holds
+    ONNX Runtime contrib ops the checker cannot know."""
+    import onnx
+
+    if rewritten and _has_contrib_ops(model):
+        return
 
     try:
         # The bytes go straight to the C++ checker: a ModelProto would be parsed in Python
@@ -136,11 +154,16 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
     v.evidence["timings"] = timings
     if "shapes_checked" in art.notes:
         v.evidence["shapes_checked"] = art.notes["shapes_checked"]
+    fused = fusions.fired(target, art.notes)
+    if fused:
+        v.evidence["fusions"] = fused
+    if "fused_present" in art.notes:
+        v.evidence["fused_present"] = art.notes["fused_present"]
     if v.outcome == Outcome.BUG and v.stage in _BLAMEABLE and "shapes" not in v.evidence:
-        families = {c.name: c.family for c in target.components}
-        blamed = blame(art.history, target.runtime.name,
-                       lambda model, rt: _misbehaves(art, ref, model, rt, timings),
-                       families)
+        blamed = _blame(target, art, lambda model, rt: _misbehaves(art, ref, model, rt,
+                                                                   timings))
+        if blamed is None and v.stage == Stage.COMPARISON and fusions.has_rewriter(target):
+            blamed = _differential(target, art, timings)
         if blamed is not None:
             v.stage, v.attribution = Stage.GRAPH_OPTIMIZATION, Attribution.OPTIMIZER
             v.evidence["blame"] = blamed
@@ -154,13 +177,63 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
     return v
 
 
+def _blame(target: targets.Target, art: Artifact,
+           fails: Callable[[bytes, str], bool]) -> dict[str, Any] | None:
+    from fuzzer.targets.runtimes import ORT_FUSED, ORT_TRANSFORMERS
+
+    # ONNX Runtime's transformers whose fused ops appear first: the likeliest culprits.
+    seen = (art.notes.get("fired") or {}).get(target.runtime.name) or {}
+    likely = [ORT_FUSED[t] for t in seen if t in ORT_FUSED]
+    return blame(art.history, target.runtime.name, fails,
+                 {c.name: c.settings.get("rewriter") or c.family for c in target.components},
+                 withouts={c.name: c.without for c in target.components if c.without},
+                 switches=fusions.switches(art.notes),
+                 transformers=[*likely, *ORT_TRANSFORMERS])
+
+
+def _run_on(art: Artifact, model: bytes, runtime: str,
+            timings: dict[str, float]) -> list[np.ndarray] | None:
+    """The model's outputs on that runtime, None when it fails to run."""
+    trial = Artifact(art.case, art.module, art.inputs, model=model)
+    try:
+        with _timed(timings, "runtime"):
+            targets.resolve(runtime).run(trial)
+    except StageFailure:
+        return None
+    return trial.outputs
+
+
+def _differential(target: targets.Target, art: Artifact,
+                  timings: dict[str, float]) -> dict[str, Any] | None:
+    """The rewriters' own oracle: the raw export, un-rewritten, on the same runtime (ONNX
+    Runtime with its optimizations off) against the rewritten model's outputs. Torch already
+    disagrees with both (the exporter's doing); a rewrite that changes the results further,
+    beyond tolerance, is the rewriter's finding all the same."""
+    if not art.history or art.outputs is None:
+        return None
+    base_rt = "ort-disabled" if target.runtime.name.startswith("ort-") else target.runtime.name
+    baseline = _run_on(art, art.history[0][2], base_rt, timings)
+    if baseline is None or close(baseline, art.outputs):
+        return None
+
+    def differs(model: bytes, rt: str) -> bool:
+        outs = _run_on(art, model, rt, timings)
+        return outs is None or not close(baseline, outs)
+
+    blamed = _blame(target, art, differs)
+    if blamed is not None:
+        blamed["oracle"] = (f"differential: the rewritten model's outputs differ from the raw "
+                            f"export's on {base_rt} (torch disagrees with both)")
+    return blamed
+
+
 def _misbehaves(art: Artifact, ref: Reference, model: bytes, runtime: str,
                 timings: dict[str, float]) -> bool:
     """Does this model fail (invalid, rejected, crashing or wrong) on this runtime? The
     runtime's time here is the runtime's, not the fuzzer's, in the verdict's timings."""
     trial = Artifact(art.case, art.module, art.inputs, model=model)
     try:
-        _validate(model)
+        _validate(model, rewritten=True)
         with _timed(timings, "runtime"):
             targets.resolve(runtime).run(trial)
     except StageFailure:
@@ -200,7 +273,8 @@ def run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
             if on_stage:
                 on_stage(Stage.VALIDATION.value)
             with _timed(timings, "validation"):
-                _validate(art.model)  # after the last graph-producing component
+                # after the last graph-producing component
+                _validate(art.model, rewritten=fusions.project(comp) is not None)
 
 
 def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,

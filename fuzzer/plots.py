@@ -12,14 +12,22 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from fuzzer.analyze import Comparison, Enriched, Rate, Report, Taxonomy
+from fuzzer.analyze import (
+    ANY,
+    ARMS,
+    CLASS_ORDER,
+    Comparison,
+    Enriched,
+    Rate,
+    Report,
+    Taxonomy,
+)
 
 ARM_COLORS = {"real": "#d95f02", "random": "#1b9e77", "mutate": "#7570b3"}
 Q = 0.05
@@ -65,7 +73,6 @@ def _bars(ax: Any, rates: Sequence[Rate], groups: Sequence[str], key: str) -> No
 
 def rates(rs: Sequence[Rate], path: Path) -> Path:
     """Failure rate per symptom class and arm (Case level), and per target (any failure)."""
-    from fuzzer.analyze import ANY, CLASS_ORDER
 
     fig = Figure(figsize=(11, 4.2))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
@@ -226,7 +233,6 @@ def _enrich_blocks(rows: list[Enriched], img: str, units: str, with_archs: bool
 
 
 def blocks(rep: Report, note: str | None, seeds: Path | None) -> list[Block]:
-    from fuzzer.analyze import ARMS
 
     t = rep.taxonomy
     b: list[Block] = [("h", 1, "convfuzz analysis")]
@@ -402,7 +408,8 @@ def write_report(rep: Report, out: Path, md_copy: Path | None, note: str | None,
              "json": out / "report.json"}
     files["markdown"].write_text(markdown(bs, out, out))
     files["html"].write_text(to_html(bs))
-    files["json"].write_text(json.dumps(rep.to_dict(), ensure_ascii=False) + "\n")
+    data = {**rep.to_dict(), "conclusion": conclusion(rep)}
+    files["json"].write_text(json.dumps(data, ensure_ascii=False) + "\n")
     if md_copy is not None:
         md_copy.parent.mkdir(parents=True, exist_ok=True)
         md_copy.write_text(markdown(bs, out, md_copy.parent))

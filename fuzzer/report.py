@@ -59,7 +59,7 @@ def mined_chain(case: Case, seeds_dir: Path | None) -> tuple[list[str], list[str
     """The longest run of the Case's operators (≤ 4) found in mined architectures."""
     if seeds_dir is None or not (seeds_dir / "ngrams.json").is_file():
         return [], []
-    from fuzzer.mine import load_seeds
+    from fuzzer.seeds import load_seeds
 
     seeds = load_seeds(seeds_dir)
     chain = case.ops

@@ -14,15 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fuzzer.storage import StoreError, damaged, open_readonly
+
 EVALUATED = ("pass", "bug", "unsupported")
-
-
-def store_error(msg: str) -> Exception:
-    """The store's error type (the CLI maps it to exit 2), imported only when raised: the store
-    module pulls in torch, which analysis never needs."""
-    from fuzzer.store import StoreError
-
-    return StoreError(msg)
 
 
 @dataclass
@@ -85,18 +79,11 @@ class Campaign:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = path / "store.sqlite"
-    if not path.is_dir():
-        raise store_error(f"{path}: no such store directory")
-    if not db.is_file():
-        raise store_error(f"{path}: not a campaign store (no store.sqlite)")
-    try:
-        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as e:
-        raise store_error(f"{db}: unreadable ({e})") from None
+    con = open_readonly(path)  # checked: a damaged store is one line naming `store recover`
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if not {"cases", "verdicts"} <= tables:
-        raise store_error(f"{db}: not a campaign store (no cases/verdicts tables)")
+        con.close()
+        raise StoreError(f"{path}: not a campaign store (no cases/verdicts tables)")
     return con
 
 
@@ -125,7 +112,7 @@ def _load_findings(con: sqlite3.Connection) -> list[Finding] | None:
 def load(stores: Sequence[Path]) -> Campaign:
     """Read one or more stores; a Case found in several is one Case (verdicts merged)."""
     if not stores:
-        raise store_error("no store directories given")
+        raise StoreError("no store directories given")
     cases: dict[str, CaseRow] = {}
     findings: dict[str, Finding] | None = None
     infos: list[StoreInfo] = []
@@ -151,8 +138,10 @@ def load(stores: Sequence[Path]) -> Campaign:
                                                      json.loads(blob))
             meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM meta")}
             found = _load_findings(con)
-        except (sqlite3.DatabaseError, json.JSONDecodeError, KeyError) as e:
-            raise store_error(f"{path}: unreadable store ({e})") from None
+        except sqlite3.DatabaseError as e:
+            raise damaged(Path(path), str(e)) from None
+        except (json.JSONDecodeError, KeyError) as e:
+            raise StoreError(f"{path}: unreadable store ({e})") from None
         finally:
             con.close()
         if found is not None:

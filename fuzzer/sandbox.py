@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case
+from fuzzer.job import case_for, schedule
 from fuzzer.verdict import Attribution, Outcome, Stage, Symptom, Verdict, first_line
 from fuzzer.worker import STAGES, serve
 
@@ -176,8 +177,6 @@ class Sandbox:
         A lost worker costs the verdict of what it was judging alone; everything the job had
         not answered yet is judged again, one Case and target at a time, in a fresh worker
         (Cases the worker had not announced are generated here)."""
-        from fuzzer.executors import case_for, schedule
-
         members = job["members"]
         jsons: list[str | None] = [None] * len(members)
         errors: dict[int, str] = {}

@@ -12,63 +12,74 @@ written on a thread of their own, finished by `flush()` or `close()`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from fuzzer import storage
 from fuzzer.case import Case
+from fuzzer.storage import StoreError
 from fuzzer.verdict import Symptom, Verdict, error_class, failure_key, signature, target_family
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cases (
-    hash TEXT PRIMARY KEY, seq INTEGER, sampler TEXT, ops TEXT NOT NULL, json TEXT NOT NULL,
-    created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS verdicts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, case_hash TEXT NOT NULL, target TEXT NOT NULL,
-    outcome TEXT NOT NULL, stage TEXT, symptom TEXT, attribution TEXT, detail TEXT,
-    json TEXT NOT NULL, seconds REAL, created REAL NOT NULL,
-    UNIQUE (case_hash, target));
-CREATE INDEX IF NOT EXISTS verdicts_outcome ON verdicts (outcome);
-CREATE TABLE IF NOT EXISTS findings (
-    id TEXT PRIMARY KEY, target TEXT NOT NULL, family TEXT NOT NULL, stage TEXT, symptom TEXT,
-    attribution TEXT, error_class TEXT NOT NULL, detail TEXT, ops TEXT NOT NULL,
-    count INTEGER NOT NULL, case_hash TEXT NOT NULL, original_hash TEXT NOT NULL,
-    json TEXT NOT NULL, verdict TEXT NOT NULL, shrink TEXT, versions TEXT NOT NULL,
-    created REAL NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS finding_cases (
-    finding_id TEXT NOT NULL, case_hash TEXT NOT NULL, target TEXT NOT NULL, how TEXT NOT NULL,
-    created REAL NOT NULL, PRIMARY KEY (finding_id, case_hash, target));
--- unfiled(): which failures no finding links, without a scan of the links per failure
-CREATE INDEX IF NOT EXISTS finding_cases_case ON finding_cases (case_hash, target);
-"""
+__all__ = ["FINDING_FIELDS", "Store", "StoreError", "dump_artifacts", "versions"]
+F = TypeVar("F", bound=Callable[..., Any])
+WRITES = {"set_meta", "record_many", "add_finding", "link", "add_missed"}
+
 FINDING_FIELDS = ("id", "target", "family", "stage", "symptom", "attribution", "error_class",
                   "detail", "ops", "count", "case_hash", "original_hash", "json", "verdict",
                   "shrink", "versions", "created", "updated")
 
 
-class StoreError(RuntimeError):
-    pass
+def _guarded(fn: F) -> F:
+    """SQLite and file-system errors as store errors: a full disk (StoreFull) or a damaged
+    database (StoreDamaged), one line naming the store. After a failed write the store is
+    `failed` and writes nothing more (a campaign stops on it)."""
+    @functools.wraps(fn)
+    def wrapper(self: Store, *a: Any, **kw: Any) -> Any:
+        if fn.__name__ in WRITES:
+            if self.readonly:
+                raise StoreError(f"{self.root}: opened read-only")
+            if self.failed is not None:
+                raise self.failed
+        try:
+            return fn(self, *a, **kw)
+        except (sqlite3.Error, OSError) as e:
+            err = storage.translate(e, self.root)
+            if err is e:
+                raise
+            if isinstance(err, storage.StoreFull):
+                self.failed = err
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.rollback()
+            raise err from None
+    return wrapper  # type: ignore[return-value]
 
 
 class Store:
-    def __init__(self, root: str | Path) -> None:
+    """A campaign store. `Store(dir)` is its one writer (it takes the store's lock, refusing a
+    second one); `Store(dir, readonly=True)` reads beside a running campaign (fuzzer/storage.py
+    opens both)."""
+
+    def __init__(self, root: str | Path, readonly: bool = False) -> None:
         self.root = Path(root)
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(f"{self.root}: cannot create store directory ({e.strerror})") from e
-        self.db = sqlite3.connect(self.root / "store.sqlite", timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        self.db.commit()
-        if self.get_meta("versions") is None:
-            self.set_meta("versions", versions())
+        self.readonly = readonly
+        self.failed: StoreError | None = None
+        self._lock: storage.Lock | None = None
+        self.migrated_from: int | None = None
+        if readonly:
+            self.db = storage.open_readonly(self.root)
+        else:
+            opened = storage.open_writer(self.root)
+            self.db, self._lock = opened.con, opened.lock
+            self.migrated_from = opened.migrated_from
+            if self.get_meta("versions") is None:
+                self.set_meta("versions", versions())
         # Findings by failure key, built on first use and kept in step by add_finding (the
         # driver is the only writer): matching a failure must not read every finding.
         self._by_key: dict[tuple[str, ...], list[tuple[str, Case]]] | None = None
@@ -85,15 +96,22 @@ class Store:
         self._pending.clear()
 
     def close(self) -> None:
-        self.flush()
-        if self._artifacts is not None:
-            self._artifacts.shutdown()
-        self.db.close()
+        try:
+            self.flush()
+        finally:
+            if self._artifacts is not None:
+                self._artifacts.shutdown()
+            self.db.close()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
+    @_guarded
     def set_meta(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
         self.db.commit()
 
+    @_guarded
     def get_meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
@@ -101,6 +119,7 @@ class Store:
     def record(self, case: Case, verdicts: list[Verdict], seq: int | None = None) -> None:
         self.record_many([(seq, case, verdicts)])
 
+    @_guarded
     def record_many(self, rows: list[tuple[int | None, Case, list[Verdict]]]) -> None:
         """Cases and their verdicts, committed together (one transaction for a job's
         Cases: the commit, not the inserts, is what costs)."""
@@ -121,6 +140,41 @@ class Store:
                  v.symptom.value if v.symptom else None, v.attribution.value, v.detail,
                  json.dumps(v.to_dict()), v.seconds, now))
 
+    @_guarded
+    def add_missed(self, case: Case, missed: list[dict[str, str]]) -> int:
+        """Record a Case's missed fusions (committed with the next verdicts); how many were
+        new."""
+        n = 0
+        for m in missed:
+            n += self.db.execute("INSERT OR IGNORE INTO missed_fusions VALUES (?,?,?,?,?,?)",
+                                 (m["fusion"], m["fired_on"], m["missed_on"], case.hash,
+                                  json.dumps(case.ops), time.time())).rowcount
+        return n
+
+    @_guarded
+    def missed_fusions(self) -> list[dict[str, Any]]:
+        """Per (fusion, fired on, missed on): how many Cases, and the shortest one's ops."""
+        rows = self.db.execute(
+            "SELECT fusion, fired_on, missed_on, COUNT(*), MIN(length(ops)), "
+            "(SELECT ops FROM missed_fusions m2 WHERE m2.fusion = m.fusion AND m2.fired_on = "
+            "m.fired_on AND m2.missed_on = m.missed_on ORDER BY length(ops) LIMIT 1) "
+            "FROM missed_fusions m GROUP BY 1, 2, 3 ORDER BY 4 DESC").fetchall()
+        return [{"fusion": f, "fired_on": a, "missed_on": b, "cases": n,
+                 "shortest": json.loads(o)} for f, a, b, n, _, o in rows]
+
+    @_guarded
+    def fusions_by_target(self) -> dict[str, dict[str, int]]:
+        """Per target, each fusion/rule that fired and on how many verdicts."""
+        out: dict[str, dict[str, int]] = {}
+        for target, fused in self.db.execute(
+                "SELECT target, json_extract(json, '$.evidence.fusions') FROM verdicts "
+                "WHERE json_extract(json, '$.evidence.fusions') IS NOT NULL"):
+            per = out.setdefault(target, {})
+            for name in json.loads(fused):
+                per[name] = per.get(name, 0) + 1
+        return out
+
+    @_guarded
     def counts(self) -> dict[str, int]:
         rows = self.db.execute(
             "SELECT outcome, stage, symptom, COUNT(*) FROM verdicts GROUP BY 1, 2, 3").fetchall()
@@ -130,14 +184,17 @@ class Store:
             out[key] = out.get(key, 0) + n
         return out
 
+    @_guarded
     def n_cases(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
 
+    @_guarded
     def max_seq(self) -> int:
         row = self.db.execute("SELECT MAX(seq) FROM cases").fetchone()
         return -1 if row[0] is None else int(row[0])
 
     # -- findings ------------------------------------------------------------------------
+    @_guarded
     def add_finding(self, original: Case, verdict: Verdict, minimized: Case,
                     min_verdict: Verdict, shrink: dict[str, Any] | None = None,
                     how: str = "shrunk") -> tuple[str, bool]:
@@ -147,6 +204,10 @@ class Store:
         if self.get_finding(fid, prefix=False) is not None:
             self.link(fid, original, verdict.target, how)
             return fid, False
+        # The folder first: a full disk stops the filing before the row exists, so the
+        # failure stays unfiled and a resume files it again, folder and all.
+        d = self.write_finding(fid, original, verdict, minimized, min_verdict, shrink,
+                               artifacts=False)
         now = time.time()
         vers = versions()
         self.db.execute(
@@ -162,7 +223,7 @@ class Store:
         self.db.commit()
         self._index(fid, minimized, min_verdict)
         self.link(fid, original, verdict.target, how)
-        self.write_finding(fid, original, verdict, minimized, min_verdict, shrink)
+        self._dump_artifacts(minimized, min_verdict, d)
         return fid, True
 
     def like(self, v: Verdict) -> list[tuple[str, Case]]:
@@ -178,6 +239,7 @@ class Store:
         if self._by_key is not None:
             self._by_key.setdefault(failure_key(v), []).append((fid, minimized))
 
+    @_guarded
     def link(self, fid: str, case: Case, target: str, how: str) -> bool:
         """Link a failing Case to a finding; the count grows once per (Case, target)."""
         cur = self.db.execute("INSERT OR IGNORE INTO finding_cases VALUES (?, ?, ?, ?, ?)",
@@ -188,6 +250,7 @@ class Store:
         self.db.commit()
         return bool(cur.rowcount)
 
+    @_guarded
     def unfiled(self) -> list[tuple[Case, Verdict]]:
         """Failures recorded but linked to no finding: a campaign stopped (killed, or Ctrl-C)
         while they waited for their shrink. Oldest first."""
@@ -197,11 +260,13 @@ class Store:
             "f.case_hash = v.case_hash AND f.target = v.target) ORDER BY c.seq, v.id")
         return [(Case.from_json(c), Verdict.from_dict(json.loads(v))) for c, v in rows]
 
+    @_guarded
     def findings(self) -> list[dict[str, Any]]:
         rows = self.db.execute(f"SELECT {', '.join(FINDING_FIELDS)} FROM findings "
                                "ORDER BY created").fetchall()
         return [_finding_row(r) for r in rows]
 
+    @_guarded
     def get_finding(self, fid: str, prefix: bool = True) -> dict[str, Any] | None:
         """A finding by id (or a unique id prefix). Raises StoreError when ambiguous."""
         cols = ", ".join(FINDING_FIELDS)
@@ -214,20 +279,23 @@ class Store:
             row = rows[0] if rows else None
         return _finding_row(row) if row else None
 
+    @_guarded
     def linked(self, fid: str) -> list[tuple[str, str, str]]:
         return [tuple(r) for r in self.db.execute(
             "SELECT case_hash, target, how FROM finding_cases WHERE finding_id = ? "
             "ORDER BY created", (fid,))]
 
+    @_guarded
     def case(self, case_hash: str) -> Case | None:
         row = self.db.execute("SELECT json FROM cases WHERE hash = ?", (case_hash,)).fetchone()
         return Case.from_json(row[0]) if row else None
 
     def finding_dir(self, fid: str) -> Path:
-        return self.root / "findings" / fid
+        return storage.findings_dir(self.root) / fid
 
     def write_finding(self, fid: str, original: Case, verdict: Verdict, minimized: Case,
-                      min_verdict: Verdict, shrink: dict[str, Any] | None) -> Path:
+                      min_verdict: Verdict, shrink: dict[str, Any] | None,
+                      artifacts: bool = True) -> Path:
         d = self.finding_dir(fid)
         d.mkdir(parents=True, exist_ok=True)
         (d / "original.json").write_text(original.to_json() + "\n")
@@ -241,6 +309,11 @@ class Store:
                f"  {min_verdict.detail}", f"shrink: {json.dumps(shrink)}", "",
                "error:", min_verdict.error or min_verdict.detail]
         (d / "log.txt").write_text("\n".join(log) + "\n")
+        if artifacts:
+            self._dump_artifacts(minimized, min_verdict, d)
+        return d
+
+    def _dump_artifacts(self, minimized: Case, min_verdict: Verdict, d: Path) -> None:
         # A Case that hangs or exhausts memory would do it again: keep its inputs only.
         chain = min_verdict.symptom not in (Symptom.HANG, Symptom.OUT_OF_MEMORY)
         if self._artifacts is None:
@@ -248,7 +321,6 @@ class Store:
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(self._artifacts.submit(dump_artifacts, minimized,
                                                     min_verdict.target, d, chain=chain))
-        return d
 
 
 def _finding_row(row: tuple[Any, ...]) -> dict[str, Any]:

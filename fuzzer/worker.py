@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from fuzzer.case import Case
+from fuzzer.job import case_for, schedule
 from fuzzer.verdict import Outcome, Stage, Symptom, Verdict, first_line
 
 STAGES = list(Stage)  # a stage crosses to the driver as its index
@@ -104,8 +105,6 @@ class Worker:
         self.send_verdict(0, target, self.judge(case, h, target))
 
     def job(self, job: dict[str, Any]) -> None:
-        from fuzzer.executors import case_for, schedule
-
         self.refs.clear()
         cases: list[Case | None] = []
         hashes: list[str] = []

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from fuzzer.analysis_report import analyze
 from fuzzer.analyze import (
     ANY,
-    analyze,
     chains,
     chi2_if_fits,
     enrichment,
@@ -134,7 +134,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def planted_report(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     # The mined seeds through their reading API (the file format is the miner's business).
     from fuzzer import analyze as mod
-    from fuzzer.mine import Seeds
+    from fuzzer.seeds import Seeds
 
     mined = Seeds({1: {("aten::a",): (3, ["bert", "vit"])}, 2: {AB: (2, ["bert", "vit"])},
                    3: {("aten::a", "aten::b", "aten::c"): (1, ["bert"])}}, {}, [], {})

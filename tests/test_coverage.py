@@ -8,7 +8,7 @@ from pathlib import Path
 from fuzzer.coverage import Architectural, architectural, catalogue
 from fuzzer.dataflow import case_ngrams
 from fuzzer.generate import GenConfig, default_seeds, real_case
-from fuzzer.mine import load_seeds
+from fuzzer.seeds import load_seeds
 from tests.conftest import make_case
 
 SEEDS = default_seeds()

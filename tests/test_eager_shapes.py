@@ -8,9 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from fuzzer import ops
-from fuzzer.generate import SAMPLERS, GenConfig
+from fuzzer.generate import GenConfig
 from fuzzer.ops import spec as spec_mod
 from fuzzer.ops.spec import Meta, eager_shapes
+from fuzzer.sampling import samplers
+
+SAMPLERS = samplers()
 
 
 @pytest.fixture

@@ -10,9 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fuzzer.generate import SAMPLERS, GenConfig, Markov, real_case, weighted_order
+from fuzzer.generate import GenConfig, Markov, real_case, weighted_order
 from fuzzer.oracle import Invalid, reference
 from fuzzer.rng import np_rng
+from fuzzer.sampling import samplers
+
+SAMPLERS = samplers()
 
 CHAINS = [
     (["aten::layer_norm"], 40), (["aten::linear"], 60), (["aten::gelu"], 20),

@@ -10,7 +10,8 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from fuzzer.mine import Seeds, chains, load_seeds, mine
+from fuzzer.mine import chains, mine
+from fuzzer.seeds import Seeds, load_seeds
 
 ARCHS = "transformers:bert,gpt2,vit,no_such_model"
 FILES = ("ngrams.json", "ops.json", "archs.json")

@@ -63,6 +63,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("aten::split_with_sizes", "split_sizes"): "derived: [1, n - 1] along dim (sizes must "
                                                "sum to the dim's length)",
 }
+EXCEPTIONS[("aten::add.Scalar", "alpha")] = "stays 1: the Tensor entry varies alpha"
 # interpolate: one entry per mode, so `mode` is fixed by the entry; the ATen `.vec` overload's
 # output_size/scale_factors are the functional's size/scale_factor.
 for _key, (_aten, _nd, _corners, _aa) in MODES.items():
@@ -89,7 +90,8 @@ def _python_params(path: str) -> set[str] | None:
 
 
 def _schema_params(spec: OpSpec) -> set[str] | None:
-    packet = getattr(torch.ops.aten, spec.name.split("::")[1], None)
+    # `aten::add.Scalar`: an entry named by the overload it stands for
+    packet = getattr(torch.ops.aten, spec.name.split("::")[1].split(".")[0], None)
     if packet is None or spec.overload not in packet.overloads():
         return None
     schema = getattr(packet, spec.overload)._schema

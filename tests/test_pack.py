@@ -71,8 +71,8 @@ def test_a_member_with_wrong_values_gets_its_own_verdict() -> None:
 
 def test_a_worker_lost_in_a_packed_export_costs_each_member_only_its_own_run() -> None:
     from fuzzer.campaign import case_seed
-    from fuzzer.executors import job
     from fuzzer.generate import GenConfig
+    from fuzzer.job import job
 
     t = "fault-abort/ort-all"
     j = job([(i, case_seed(8, i), (t,)) for i in range(3)], "random", None, GenConfig(),

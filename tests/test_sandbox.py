@@ -57,15 +57,15 @@ def test_worker_is_recycled_after_its_quota() -> None:
 
 def _job(targets: list[str], index: int = 3) -> dict:
     from fuzzer.campaign import case_seed
-    from fuzzer.executors import job
     from fuzzer.generate import GenConfig
+    from fuzzer.job import job
 
     return job([(index, case_seed(5, index), targets)], "random", None, GenConfig(),
                Limits()).plain()
 
 
 def test_job_generates_in_the_worker_and_a_death_costs_one_target(tight: Sandbox) -> None:
-    from fuzzer.executors import case_for
+    from fuzzer.job import case_for
 
     j = _job(["fault-abort/ort-all", "torchscript-17/ort-all"])
     [(case_json, verdicts, _)] = tight.run_job(j)
@@ -104,8 +104,8 @@ def _job_in_process(seed: int, n: int, watch: Any = None) -> list[tuple]:
     import tempfile
 
     from fuzzer.campaign import case_seed
-    from fuzzer.executors import job
     from fuzzer.generate import GenConfig
+    from fuzzer.job import job
     from fuzzer.worker import Worker
 
     sent: list[tuple] = []

@@ -10,17 +10,17 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from fuzzer.cli import (
+from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
     TimeoutOpt,
-    _targets,
-    _weights,
     app,
     err,
     guarded,
     out,
     seeds_option,
+    target_names,
+    target_weights,
 )
 
 
@@ -38,6 +38,12 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
         t.add_row("arch. coverage", "  ".join(
             f"{n}-grams {c['exercised']}/{c['mined']} ({100 * c['share']:.1f}%)"
             for n, c in sorted(prog.coverage.items())))
+    if prog.fusions:
+        from fuzzer.fusions import summary
+
+        cov = summary([prog.fusions])
+        t.add_row("fusions fired", f"{cov['k']} of {cov['K']} known"
+                  + (f"; {prog.missed} missed fusion(s)" if prog.missed else ""))
     if prog.skipped:
         t.add_row("[yellow]not generated[/yellow]", f"{prog.skipped} (convfuzz's generator "
                   f"failed: {prog.skip_error})")
@@ -55,11 +61,12 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
 
 
 def _saved_config(store_dir: Path) -> dict[str, Any]:
+    from fuzzer.storage import is_store
     from fuzzer.store import Store, StoreError
 
-    if not (store_dir / "store.sqlite").is_file():
+    if not is_store(store_dir):
         raise StoreError(f"{store_dir}: no campaign store to resume")
-    st = Store(store_dir)
+    st = Store(store_dir, readonly=True)
     try:
         saved = st.get_meta("config")
     finally:
@@ -137,8 +144,10 @@ def fuzz(seconds: Annotated[float, typer.Option(
     record every verdict in the store, shrink each new failure and file it as a finding.
     Ctrl-C stops cleanly; `--resume DIR` picks up where a stopped (or killed) campaign left."""
     from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
-    from fuzzer.generate import SAMPLERS, GenConfig, GenerationError, vocabulary
+    from fuzzer.generate import vocabulary
+    from fuzzer.sampling import GenConfig, GenerationError, draw, samplers
     from fuzzer.sandbox import Limits
+    from fuzzer.storage import backup_path
     from fuzzer.store import Store
 
     if resume is not None:
@@ -151,55 +160,60 @@ def fuzz(seconds: Annotated[float, typer.Option(
         pack = saved.get("pack")
         seeds_dir = Path(saved["seeds"]) if saved.get("seeds") else None
         out_dir = resume
-    if source not in SAMPLERS:
-        raise GenerationError(f"unknown source {source!r} (one of {', '.join(SAMPLERS)})")
-    names, weights = _targets(target), _weights(target)
+    if source not in samplers():
+        raise GenerationError(f"unknown source {source!r} (one of {', '.join(samplers())})")
+    names, weights = target_names(target), target_weights(target)
     vocab = vocabulary(op) if op else None
     if vocabulary_ not in ("mined", "catalogue"):
         raise GenerationError(f"unknown vocabulary {vocabulary_!r} (mined or catalogue)")
     gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
                     seeds=str(seeds_dir or ""), vocabulary=vocabulary_,
                     near_miss=near_miss if source == "motif" else 0.0)
-    SAMPLERS[source](0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
+    draw(source, 0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
     store = Store(out_dir or Path("runs") / str(seed))
-    cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
-                         workers=workers, vocab=vocab, gen=gen, sampler=source,
-                         limits=Limits(timeout=timeout, memory_mb=memory_mb),
-                         shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
-                         scheduler=scheduler, weights=weights, pack=pack)
-    store.set_meta("config", {"seed": seed, "targets": [
-        f"{n}@{weights[n]}" if n in weights else n for n in names], "sampler": cfg.sampler,
-                              "max_len": max_len, "nondefault": nondefault,
-                              "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds,
-                              "vocabulary": vocabulary_, "pack": pack,
-                              "near_miss": gen.near_miss})
-    if resume is not None:
-        out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
-                  f"case {store.max_seq() + 1}")
-    stop = threading.Event()
-    from fuzzer.campaign import Progress
+    try:  # the store's lock and connection go however the campaign ends
+        if store.migrated_from is not None:
+            out.print(f"migrated {store.root} from store schema {store.migrated_from} (backup: "
+                      f"{backup_path(store.root, store.migrated_from).name})")
+        cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
+                             workers=workers, vocab=vocab, gen=gen, sampler=source,
+                             limits=Limits(timeout=timeout, memory_mb=memory_mb),
+                             shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
+                             scheduler=scheduler, weights=weights, pack=pack)
+        store.set_meta("config", {"seed": seed, "targets": [
+            f"{n}@{weights[n]}" if n in weights else n for n in names], "sampler": cfg.sampler,
+                                  "max_len": max_len, "nondefault": nondefault,
+                                  "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds,
+                                  "vocabulary": vocabulary_, "pack": pack,
+                                  "near_miss": gen.near_miss})
+        if resume is not None:
+            out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
+                      f"case {store.max_seq() + 1}")
+        stop = threading.Event()
+        from fuzzer.campaign import Progress
 
-    prog = Progress()
-    with Live(_dashboard(prog, names, seconds), console=out, refresh_per_second=4,
-              transient=not out.is_terminal) as live:
-        def listen(p: Any, case: Any, verdicts: Any) -> None:
-            live.update(_dashboard(p, names, seconds))
-        try:
-            prog = run_campaign(cfg, store, listen, stop)
-        except KeyboardInterrupt:
-            stop.set()
-            out.print("[yellow]interrupted: everything recorded so far is in the store; "
-                      f"`convfuzz fuzz --resume {store.root}` files the failures not yet "
-                      "shrunk[/yellow]")
-    out.print(_dashboard(prog, names, seconds))
-    if prog.refiled:
-        out.print(f"{prog.refiled} failure(s) the stopped campaign had recorded but not yet "
-                  "shrunk were filed first")
-    out.print(f"store: {store.root}  ({store.n_cases()} cases in all)")
-    out.print(f"findings: {prog.findings} new, {prog.duplicates} failure(s) filed under known "
-              f"ones; {len(store.findings())} in the store (convfuzz corpus list --store "
-              f"{store.root})")
-    store.close()
+        prog = Progress()
+        with Live(_dashboard(prog, names, seconds), console=out, refresh_per_second=4,
+                  transient=not out.is_terminal) as live:
+            def listen(p: Any, case: Any, verdicts: Any) -> None:
+                live.update(_dashboard(p, names, seconds))
+            try:
+                prog = run_campaign(cfg, store, listen, stop)
+            except KeyboardInterrupt:
+                stop.set()
+                out.print("[yellow]interrupted: everything recorded so far is in the store; "
+                          f"`convfuzz fuzz --resume {store.root}` files the failures not yet "
+                          "shrunk[/yellow]")
+        out.print(_dashboard(prog, names, seconds))
+        if prog.refiled:
+            out.print(f"{prog.refiled} failure(s) the stopped campaign had recorded but not yet "
+                      "shrunk were filed first")
+        out.print(f"store: {store.root}  ({store.n_cases()} cases in all)")
+        out.print(f"findings: {prog.findings} new, {prog.duplicates} failure(s) filed under known "
+                  f"ones; {len(store.findings())} in the store (convfuzz corpus list --store "
+                  f"{store.root})")
+    finally:
+        store.close()
 
 
 @app.command()
@@ -248,8 +262,8 @@ def analyze(stores: Annotated[list[Path], typer.Argument(
     """Statistics over campaign stores: failure rates of the real and random arms with 95%
     CIs and tests, n-gram enrichment (Fisher + Benjamini–Hochberg), real-world exposure of
     minimized failures, the stage x symptom taxonomy beside the paper's; plots and a report."""
+    from fuzzer.analysis_report import analyze as run_analysis
     from fuzzer.analyze import ANY, ARMS
-    from fuzzer.analyze import analyze as run_analysis
     from fuzzer.generate import default_seeds
     from fuzzer.plots import Q, conclusion, fmt, fmt_p, rate_cell
 

@@ -9,17 +9,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from fuzzer.cli import (
+from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
     TimeoutOpt,
-    _sandbox,
-    _targets,
     app,
     err,
     guarded,
+    open_sandbox,
     out,
     seeds_option,
+    target_names,
 )
 
 StoreOpt = Annotated[Path | None, typer.Option(
@@ -122,11 +122,11 @@ def shrink_case(what: Annotated[str, typer.Argument(help="A Case JSON file, or a
     from fuzzer.verdict import Outcome
 
     if Path(what).is_file() or what.endswith(".json") or "/" in what:
-        case, names = load(what), _targets(target)
+        case, names = load(what), target_names(target)
     else:
         e = corpus.find(what, store)
-        case, names = e.original or e.case, _targets(target or [e.target])
-    with _sandbox(timeout, memory_mb) as sb:
+        case, names = e.original or e.case, target_names(target or [e.target])
+    with open_sandbox(timeout, memory_mb) as sb:
         v = next((v for v in (sb.run(case, t) for t in names) if v.outcome == Outcome.BUG),
                  None)
         if v is None:
@@ -155,7 +155,7 @@ def repro(fid: FindingArg, store: StoreOpt = None,
     from fuzzer.verdict import Outcome
 
     e = corpus.find(fid, store)
-    with _sandbox(timeout, memory_mb) as sb:
+    with open_sandbox(timeout, memory_mb) as sb:
         r = corpus.replay(e, sb.run)
     row = r.row()
     if as_json:
@@ -179,7 +179,7 @@ def triage(as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one
     from fuzzer import corpus
 
     pool = corpus.store_entries(store) if store else corpus.entries()
-    with _sandbox(timeout, memory_mb) as sb:
+    with open_sandbox(timeout, memory_mb) as sb:
         rows = [corpus.replay(e, sb.run).row() for e in pool]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -220,7 +220,7 @@ def report(finding: Annotated[str | None, typer.Argument(
         corpus.find(finding or "", store_dir)]
     seeds = seeds_dir or default_seeds()
     rows = []
-    with _sandbox(timeout) as sb:
+    with open_sandbox(timeout) as sb:
         for e in pool:
             v = e.verdict
             ctx = rep.build_context(e.case, v, sb.run if checks else None, seeds, versions())

@@ -10,16 +10,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fuzzer.cli import (
+from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
     TimeoutOpt,
-    _sandbox,
-    _targets,
     app,
     guarded,
+    open_sandbox,
     out,
     seeds_option,
+    target_names,
 )
 
 
@@ -39,8 +39,8 @@ def run(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.", show
     from fuzzer.verdict import Outcome
 
     case = load(case_file)
-    names = _targets(target)
-    with _sandbox(timeout, memory_mb) as sb:
+    names = target_names(target)
+    with open_sandbox(timeout, memory_mb) as sb:
         verdicts = [sb.run(case, t) for t in names]
     if as_json:
         print(json.dumps({"case": case.hash, "verdicts": [
@@ -88,7 +88,7 @@ def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
         raise TargetError(str(e)) from None
     for n in names:
         parse(n)
-    with _sandbox(timeout, memory_mb) as sb:
+    with open_sandbox(timeout, memory_mb) as sb:
         verdicts = run_sweep(case, names, sb.run)
     groups = summarize(verdicts)
     if as_json:
@@ -193,7 +193,7 @@ def list_ops(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
     from fuzzer.coverage import catalogue
     from fuzzer.generate import GenerationError, default_seeds
-    from fuzzer.mine import load_seeds
+    from fuzzer.seeds import load_seeds
 
     path = seeds_dir or default_seeds()
     if not (path / "ops.json").is_file():
@@ -213,25 +213,42 @@ def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
 
 
 def _target_counts(store_dir: Path, as_json: bool) -> None:
-    from fuzzer.store import Store, StoreError
+    from fuzzer.store import Store
 
-    if not (store_dir / "store.sqlite").is_file():
-        raise StoreError(f"{store_dir}: no campaign store here")
-    st = Store(store_dir)
+    st = Store(store_dir, readonly=True)
+    from fuzzer.fusions import summary
+
     try:
         rows = st.db.execute(
             "SELECT target, COUNT(*), SUM(outcome = 'bug'), SUM(outcome = 'unsupported'), "
             "SUM(outcome = 'invalid') FROM verdicts GROUP BY target ORDER BY target").fetchall()
+        fused = st.fusions_by_target()
+        missed = st.missed_fusions()
     finally:
         st.close()
-    data = [{"target": t, "ran": n, "failed": b, "unsupported": u, "invalid": i}
+    data = [{"target": t, "ran": n, "failed": b, "unsupported": u, "invalid": i,
+             "fusions": summary([fused.get(t, {})]),
+             "missed_fusions": [m for m in missed if m["missed_on"] == t]}
             for t, n, b, u, i in rows]
     if as_json:
         print(json.dumps(data, indent=2))
         return
+    cols = ("target", "ran", "failed", "unsupported", "invalid")
     t = Table(title=f"targets in {store_dir}")
-    for col in ("target", "ran", "failed", "unsupported", "invalid"):
-        t.add_column(col, justify="left" if col == "target" else "right")
+    for col in (*cols, "fusions fired"):
+        t.add_column(col, justify="left" if col in ("target", "fusions fired") else "right",
+                     overflow="fold")
     for r in data:
-        t.add_row(*(str(r[k]) for k in ("target", "ran", "failed", "unsupported", "invalid")))
+        f = r["fusions"]
+        t.add_row(*(str(r[k]) for k in cols),
+                  f"{f['k']} of {f['K']} known" + (f": {', '.join(f['fired'])}"
+                                                   if f["fired"] else ""))
     out.print(t)
+    if missed:
+        m = Table(title="missed fusions (performance, not correctness)")
+        for col in ("fusion", "fired on", "missed on", "cases", "shortest case"):
+            m.add_column(col, overflow="fold")
+        for r in missed:
+            m.add_row(r["fusion"], r["fired_on"], r["missed_on"], str(r["cases"]),
+                      " → ".join(o.removeprefix("aten::") for o in r["shortest"]))
+        out.print(m)

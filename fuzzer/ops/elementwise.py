@@ -148,6 +148,31 @@ def mul(x: torch.Tensor, y: torch.Tensor, other_dtype: str | None) -> torch.Tens
     return torch.mul(x, y)
 
 
+# Constant operands: the preconditions of fusions (an eps, GELU's 0.5/0.044715/sqrt(2/pi), a
+# learned scale) are constants, so a chain that writes out RMSNorm or tanh-GELU needs them
+# as scalars or initializers, not as graph inputs.
+@op("aten::add.Scalar", "elementwise", "torch.add({x0}, {other})", dtypes=FLOAT,
+    args=(Arg("other", 1.0, (1e-6, 1e-5, 0.5, -1.0), edges=(0.0,)),), overload="Scalar")
+def add_scalar(x: torch.Tensor, other: float) -> torch.Tensor:
+    return torch.add(x, other)
+
+
+@op("aten::mul.Scalar", "elementwise", "torch.mul({x0}, {other})", dtypes=FLOAT,
+    args=(Arg("other", 0.5, (0.044715, 0.7978845608028654, 1.702, 2.0, -1.0),
+              edges=(0.0,)),), overload="Scalar")
+def mul_scalar(x: torch.Tensor, other: float) -> torch.Tensor:
+    return torch.mul(x, other)
+
+
+@op("aten::mul.weight", "elementwise", "torch.mul({x0}, {weight})", dtypes=FLOAT,
+    ranks=(1, 5), params=lambda a, m: {"weight": ((m[0].shape[-1],), m[0].dtype)},
+    overload="Tensor")
+def mul_weight(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x times a learned scale over the last dim (a parameter: an initializer once
+    exported), as RMSNorm and LayerNorm end."""
+    return torch.mul(x, weight)
+
+
 _DIVISOR_F = {"dist": "nonzero", "low": 0.25, "high": 4.0}
 _DIVISOR_I = {"nonzero": True}
 

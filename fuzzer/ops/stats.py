@@ -50,18 +50,15 @@ def describe(spec: OpSpec) -> dict[str, Any]:
 def ops_stats(store_dir: str | Path) -> dict[str, dict[str, dict[str, int]]]:
     """{op: {target: {"exercised", "failed", "unsupported", "invalid"}}} from a campaign
     store: a verdict on a Case counts once for every distinct operator in the Case."""
-    from fuzzer.store import StoreError
+    from fuzzer.storage import StoreError, open_readonly
 
-    db_path = Path(store_dir) / "store.sqlite"
-    if not db_path.is_file():
-        raise StoreError(f"{store_dir}: no campaign store (store.sqlite) there")
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)  # never write a store we read
+    db = open_readonly(Path(store_dir))  # never write a store we read
     try:
         rows = db.execute("SELECT c.ops, v.target, v.outcome, COUNT(*) FROM verdicts v "
                           "JOIN cases c ON c.hash = v.case_hash "
                           "GROUP BY c.ops, v.target, v.outcome").fetchall()
     except sqlite3.Error as e:
-        raise StoreError(f"{db_path}: not a convfuzz store ({e})") from None
+        raise StoreError(f"{store_dir}: not a convfuzz store ({e})") from None
     finally:
         db.close()
     out: dict[str, dict[str, dict[str, int]]] = {}

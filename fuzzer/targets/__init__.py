@@ -17,7 +17,7 @@ from fuzzer.targets.registry import (
     resolve,
 )
 
-for _mod in ("exporters", "passes", "runtimes", "faults"):
+for _mod in ("exporters", "passes", "rewriters", "runtimes", "faults"):
     importlib.import_module(f"fuzzer.targets.{_mod}")
 
 __all__ = ["DEFAULT_TARGETS", "NAMED", "PATTERNS", "Artifact", "Component", "StageFailure",

@@ -55,6 +55,10 @@ class Component:
     # Exporters whose cost is per export, not per node, name how many Cases are worth
     # exporting as one packed model (fuzzer/pack.py); 1: never packed.
     pack: int = 1
+    # Rewriters whose rules/fusions can be switched off by name: the model this component
+    # makes from `model` with those names off. Blame halves the names that fired
+    # (`Artifact.notes["fired"]`) to name the one a failure needs.
+    without: Callable[[bytes, frozenset[str]], bytes] | None = None
 
 
 @dataclass(frozen=True)

@@ -41,14 +41,97 @@ def _bfloat16_output(sess: Any, e: Exception) -> StageFailure | None:
 
 _LEVELS = ("disabled", "basic", "extended", "all")
 
+# The op types ONNX Runtime's CPU graph transformers fuse into (com.microsoft contrib ops,
+# and ONNX ops a fusion makes, e.g. MatMulAddFusion's Gemm), with the transformer that makes
+# each: optimization coverage names the fusion, blame the transformer to switch off.
+ORT_FUSED: dict[str, str] = {
+    "SimplifiedLayerNormalization": "SimplifiedLayerNormFusion",
+    "LayerNormalization": "LayerNormFusion",
+    "SkipLayerNormalization": "SkipLayerNormFusion",
+    "SkipSimplifiedLayerNormalization": "SkipLayerNormFusion",
+    "Gelu": "GeluFusion",
+    "FastGelu": "FastGeluFusion",
+    "BiasGelu": "BiasGeluFusion",
+    "QuickGelu": "QuickGeluFusion",
+    "FusedMatMul": "MatMulScaleFusion",
+    "FusedConv": "ConvActivationFusion",
+    "FusedGemm": "GemmActivationFusion",
+    "Gemm": "MatMulAddFusion",
+    "Attention": "AttentionFusion",
+    "MultiHeadAttention": "AttentionFusion",
+    "EmbedLayerNormalization": "EmbedLayerNormFusion",
+    "BiasSoftmax": "BiasSoftmaxFusion",
+    "BiasDropout": "BiasDropoutFusion",
+    "DynamicQuantizeMatMul": "DynamicQuantizeMatMulFusion",
+    "MatMulIntegerToFloat": "MatMulIntegerToFloatFusion",
+    "Split": "GatherSliceToSplitFusion",
+    "NhwcMaxPool": "NhwcTransformer",
+    "ReorderInput": "NchwcTransformer",
+    "ReorderOutput": "NchwcTransformer",
+    "GroupQueryAttention": "GroupQueryAttentionFusion",
+    "RotaryEmbedding": "RotaryEmbeddingFusion",
+}
+# Transformer and rewrite-rule names ONNX Runtime accepts in `disabled_optimizers`, in the
+# order blame halves them (the fusions first). Unknown names are ignored by ONNX Runtime.
+ORT_TRANSFORMERS: tuple[str, ...] = (
+    "SimplifiedLayerNormFusion", "LayerNormFusion", "SkipLayerNormFusion", "GeluFusion",
+    "FastGeluFusion", "BiasGeluFusion", "QuickGeluFusion", "GeluApproximation",
+    "MatMulScaleFusion", "MatMulAddFusion", "MatMulActivationFusion", "MatmulTransposeFusion",
+    "MatMulBnFusion", "MatMulIntegerToFloatFusion", "DynamicQuantizeMatMulFusion",
+    "ConvActivationFusion", "ConvAddActivationFusion", "GemmActivationFusion",
+    "GemmTransposeFusion", "GemmSumFusion", "AttentionFusion", "EmbedLayerNormFusion",
+    "BiasSoftmaxFusion", "BiasDropoutFusion", "GatherSliceToSplitFusion",
+    "GatherToSliceFusion", "GatherToSplitFusion", "ReshapeFusion", "ConcatSliceElimination",
+    "TransposeOptimizer", "NchwcTransformer", "NhwcTransformer", "ConstantFolding",
+    "ConstantSharing", "CommonSubexpressionElimination", "CastElimination",
+    "CastChainElimination", "EliminateIdentity", "EliminateSlice", "EliminateDropout",
+    "ExpandElimination", "NoopElimination", "UnsqueezeElimination", "DivMulFusion",
+    "FuseReluClip", "NotWhereFusion", "ConvAddFusion", "ConvMulFusion", "ConvBNFusion",
+    "PadFusion", "LabelEncoderFusion", "QDQPropagationTransformer", "QDQS8ToU8Transformer",
+    "QDQSelectorActionTransformer", "QDQFinalCleanupTransformer", "DoubleQDQPairsRemover",
+    "ClipQuantFusion", "ReluQuantFusion", "WhereDummyDq", "RemoveDuplicateCastTransformer",
+    "Level1_RuleBasedTransformer", "Level2_RuleBasedTransformer")
 
-def ort(level: str) -> Component:
+
+def _optimized_path() -> str:
+    """Where ONNX Runtime writes the model it optimized: one file per process, in memory."""
+    import os
+    import tempfile
+
+    root = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    return os.path.join(root, f"convfuzz-ort-{os.getpid()}.onnx")
+
+
+def fused_ops(before: bytes, path: str) -> tuple[dict[str, int], list[str]]:
+    """The fused op types in the optimized model that the input model did not have as often
+    (what fired), and every fused op type it holds (what a missed fusion is judged by)."""
+    import collections
+    import os
+
+    import onnx
+
+    try:
+        after = onnx.load(path)
+    except Exception:
+        return {}, []
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+    had = collections.Counter(n.op_type for n in onnx.load_from_string(before).graph.node)
+    now = collections.Counter(n.op_type for n in after.graph.node if n.op_type in ORT_FUSED)
+    return ({t: n - had.get(t, 0) for t, n in now.items() if n > had.get(t, 0)},
+            sorted(now))
+
+
+def ort(level: str, off: str | None = None) -> Component:
     import onnxruntime as rt
 
     opt = {"disabled": rt.GraphOptimizationLevel.ORT_DISABLE_ALL,
            "basic": rt.GraphOptimizationLevel.ORT_ENABLE_BASIC,
            "extended": rt.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
            "all": rt.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
+    disabled = sorted(set(off.split(","))) if off else []
+    name = f"ort-{level}" + (f"-without-{','.join(disabled)}" if disabled else "")
 
     def run(art: Artifact) -> None:
         so = rt.SessionOptions()
@@ -56,10 +139,23 @@ def ort(level: str) -> Component:
         so.intra_op_num_threads = 1  # deterministic and fair when workers run side by side
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
+        # Optimization coverage: which fusions fired, read from the model ONNX Runtime
+        # writes after optimizing (only when it optimizes at all).
+        path = _optimized_path() if level != "disabled" else None
+        if path:
+            so.optimized_model_filepath = path
         try:
-            sess = rt.InferenceSession(art.model, so, providers=["CPUExecutionProvider"])
+            sess = rt.InferenceSession(art.model, so, providers=["CPUExecutionProvider"],
+                                       disabled_optimizers=disabled or None)
         except Exception as e:
             raise StageFailure(Stage.RUNTIME_LOAD, e) from e
+        fused, present = fused_ops(art.model, path) if path else ({}, [])
+        if path:
+            art.notes["fused_present"] = present
+        if fused:
+            fired = art.notes.setdefault("fired", {}).setdefault(name, {})
+            for t, n in fused.items():
+                fired[t] = fired.get(t, 0) + n
         try:
             f = feeds(art, [i.name for i in sess.get_inputs()])
             art.outputs = [np.asarray(o) for o in sess.run(None, f)]
@@ -68,12 +164,16 @@ def ort(level: str) -> Component:
         except Exception as e:
             raise _bfloat16_output(sess, e) or StageFailure(Stage.RUNTIME_RUN, e) from e
 
-    return Component("runtime", f"ort-{level}", run, "onnxruntime",
-                     {"graph_optimization_level": level, "provider": "CPUExecutionProvider"})
+    return Component("runtime", name, run, "onnxruntime",
+                     {"graph_optimization_level": level, "provider": "CPUExecutionProvider",
+                      "disabled_optimizers": disabled})
 
 
-component("runtime", r"ort-(?P<level>disabled|basic|extended|all)", ("ort-all", "ort-disabled"),
-          "ONNX Runtime CPU at a graph optimization level: disabled, basic, extended, all")(ort)
+component("runtime", r"ort-(?P<level>disabled|basic|extended|all)"
+          r"(?:-without-(?P<off>[A-Za-z0-9_]+(?:,[A-Za-z0-9_]+)*))?",
+          ("ort-all", "ort-disabled", "ort-all-without-SimplifiedLayerNormFusion"),
+          "ONNX Runtime CPU at a graph optimization level: disabled, basic, extended, all; "
+          "`-without-A,B` turns the named graph transformers off")(ort)
 
 
 def reference() -> Component:
@@ -91,7 +191,10 @@ def run_reference(art: Artifact) -> list[np.ndarray]:
         proto = onnx.load_from_string(art.model)
         ev = ReferenceEvaluator(proto)
     except Exception as e:
-        raise StageFailure(Stage.RUNTIME_LOAD, e) from e
+        # A rewriter's ONNX Runtime contrib op (SimplifiedLayerNormalization, com.microsoft
+        # FastGelu...): the reference evaluator implements ONNX only.
+        symptom = Symptom.UNSUPPORTED if "No registered schema" in str(e) else None
+        raise StageFailure(Stage.RUNTIME_LOAD, e, symptom) from e
     try:
         f: dict[str, Any] = feeds(art, list(ev.input_names))
         return [np.asarray(o) for o in ev.run(None, f)]

@@ -1,0 +1,114 @@
+"""Optimization coverage: which named fusions and rewrite rules fired on a Case.
+
+Rewriters (fuzzer/targets/rewriters.py) and ONNX Runtime above `disabled` note what fired in
+`Artifact.notes["fired"]` per component; the oracle stores it on the verdict as
+`evidence["fusions"]`, names of the form `project:name` (e.g.
+`onnxruntime:SimplifiedLayerNormalization`, `onnxscript.ort_fusions:rms_normalization`).
+Coverage is "k of K known" against `known()`. A fusion that fires after one exporter and not
+after the other on the same Case is a `missed_fusion`: a performance finding, kept apart from
+the correctness findings.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+ORT = "onnxruntime"
+
+
+def project(component: Any) -> str | None:
+    """The coverage namespace of a component: its rewriter project; ONNX Runtime above
+    `disabled`; None for components that rewrite nothing by name."""
+    if component.settings.get("rewriter"):
+        return str(component.settings["rewriter"])
+    if component.kind == "runtime" and component.name.startswith("ort-"):
+        return ORT
+    return None
+
+
+def fired(target: Any, notes: Mapping[str, Any]) -> dict[str, int]:
+    """`project:name -> count` of the fusions/rules that fired along the chain."""
+    per = notes.get("fired") or {}
+    out: dict[str, int] = {}
+    for comp in target.components:
+        proj = project(comp)
+        for name, n in (per.get(comp.name) or {}).items():
+            if proj:
+                key = f"{proj}:{name}"
+                out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+def switches(notes: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per component, the names blame may switch off: the ones it says (`switches`), else
+    the ones that fired."""
+    out = {c: sorted(names) for c, names in (notes.get("fired") or {}).items()}
+    out.update(notes.get("switches") or {})
+    return out
+
+
+def has_rewriter(target: Any) -> bool:
+    return any(project(c) for c in target.components)
+
+
+@functools.lru_cache(maxsize=1)
+def known() -> tuple[str, ...]:
+    """Every fusion/rule name coverage can report (K in "k of K known")."""
+    from fuzzer.targets import rewriters, runtimes
+
+    names = [f"{ORT}:{t}" for t in runtimes.ORT_FUSED]
+    names += [f"onnxruntime.transformers:{t}" for t in rewriters.TRANSFORMER_OPS]
+    names += [f"onnxscript.ort_fusions:{t}" for t in rewriters.ORT_FUSIONS]
+    try:
+        rules = rewriters._default_rules()
+        names += [f"onnxscript.rewriter:{n}" for n in rewriters.rule_names(rules)]
+    except Exception:  # onnxscript absent or changed: its rules are simply not counted
+        pass
+    return tuple(names)
+
+
+def verdict_fusions(v: Any) -> dict[str, int]:
+    """The fusions a verdict (object or dict) records."""
+    ev = v.evidence if hasattr(v, "evidence") else (v.get("evidence") or {})
+    return dict(ev.get("fusions") or {})
+
+
+def summary(fusion_sets: Iterable[Iterable[str]]) -> dict[str, Any]:
+    """k of K over many verdicts: which known names fired at least once, and any unknown."""
+    seen: set[str] = set()
+    for s in fusion_sets:
+        seen.update(s)
+    k = known()
+    return {"fired": sorted(seen), "k": len(seen & set(k)), "K": len(k),
+            "other": sorted(seen - set(k))}
+
+
+def _suffix(target: str) -> str:
+    return target.split("/", 1)[1] if "/" in target else ""
+
+
+def missed(verdicts: Iterable[Any]) -> list[dict[str, Any]]:
+    """Missed fusions on one Case: a name that fired on one target and not on another that
+    differs from it only in its exporter (same passes, same runtime). Both verdicts must have
+    run the whole chain (pass, or failed only at comparison), else nothing is said."""
+    by_suffix: dict[str, list[Any]] = {}
+    for v in verdicts:
+        d = v.to_dict() if hasattr(v, "to_dict") else v
+        if d["outcome"] == "pass" or d.get("stage") == "comparison":
+            by_suffix.setdefault(_suffix(d["target"]), []).append(d)
+    out = []
+    for group in by_suffix.values():
+        for a in group:
+            for b in group:
+                if a is b:
+                    continue
+                # The other chain may hold the fused op already (its exporter wrote it):
+                # then nothing was missed.
+                held = set(b.get("evidence", {}).get("fused_present") or [])
+                for name in sorted(set(verdict_fusions(a)) - set(verdict_fusions(b))):
+                    if name.split(":", 1)[1] not in held:
+                        out.append({"fusion": name, "fired_on": a["target"],
+                                    "missed_on": b["target"]})
+    return out

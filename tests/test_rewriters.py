@@ -1,0 +1,110 @@
+"""Rewriter targets, optimization coverage and named blame, on the real packages: ONNX
+Runtime's graph transformers, onnxruntime.transformers' optimizer and onnxscript's rewriter."""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzzer import fusions, targets
+from fuzzer.blame import blame
+from fuzzer.case import load
+from fuzzer.oracle import _misbehaves, judge, reference
+from fuzzer.store import Store
+from fuzzer.targets import Artifact
+from fuzzer.verdict import Attribution, Outcome, Stage
+from tests.conftest import CASES, make_case
+
+RMS = CASES / "rmsnorm_chain.json"  # pow -> mean -> add(eps) -> rsqrt -> mul(x) -> mul(weight)
+GELU = CASES / "gelu_tanh_chain.json"  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+
+
+def test_component_names_resolve():
+    for name in ("onnxscript-rewrite", "onnxscript-ort-fusions", "ort-transformers-bert",
+                 "ort-transformers-gpt2-O1", "ort-all-without-GeluFusion,LayerNormFusion"):
+        assert targets.resolve(name).name == name
+    with pytest.raises(ValueError, match="no model type"):
+        targets.resolve("ort-transformers-nosuchmodel")
+
+
+def test_rmsnorm_fused_by_ort_after_torchscript_not_after_dynamo():
+    case = load(RMS)
+    ts = judge(case, "torchscript-17/ort-all")
+    dyn = judge(case, "dynamo/ort-all")
+    assert ts.outcome == dyn.outcome == Outcome.PASS
+    # TorchScript's chain has Div, which ONNX Runtime's SimplifiedLayerNormFusion matches;
+    # dynamo's has Reciprocal, which it does not.
+    assert ts.evidence["fusions"] == {"onnxruntime:SimplifiedLayerNormalization": 1}
+    assert "fusions" not in dyn.evidence
+    assert "SimplifiedLayerNormalization" not in dyn.evidence["fused_present"]
+    missed = fusions.missed([ts, dyn])
+    assert missed == [{"fusion": "onnxruntime:SimplifiedLayerNormalization",
+                       "fired_on": "torchscript-17/ort-all", "missed_on": "dynamo/ort-all"}]
+
+
+def test_rmsnorm_fused_by_onnxscript_ort_fusions_after_dynamo(tmp_path):
+    case = load(RMS)
+    v = judge(case, "dynamo/onnxscript-ort-fusions/ort-disabled")
+    assert v.outcome == Outcome.PASS, v.detail
+    assert v.evidence["fusions"] == {"onnxscript.ort_fusions:rms_normalization": 1}
+    # The reference evaluator does not run the fused contrib op: unsupported, not a bug.
+    assert judge(case, "dynamo/onnxscript-ort-fusions/ref").outcome == Outcome.UNSUPPORTED
+    store = Store(tmp_path)
+    store.record(case, [v])
+    assert store.fusions_by_target() == {
+        "dynamo/onnxscript-ort-fusions/ort-disabled":
+            {"onnxscript.ort_fusions:rms_normalization": 1}}
+    store.close()
+
+
+def test_gelu_tanh_fused_into_fastgelu_by_ort_transformers():
+    v = judge(load(GELU), "torchscript-17/ort-transformers-gpt2/ort-disabled")
+    assert v.outcome == Outcome.PASS, v.detail
+    assert v.evidence["fusions"] == {"onnxruntime.transformers:FastGelu": 1}
+    assert set(fusions.summary([v.evidence["fusions"]])["fired"]) <= set(fusions.known())
+
+
+def test_planted_wrong_rule_is_blamed_by_name():
+    case = make_case([{"id": "n1", "op": "aten::relu", "args": ["x"]},
+                      {"id": "n2", "op": "aten::mul", "args": ["n1", "x"]}])
+    v = judge(case, "torchscript-17/fault-rule/ort-disabled")
+    assert v.outcome == Outcome.BUG and v.attribution == Attribution.OPTIMIZER
+    b = v.evidence["blame"]
+    assert (b["component"], b["rule"]) == ("fault-rule", "planted_relu_to_abs")
+    assert v.evidence["fusions"] == {"test.rewriter:planted_relu_to_abs": 1}
+    assert judge(case, "torchscript-17/onnxscript-rewrite/ort-disabled").outcome == Outcome.PASS
+
+
+def test_ort_transformers_layernorm_fusion_over_a_non_last_axis_is_blamed():
+    # A real bug: onnxruntime.transformers' FusionSimplifiedLayerNormalization checks that
+    # ReduceMean has one axis, not that it is the last, and passes it on as `axis`, from
+    # which SimplifiedLayerNormalization normalizes every dim to the end.
+    case = load(CASES / "rmsnorm_dim_minus2.json")
+    v = judge(case, "torchscript-17/ort-transformers-bert/ort-disabled")
+    assert (v.outcome, v.stage) == (Outcome.BUG, Stage.GRAPH_OPTIMIZATION)
+    b = v.evidence["blame"]
+    assert (b["component"], b["rule"], b["project"]) == (
+        "ort-transformers-bert", "enable_layer_norm", "onnxruntime.transformers")
+    assert judge(case, "torchscript-17/ort-disabled").outcome == Outcome.PASS
+
+
+def test_ort_transformer_named_by_disabling_it():
+    """ONNX Runtime's transformers are halved over `disabled_optimizers` on the real runtime;
+    the fault is injected in the judge: "fails" means "SimplifiedLayerNormFusion fired"."""
+    case = load(RMS)
+    ref = reference(case)
+    art = Artifact(case, ref.module, ref.inputs)
+    targets.resolve("torchscript-17").run(art)
+    timings: dict[str, float] = {}
+
+    def fused(model: bytes, runtime: str) -> bool:
+        trial = Artifact(case, ref.module, ref.inputs, model=model)
+        targets.resolve(runtime).run(trial)
+        return "SimplifiedLayerNormalization" in (trial.notes.get("fired") or {}).get(
+            targets.resolve(runtime).name, {})
+
+    from fuzzer.targets.runtimes import ORT_TRANSFORMERS
+
+    b = blame(art.history, "ort-all", fused, {"torchscript-17": "torch.onnx"},
+              transformers=ORT_TRANSFORMERS)
+    assert b is not None and b["rule"] == "SimplifiedLayerNormFusion"
+    assert not _misbehaves(art, ref, art.model, "ort-all", timings)  # the real one passes

@@ -1,0 +1,75 @@
+"""The shape of the package, read from its source with `ast`: no import circle between
+fuzzer's modules (imports inside functions count; `if TYPE_CHECKING:` blocks do not, they
+never run) and no module over 600 lines."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import networkx as nx
+
+ROOT = Path(__file__).resolve().parent.parent / "fuzzer"
+MAX_LINES = 600
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in sorted(ROOT.rglob("*.py")):
+        parts = p.relative_to(ROOT.parent).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    return out
+
+
+def _type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    out: list[ast.Import | ast.ImportFrom] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            out.append(node)
+        todo += [c for c in ast.iter_child_nodes(node) if not _type_checking(c)]
+    return out
+
+
+def import_graph() -> nx.DiGraph:
+    mods = _modules()
+    g = nx.DiGraph()
+    g.add_nodes_from(mods)
+    for name, path in mods.items():
+        pkg = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in _imports(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    up = pkg[:len(pkg) - node.level + 1]
+                    base = ".".join([*up, *([node.module] if node.module else [])])
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base
+                           for a in node.names]
+            g.add_edges_from((name, t) for t in targets if t in mods and t != name)
+    return g
+
+
+def test_the_import_graph_has_no_circle() -> None:
+    g = import_graph()
+    assert len(g) > 40 and g.number_of_edges() > 100  # the walk found the package's imports
+    cycles = [c for c in nx.simple_cycles(g)][:5]
+    assert not cycles, "import circles: " + "; ".join(" -> ".join([*c, c[0]]) for c in cycles)
+
+
+def test_the_walk_sees_a_circle_when_there_is_one() -> None:
+    g = import_graph()
+    g.add_edge("fuzzer.case", "fuzzer.campaign")  # campaign imports case: now a circle
+    assert any("fuzzer.case" in c for c in nx.simple_cycles(g))
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = {str(p.relative_to(ROOT.parent)): n for p in _modules().values()
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
