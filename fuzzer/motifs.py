@@ -192,7 +192,7 @@ def regions(g: nx.DiGraph, ok: set[int], max_nodes: int = MAX_NODES) -> set[froz
             w = todo.popleft()
             if anc[w] >= max_nodes - 1:
                 continue
-            for p in g.predecessors(w):
+            for p in g._pred[w]:
                 if p in ok and p not in anc:
                     anc[p] = anc[w] + 1
                     todo.append(p)
@@ -202,7 +202,7 @@ def regions(g: nx.DiGraph, ok: set[int], max_nodes: int = MAX_NODES) -> set[froz
             reach, stack, big = {u}, [u], False
             while stack and not big:
                 w = stack.pop()
-                for s in g.successors(w):
+                for s in g._succ[w]:
                     if s in anc and s not in reach:
                         reach.add(s)
                         stack.append(s)
@@ -216,16 +216,28 @@ def regions(g: nx.DiGraph, ok: set[int], max_nodes: int = MAX_NODES) -> set[froz
             if MIN_NODES <= len(region) <= max_nodes:
                 out.add(frozenset(region))
             inner = region - {u}
-            if len(inner) >= MIN_NODES and nx.is_weakly_connected(g.subgraph(inner)):
+            if len(inner) >= MIN_NODES and _connected(g, inner):
                 out.add(frozenset(inner))
     return out
+
+
+def _connected(g: nx.DiGraph, nodes: set[int]) -> bool:
+    start = next(iter(nodes))
+    seen, stack = {start}, [start]
+    while stack:
+        w = stack.pop()
+        for x in (*g._succ[w], *g._pred[w]):
+            if x in nodes and x not in seen:
+                seen.add(x)
+                stack.append(x)
+    return len(seen) == len(nodes)
 
 
 def _co_reach(g: nx.DiGraph, within: set[int], v: int) -> set[int]:
     seen, stack = {v}, [v]
     while stack:
         w = stack.pop()
-        for p in g.predecessors(w):
+        for p in g._pred[w]:
             if p in within and p not in seen:
                 seen.add(p)
                 stack.append(p)
@@ -250,7 +262,7 @@ class Fragment:
 def fragment(g: nx.DiGraph, tr: dict[int, Translated], region: Iterable[int]) -> Fragment:
     """Inputs x0.., constants c0.. (scalars) and w0.. (parameters), nodes n0.. in topological
     order; outputs are the region's nodes read outside it or by nothing."""
-    order = [v for v in nx.topological_sort(g.subgraph(region))]
+    order = sorted(region)  # node ids are execution order: a topological order
     ids = {v: f"n{i}" for i, v in enumerate(order)}
     frag = Fragment()
     seen: dict[str, str] = {}
