@@ -31,7 +31,8 @@ from fuzzer.sampling import GenConfig, GenerationError, sampler
 
 _SIZE_ATTRS = ("size", "shape", "start", "end", "out_features", "split_size")
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"  # the repo's, as the real arm's
-_MAX_SIZE = 64  # sizes stay small: a motif Case should cost what a chain Case costs
+_MAX_SIZE = 64
+NAMED_BOOST = 4  # sizes stay small: a motif Case should cost what a chain Case costs
 
 
 @functools.lru_cache(maxsize=4)
@@ -46,12 +47,15 @@ def _motifs(path: str) -> tuple[Motif, ...]:
 @functools.lru_cache(maxsize=16)
 def _pool(path: str, vocab: tuple[str, ...] | None) -> tuple[tuple[Motif, ...], np.ndarray]:
     """The motifs whose operators are in the vocabulary (and that the catalogue still has),
-    with the cumulative weights they are drawn by: the number of architectures."""
+    with the cumulative weights they are drawn by: the number of architectures, times
+    NAMED_BOOST for the named blocks (the ones fusions are written for; without it mask
+    plumbing like add -> unsqueeze, in 300 architectures, would be most of the draws)."""
     allowed = set(vocab) if vocab else set(ops.REGISTRY)
     pool = tuple(m for m in _motifs(path) if set(m.ops) <= allowed)
     if not pool:
         raise GenerationError("no mined motif is in the vocabulary")
-    w = np.array([len(m.archs) for m in pool], dtype=np.float64)
+    w = np.array([len(m.archs) * (NAMED_BOOST if m.name else 1) for m in pool],
+                 dtype=np.float64)
     return pool, (w / w.sum()).cumsum()
 
 
@@ -60,8 +64,8 @@ def instance_case(m: Motif, seed: int) -> Case:
     inst = m.instance
     outputs = inst["outputs"] or [inst["nodes"][-1]["id"]]
     return Case(seed=seed,
-                inputs=[Input(x["name"], list(x["shape"]), x["dtype"], dict(x["values"]))
-                        for x in inst["inputs"]],
+                inputs=[Input(x["name"], list(x["shape"]), x["dtype"],
+                              _input_values(inst, x)) for x in inst["inputs"]],
                 nodes=[Node(n["id"], n["op"], list(n["args"]), dict(n["attrs"]))
                        for n in inst["nodes"]],
                 outputs=list(outputs),
@@ -72,47 +76,68 @@ def instance_case(m: Motif, seed: int) -> Case:
                         "ngram": [n["op"] for n in inst["nodes"]], "parent": None})
 
 
+def _input_values(inst: dict[str, Any], x: dict[str, Any]) -> dict[str, Any]:
+    """The value distribution the first operator reading `x` prefers (positive for rsqrt
+    and log, in range for asin...), as the chain samplers draw a chain's first input."""
+    if x["dtype"] in FLOAT_DTYPES:
+        for n in inst["nodes"]:
+            if n["args"] and n["args"][0] == x["name"]:
+                if isinstance(n["attrs"].get("exponent"), int):
+                    break  # x ** 2 (RMSNorm) takes any sign
+                pref = ops.get(n["op"]).values
+                if pref is not None:
+                    return dict(pref)
+    return dict(x["values"])
+
+
 # -- resizing within the same relations -------------------------------------------------------
-def _remap(v: Any, old: int, new: int) -> Any:
+def _remap(v: Any, old: int, new: int, exact: bool = True, halves: bool = True) -> Any:
     if isinstance(v, bool) or not isinstance(v, (int, list)):
         return v
     if isinstance(v, list):
-        return [_remap(x, old, new) for x in v]
-    if v == old:
+        return [_remap(x, old, new, exact, halves) for x in v]
+    if exact and v == old:
         return new
-    if old % 2 == 0 and new % 2 == 0 and v == old // 2:
+    if halves and old % 2 == 0 and new % 2 == 0 and v == old // 2:
         return new // 2
     return v
 
 
-def _resized(case: Case, old: int, new: int) -> Case:
+def _resized(case: Case, old: int, new: int, exact: bool, halves: bool) -> Case:
     c = case.copy()
     for x in [*c.inputs, *c.consts]:
         x.shape = [new if s == old else s for s in x.shape]
     for n in c.nodes:
         for k in _SIZE_ATTRS:
             if k in n.attrs:
-                n.attrs[k] = _remap(n.attrs[k], old, new)
+                n.attrs[k] = _remap(n.attrs[k], old, new, exact, halves)
     return c
 
 
-def _consistent(before: dict[str, list[Meta]], after: dict[str, list[Meta]], old: int,
-                new: int) -> bool:
-    """Every value's shape is the old one with `old` read as `new` (and halves alike)."""
+def consistent(before: dict[str, list[Meta]], after: dict[str, list[Meta]], old: int,
+               new: int) -> bool:
+    """Every value keeps its rank and dtype, and each of its sizes is the old one or the old
+    one read through the change (`old` as `new`, its half as the new half): a size that only
+    equalled `old` by chance (a sequence as long as half a head) may stay."""
     for k, metas in before.items():
         for a, b in zip(metas, after[k], strict=True):
             if a.dtype != b.dtype or len(a.shape) != len(b.shape):
                 return False
-            want = [_remap(s, old, new) if s > 1 else s for s in a.shape]
-            if list(b.shape) != want:
+            if any(y != x and y != _remap(x, old, new) for x, y in zip(a.shape, b.shape,
+                                                                       strict=True)):
                 return False
     return True
 
 
+# Which attribute values move with a size: those equal to it and to its half; only those
+# equal to it; only its halves (an attribute equal to two sizes' relations is ambiguous).
+_VARIANTS = ((True, True), (True, False), (False, True))
+
+
 def resize(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, int]]:
     """New sizes within the instance's relations (see the module doc); the map applied. A
-    new size keeps its rank among the motif's sizes and meets none of them (nor their
-    halves), so the motif's canonical key - shapes relative to each other - is unchanged."""
+    new size keeps its rank among the motif's sizes and meets none of the others (nor their
+    halves or doubles)."""
     metas = infer(case)
     applied: dict[str, int] = {}
     sizes = sizes_of(fragment_of(case))
@@ -121,20 +146,23 @@ def resize(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, int]]:
             continue
         lo = sizes[i - 1] if i else 1
         hi = sizes[i + 1] if i + 1 < len(sizes) else _MAX_SIZE + 1
-        taken = set(sizes) | {s // 2 for s in sizes} | {2 * s for s in sizes}
+        others = [s for s in sizes if s != old]
+        taken = set(others) | {s // 2 for s in others} | {2 * s for s in others}
         cands = [s for s in (2 * old, old // 2 if old % 2 == 0 else old + 1, old + 2)
                  if lo < s < hi and s >= 2 and s not in taken]
         if not cands:
             continue
         new = cands[int(rng.integers(len(cands)))]
-        cand = _resized(case, old, new)
-        try:
-            after = infer(cand)
-        except CaseError:
-            continue
-        if _consistent(metas, after, old, new):
-            case, metas, applied[str(old)] = cand, after, new
-            sizes[i] = new
+        for exact, halves in _VARIANTS:
+            cand = _resized(case, old, new, exact, halves)
+            try:
+                after = infer(cand)
+            except CaseError:
+                continue
+            if consistent(metas, after, old, new):
+                case, metas, applied[str(old)] = cand, after, new
+                sizes[i] = new
+                break
     return case, applied
 
 

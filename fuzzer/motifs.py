@@ -44,7 +44,7 @@ _SIZE_ATTRS = {"size", "shape", "start", "end", "out_features", "split_size"}
 _SKIP_FAMILIES = {"indexing", "creation", "loss", "selection"}
 _SKIP_OPS = {"aten::where", "aten::contiguous", "aten::chunk", "aten::split",
              "aten::split_with_sizes", "aten::unbind", "aten::copy", "aten::diff",
-             "aten::dropout", "aten::cummax", "aten::cummin"}
+             "aten::cummax", "aten::cummin"}
 
 
 # -- translation: one traced node -> catalogue op, tensor slots and attributes ---------------
@@ -114,6 +114,14 @@ def _norm(n: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]] | None:
         if attrs["eps"] is None:
             return None
     return n["op"], ["input"], attrs
+
+
+@translator("aten::dropout")
+def _dropout(n: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]] | None:
+    """The catalogue's dropout is the eval-mode identity: faithful where the trace was."""
+    if n["args"].get("train") is not False:
+        return None
+    return "aten::dropout", ["input"], {"p": n["args"].get("p", 0.5)}
 
 
 @translator("aten::scaled_dot_product_attention")

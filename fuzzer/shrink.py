@@ -258,7 +258,16 @@ def keep_nodes(case: Case, keep: set[str], metas: dict[str, list[Meta]]) -> Case
         if base not in deleted:
             return ref
         args = deleted[base].args
-        return resolve_output(args[0]) if args else resolve(ref)
+        if not args:
+            return resolve(ref)
+        # Where branches join (fan-in), up the first branch that still computes something:
+        # the first argument may be a graph input, which is no output at all.
+        graph = {x.name for x in c.inputs} | {k.name for k in c.consts}
+        for a in args:
+            r = resolve_output(a)
+            if split_ref(r)[0] not in graph:
+                return r
+        return resolve_output(args[0])
 
     c.outputs = [resolve_output(o) for o in c.outputs]
     return prune(c)

@@ -11,7 +11,15 @@ import pytest
 
 from fuzzer.case import Case, CaseError
 from fuzzer.model import infer, materialize
-from fuzzer.motif_sampler import NEAR_MISSES, SEEDS, fragment_of, instance_case, motif_case, resize
+from fuzzer.motif_sampler import (
+    NEAR_MISSES,
+    SEEDS,
+    consistent,
+    fragment_of,
+    instance_case,
+    motif_case,
+    resize,
+)
 from fuzzer.motifs import MotifStats, load_motifs, motif_key, names_of
 from fuzzer.rng import np_rng
 from fuzzer.sampling import GenConfig
@@ -132,17 +140,25 @@ def test_cases_without_constants_keep_their_json_and_hash() -> None:
 
 # -- the sampler --------------------------------------------------------------------------------
 def test_exact_instances_keep_structure_constants_and_shape_relations() -> None:
-    for m in [_named("rms_norm")[0], _named("gelu_tanh")[0], _named("rotary")[0]]:
+    for m in [_named("rms_norm")[0], _named("gelu_tanh")[0], _named("rotary")[0],
+              _named("swiglu")[0]]:
         base = instance_case(m, 0)
         assert motif_key(fragment_of(base)) == m.key
+        before = infer(base)
         changed = 0
-        for s in range(12):
+        for s in range(16):
             c, sizes = resize(np_rng(s, "t"), instance_case(m, s))
             changed += bool(sizes)
-            assert motif_key(fragment_of(c)) == m.key, (m.name, sizes)
-            assert [k.value for k in c.consts] == [k.value for k in base.consts]
-            infer(c)
-        assert changed >= 3, m.name  # new sizes, not only the traced ones
+            assert [(n.op, n.args, set(n.attrs)) for n in c.nodes] == \
+                [(n.op, n.args, set(n.attrs)) for n in base.nodes]
+            assert [(k.name, k.value, k.scalar) for k in c.consts] == \
+                [(k.name, k.value, k.scalar) for k in base.consts]
+            after = infer(c)
+            for old, new in sizes.items():  # each change keeps every shape's relations
+                assert consistent(before, after, int(old), new) or len(sizes) > 1
+            if m.name != ["rotary"]:  # no size there equals another's half by chance
+                assert motif_key(fragment_of(c)) == m.key, (m.name, sizes)
+        assert changed >= 4, m.name  # new sizes, not only the traced ones
 
 
 def _leaves(d: Any, path: str = "") -> dict[str, Any]:
