@@ -11,7 +11,6 @@ Targets (issue 5): median <= 30 s and <= 200 calls on the TorchScript target.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import statistics
 from pathlib import Path
 
@@ -19,13 +18,14 @@ from fuzzer import corpus
 from fuzzer.case import Case
 from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.shrink import Budget, same_failure, shrink
+from fuzzer.storage import open_readonly
 from fuzzer.verdict import Outcome, Verdict
 
 
 def store_pool(store: Path, prefix: str, min_nodes: int,
                limit: int) -> list[tuple[str, Case, str, Case | None, Verdict | None]]:
     """The longest failing Cases of a campaign store, one per operator chain."""
-    db = sqlite3.connect(store / "store.sqlite")
+    db = open_readonly(store)  # reads beside a campaign that may still be writing it
     rows = db.execute("SELECT c.hash, c.json, v.target FROM verdicts v JOIN cases c ON "
                       "c.hash = v.case_hash WHERE v.outcome = 'bug' AND v.target LIKE ? "
                       "ORDER BY json_array_length(c.ops) DESC, c.seq", (prefix + "%",))

@@ -435,7 +435,11 @@ def compute(stores: list[Path], seeds: Path | None = None, min_support: int = 3)
                      "ops": len({n["op"] for c in ev for n in c.case.get("nodes", [])}),
                      "mean_nodes": float(np.mean([len(c.case.get("nodes", [])) for c in ev]))
                      if ev else math.nan,
-                     "targets": sorted({t for c in mine for t in c.verdicts})}
+                     "targets": sorted({t for c in mine for t in c.verdicts}),
+                     # optimization coverage (fuzzer/fusions.py): named fusions/rules fired
+                     "fusions": sorted({f for c in ev for v in c.verdicts.values()
+                                        for f in (v.raw.get("evidence") or {}).get("fusions")
+                                        or {}})}
     if all(a in arms for a in ARMS):
         real, rand = arms["real"], arms["random"]
         if real["targets"] != rand["targets"]:

@@ -84,8 +84,7 @@ def blame(history: list[tuple[str, str, bytes]], runtime: str,
         names = (switches or {}).get(comp, [])
         without = (withouts or {}).get(comp)
         if without is not None and names and step not in names:
-            first = next(k for k, h in enumerate(history) if h[0] == comp)
-            before = history[first - 1][2]
+            before = history[i - 1][2]  # the step's own input: a one-step rewriter's
             rule = culprit(names, lambda off: not fails(without(before, off), runtime))
             if rule:
                 out["rule"] = ",".join(rule)

@@ -41,11 +41,17 @@ def fired(target: Any, notes: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
-def switches(notes: Mapping[str, Any]) -> dict[str, list[str]]:
+def switches(notes: Mapping[str, Any], target: Any = None) -> dict[str, list[str]]:
     """Per component, the names blame may switch off: the ones it says (`switches`), else
-    the ones that fired."""
+    the ones that fired; for a component that records neither but can run without named
+    rules (the dynamo exporter's optimizer), every rule it has."""
     out = {c: sorted(names) for c, names in (notes.get("fired") or {}).items()}
     out.update(notes.get("switches") or {})
+    for comp in target.components if target is not None else ():
+        if comp.without is not None and comp.name not in out and comp.kind == "exporter":
+            from fuzzer.targets.rules import optimizer_switches
+
+            out[comp.name] = optimizer_switches()
     return out
 
 
@@ -62,8 +68,9 @@ def known() -> tuple[str, ...]:
     names += [f"onnxruntime.transformers:{t}" for t in rewriters.TRANSFORMER_OPS]
     names += [f"onnxscript.ort_fusions:{t}" for t in rewriters.ORT_FUSIONS]
     try:
-        rules = rewriters._default_rules()
-        names += [f"onnxscript.rewriter:{n}" for n in rewriters.rule_names(rules)]
+        from fuzzer.targets.rules import default_rules, rule_names
+
+        names += [f"onnxscript.rewriter:{n}" for n in rule_names(default_rules())]
     except Exception:  # onnxscript absent or changed: its rules are simply not counted
         pass
     return tuple(names)

@@ -187,7 +187,7 @@ def _blame(target: targets.Target, art: Artifact,
     return blame(art.history, target.runtime.name, fails,
                  {c.name: c.settings.get("rewriter") or c.family for c in target.components},
                  withouts={c.name: c.without for c in target.components if c.without},
-                 switches=fusions.switches(art.notes),
+                 switches=fusions.switches(art.notes, target),
                  transformers=[*likely, *ORT_TRANSFORMERS])
 
 

@@ -164,5 +164,11 @@ def judge_pack(cases: Sequence[Case], target_name: str, refs: Sequence[Reference
 
 
 def pack_size(target_name: str) -> int:
-    """How many Cases the target's exporter is worth packing (1: not at all)."""
-    return int(parse(target_name).exporter.pack)
+    """How many Cases the target's exporter is worth packing (1: not at all). A chain with a
+    rewriter pass is not packed: what fired is recorded per Case (optimization coverage), and
+    a pack's fusions belong to no one member. (ONNX Runtime's own fusions on a packed chain
+    go unrecorded for the same reason: `--pack 1` records them.)"""
+    target = parse(target_name)
+    if any(c.settings.get("rewriter") for c in target.components):
+        return 1
+    return int(target.exporter.pack)

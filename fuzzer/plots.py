@@ -254,9 +254,10 @@ def blocks(rep: Report, note: str | None, seeds: Path | None) -> list[Block]:
             for s in rep.stores]),
           ("h", 2, "Arms"),
           ("table", ["arm", "Cases", "evaluated", "left out (eager-invalid / harness only)",
-                     "mean nodes", "distinct ops", "targets"],
+                     "mean nodes", "distinct ops", "targets", "fusions/rules fired"],
            [[a, str(d["cases"]), str(d["evaluated"]), str(d["excluded"]), fmt(d["mean_nodes"]),
-             str(d["ops"]), ", ".join(d["targets"])] for a, d in rep.arms.items()]),
+             str(d["ops"]), ", ".join(d["targets"]), str(len(d.get("fusions") or []))]
+            for a, d in rep.arms.items()]),
           ("h", 2, "Failure rates"),
           ("p", "A Case fails a class when a verdict on some target is in it; per-target rows "
                 "count verdicts. Classes: wrong values = wrong_values/wrong_shape/wrong_dtype/"

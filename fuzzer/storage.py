@@ -381,14 +381,15 @@ class Opened:
     backup: Path | None
 
 
-def open_writer(root: Path) -> Opened:
-    """The writer's connection: lock, open, check, create or migrate, record the writer."""
+def open_writer(root: Path, lock: Lock | None = None) -> Opened:
+    """The writer's connection: lock (or the `lock` held already), open, check, create or
+    migrate, record the writer."""
     root = Path(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise StoreError(f"{root}: cannot create store directory ({e.strerror})") from e
-    lock = Lock(root)
+    lock = lock or Lock(root)
     try:
         existed = db_path(root).is_file() and db_path(root).stat().st_size > 0
         con = sqlite3.connect(db_path(root), timeout=30)

@@ -29,7 +29,7 @@ from fuzzer.verdict import Symptom, Verdict, error_class, failure_key, signature
 
 __all__ = ["FINDING_FIELDS", "Store", "StoreError", "dump_artifacts", "versions"]
 F = TypeVar("F", bound=Callable[..., Any])
-WRITES = {"set_meta", "record_many", "add_finding", "link", "add_missed"}
+WRITES = {"set_meta", "record_many", "add_finding", "link", "add_missed", "restore_finding"}
 
 FINDING_FIELDS = ("id", "target", "family", "stage", "symptom", "attribution", "error_class",
                   "detail", "ops", "count", "case_hash", "original_hash", "json", "verdict",
@@ -66,7 +66,8 @@ class Store:
     second one); `Store(dir, readonly=True)` reads beside a running campaign (fuzzer/storage.py
     opens both)."""
 
-    def __init__(self, root: str | Path, readonly: bool = False) -> None:
+    def __init__(self, root: str | Path, readonly: bool = False,
+                 lock: storage.Lock | None = None) -> None:
         self.root = Path(root)
         self.readonly = readonly
         self.failed: StoreError | None = None
@@ -75,7 +76,7 @@ class Store:
         if readonly:
             self.db = storage.open_readonly(self.root)
         else:
-            opened = storage.open_writer(self.root)
+            opened = storage.open_writer(self.root, lock)
             self.db, self._lock = opened.con, opened.lock
             self.migrated_from = opened.migrated_from
             if self.get_meta("versions") is None:
@@ -166,11 +167,12 @@ class Store:
     def fusions_by_target(self) -> dict[str, dict[str, int]]:
         """Per target, each fusion/rule that fired and on how many verdicts."""
         out: dict[str, dict[str, int]] = {}
-        for target, fused in self.db.execute(
-                "SELECT target, json_extract(json, '$.evidence.fusions') FROM verdicts "
-                "WHERE json_extract(json, '$.evidence.fusions') IS NOT NULL"):
+        # Parsed here, not with json_extract: a verdict's evidence may hold NaN, which
+        # Python's JSON writes and SQLite's JSON functions refuse.
+        for target, blob in self.db.execute(
+                "SELECT target, json FROM verdicts WHERE json LIKE '%\"fusions\"%'"):
             per = out.setdefault(target, {})
-            for name in json.loads(fused):
+            for name in (json.loads(blob).get("evidence") or {}).get("fusions") or {}:
                 per[name] = per.get(name, 0) + 1
         return out
 
@@ -208,8 +210,17 @@ class Store:
         # failure stays unfiled and a resume files it again, folder and all.
         d = self.write_finding(fid, original, verdict, minimized, min_verdict, shrink,
                                artifacts=False)
-        now = time.time()
-        vers = versions()
+        self._insert_finding(fid, original, minimized, min_verdict, shrink, versions())
+        self.db.commit()
+        self._index(fid, minimized, min_verdict)
+        self.link(fid, original, verdict.target, how)
+        self._dump_artifacts(minimized, min_verdict, d)
+        return fid, True
+
+    def _insert_finding(self, fid: str, original: Case, minimized: Case, min_verdict: Verdict,
+                        shrink: dict[str, Any] | None, vers: dict[str, str],
+                        count: int = 0, now: float | None = None) -> None:
+        now = time.time() if now is None else now
         self.db.execute(
             f"INSERT INTO findings ({', '.join(FINDING_FIELDS)}) VALUES "
             f"({', '.join('?' * len(FINDING_FIELDS))})",
@@ -217,14 +228,17 @@ class Store:
              min_verdict.stage.value if min_verdict.stage else None,
              min_verdict.symptom.value if min_verdict.symptom else None,
              min_verdict.attribution.value, error_class(min_verdict), min_verdict.detail,
-             json.dumps(minimized.ops), 0, minimized.hash, original.hash,
+             json.dumps(minimized.ops), count, minimized.hash, original.hash,
              minimized.to_json(indent=None), json.dumps(min_verdict.to_dict()),
              json.dumps(shrink) if shrink is not None else None, json.dumps(vers), now, now))
+
+    @_guarded
+    def restore_finding(self, fid: str, original: Case, minimized: Case, min_verdict: Verdict,
+                        shrink: dict[str, Any] | None, count: int, created: float) -> None:
+        """A finding row rebuilt from its folder (`store recover`): the folder stays as it
+        is, and no artifacts are written again."""
+        self._insert_finding(fid, original, minimized, min_verdict, shrink, {}, count, created)
         self.db.commit()
-        self._index(fid, minimized, min_verdict)
-        self.link(fid, original, verdict.target, how)
-        self._dump_artifacts(minimized, min_verdict, d)
-        return fid, True
 
     def like(self, v: Verdict) -> list[tuple[str, Case]]:
         """(id, minimized Case) of the findings that fail the way `v` does (its failure

@@ -19,7 +19,7 @@ from fuzzer.storage import SCHEMA_VERSION, StoreBusy, StoreDamaged, StoreError
 from fuzzer.store import Store
 from tests.conftest import make_case
 
-EXE = [sys.executable, "-m", "fuzzer.cli"]
+EXE = [sys.executable, "-c", "from fuzzer.cli import main; main()"]  # see test_store_robust
 # The store as the first convfuzz wrote it (67956f9): no findings, no version recorded.
 V1_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -134,6 +134,10 @@ def test_a_second_writer_is_refused_naming_the_holder_and_readers_go_on(tmp_path
             ro.set_meta("x", 1)
         ro.close()
         assert storage.holder(tmp_path).pid == os.getpid()
+        # The same through the command line: `fuzz` refused, a reading verb served.
+        one_line_exit_2(cli("fuzz", "--out", str(tmp_path), "--cases", "1"),
+                        f"pid {os.getpid()} ", "a campaign is writing this store")
+        assert cli("targets", "--store", str(tmp_path)).returncode == 0
     finally:
         st.close()
     assert storage.holder(tmp_path) is None

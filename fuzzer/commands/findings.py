@@ -62,6 +62,45 @@ def corpus_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
                           ["id", "target", "stage", "symptom", "attribution", "ops", "count"]))
 
 
+@corpus_app.command("blame")
+@guarded
+def corpus_blame(checks: Annotated[bool, typer.Option(
+                     "--checks/--no-checks", help="Also run each TorchScript finding on the "
+                     "dynamo exporter (a sandboxed run each).")] = True,
+                 timeout: TimeoutOpt = 120.0) -> None:
+    """Name the function at fault for every corpus finding and store it in its finding.json
+    (component, function, source file:line, tracker, kind of defect)."""
+    from contextlib import nullcontext
+
+    from fuzzer import causes, corpus
+
+    with open_sandbox(timeout) if checks else nullcontext() as sb:
+        for e in corpus.entries():
+            m = causes.annotate(e, sb.run if sb is not None else None)
+            b = m["blame"]
+            out.print(f"{e.id}: {b.get('tracker', '?')} {b.get('function', '?')} "
+                      f"({b.get('source', '')}) {b.get('kind', '')} "
+                      f"{m.get('dynamo_check', '')}", highlight=False)
+
+
+@corpus_app.command("causes")
+@guarded
+def corpus_causes(as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one row "
+                                                        "per root cause.")] = False) -> None:
+    """The corpus by root cause: function at fault, tracker, triage label (new, known,
+    documented, torchscript-only), whether to file it, and its instances."""
+    from fuzzer import causes, corpus
+
+    rows = [c.row() for c in causes.group(corpus.entries())]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        r["file"] = "yes" if r["file"] else "no"
+    out.print(_rows_table(f"{len(rows)} root cause(s) in the corpus", rows,
+                          ["cause", "function", "tracker", "label", "file", "instances"]))
+
+
 @corpus_app.command("show")
 @guarded
 def corpus_show(fid: FindingArg, store: StoreOpt = None,

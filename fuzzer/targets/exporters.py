@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
-import logging
 import re
 import traceback
-import warnings
 from typing import Any
 
 import torch
 
+from fuzzer.targets.quiet import quiet
 from fuzzer.targets.registry import Artifact, Component, StageFailure, component
 from fuzzer.verdict import Stage
 
@@ -24,22 +22,6 @@ def input_names(art: Artifact) -> list[str]:
 
 def output_names(art: Artifact) -> list[str]:
     return [f"out{i}" for i in range(len(art.case.outputs))]
-
-
-@contextlib.contextmanager
-def quiet():
-    """Exporters print warnings and diagnostics to stdout/stderr; a campaign keeps them out of
-    the terminal (the error text that matters travels in the exception)."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        if logging.root.manager.disable >= logging.WARNING:
-            yield  # already silenced (a worker, for good): toggling clears every logger's
-            return  # cache, ~0.3 ms an export with torch's hundreds of loggers
-        logging.disable(logging.WARNING)
-        try:
-            yield
-        finally:
-            logging.disable(logging.NOTSET)
 
 
 def _torchscript_stage(exc: BaseException) -> Stage:
@@ -162,9 +144,16 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
             except Exception as e:
                 raise StageFailure(Stage.GRAPH_OPTIMIZATION, e) from e
 
-    # ~0.5 s an export whether the model has one node or twenty-five: worth packing.
+    # ~0.5 s an export whether the model has one node or twenty-five: worth packing. With
+    # its optimizer on, blame can re-run that step with named rewrite rules off.
+    without = None
+    if opt:
+        from fuzzer.targets.rules import optimizer_without
+
+        without = optimizer_without
     return Component("exporter", name, run, "torch.onnx",
-                     {"dynamo": True, "optimize": opt, "opset_version": level}, pack=8)
+                     {"dynamo": True, "optimize": opt, "opset_version": level}, pack=8,
+                     without=without)
 
 
 component("exporter", r"dynamo(?P<optimize>-noopt)?(?:-(?P<opset>\d+))?",

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import onnx
 
-from fuzzer.targets.exporters import quiet
+from fuzzer.targets.quiet import quiet
 from fuzzer.targets.registry import Artifact, Component, StageFailure, component
 from fuzzer.verdict import Stage
 

@@ -20,9 +20,10 @@ from typing import Any
 
 import onnx
 
-from fuzzer.targets.exporters import quiet
+from fuzzer.targets.quiet import quiet
 from fuzzer.targets.registry import Artifact, Component, StageFailure, component
-from fuzzer.verdict import Stage
+from fuzzer.targets.rules import CRASHED, Counted, default_rules, rule_names
+from fuzzer.verdict import Stage, first_line
 
 
 def record_fired(art: Artifact, comp: str, counts: dict[str, int]) -> None:
@@ -45,55 +46,30 @@ def new_op_types(before: onnx.ModelProto, after: onnx.ModelProto,
             if n > a.get(t, 0) and (wanted is None or t in wanted)}
 
 
-def _failure(name: str, step: str, e: Exception) -> StageFailure:
-    return StageFailure(Stage.GRAPH_OPTIMIZATION, f"{name}:{step}: {type(e).__name__}: {e}")
+def _failure(name: str, step: str, e: BaseException) -> StageFailure:
+    """The pass's failure, its root cause first: onnx_ir wraps every rule's exception in
+    "PassError: An error occurred at step 0", which would give every crash one error class."""
+    root: BaseException = e
+    while (root.__cause__ or root.__context__) is not None and root is not (
+            root.__cause__ or root.__context__):
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    text = f"{type(root).__name__}: {root}"
+    if root is not e:
+        text += f" (in {type(e).__name__}: {first_line(str(e))})"
+    return StageFailure(Stage.GRAPH_OPTIMIZATION, f"{name}:{step}: {text}")
 
 
 # -- onnxscript's default rewrite rules ------------------------------------------------------
-def rule_names(rules: Sequence[Any]) -> list[str]:
-    """A name per rule: its own, else `<module>:<first op of its pattern>` (numbered when
-    several rules of a module share it)."""
-    out: list[str] = []
-    for r in rules:
-        name = getattr(r, "name", None)
-        if not name:
-            fn = getattr(getattr(r, "_replacement_pattern", None), "_function", None)
-            module = (getattr(fn, "__module__", "") or "rule").rsplit(".", 1)[-1].strip("_")
-            nodes = getattr(getattr(r, "_target_pattern", None), "_nodes", None) or []
-            name = f"{module}:{nodes[0].op_type}" if nodes else module
-        base, k = name, 2
-        while name in out:
-            name, k = f"{base}#{k}", k + 1
-        out.append(name)
-    return out
-
-
-class _Counted:
-    """A rewrite rule that counts its successful matches (onnxscript reports only a total)."""
-
-    def __init__(self, rule: Any, name: str, counts: dict[str, int]) -> None:
-        self._rule, self._name, self._counts = rule, name, counts
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._rule, attr)
-
-    def try_rewrite(self, *args: Any, **kw: Any) -> Any:
-        delta = self._rule.try_rewrite(*args, **kw)
-        if delta is not None:
-            self._counts[self._name] = self._counts.get(self._name, 0) + 1
-        return delta
-
-
 def rule_pass(name: str, family: str, rules_of: Callable[[], Sequence[Any]],
               project: str = "onnxscript.rewriter") -> Component:
     """One pass applying a rule list as `onnxscript.rewriter.rewrite` does; each rule's
     matches are counted, and `without` drops rules by name."""
 
-    def apply(model: bytes, off: frozenset[str], counts: dict[str, int]) -> bytes:
+    def apply(model: bytes, off: frozenset[str], counts: dict[str, Any]) -> bytes:
         from onnxscript import rewriter
 
         rules = list(rules_of())
-        kept = [_Counted(r, n, counts) for r, n in zip(rules, rule_names(rules), strict=True)
+        kept = [Counted(r, n, counts) for r, n in zip(rules, rule_names(rules), strict=True)
                 if n not in off]
         proto = onnx.load_from_string(model)
         if kept:
@@ -102,11 +78,12 @@ def rule_pass(name: str, family: str, rules_of: Callable[[], Sequence[Any]],
         return proto.SerializeToString()
 
     def run(art: Artifact) -> None:
-        counts: dict[str, int] = {}
+        counts: dict[str, Any] = {}
         try:
             out = apply(art.model, frozenset(), counts)
         except Exception as e:
-            raise _failure(name, "rewrite", e) from e
+            rule = counts.get(CRASHED)
+            raise _failure(name, f"rewrite: rule {rule}" if rule else "rewrite", e) from e
         record_fired(art, name, counts)
         art.set_model(name, "rewrite", out)
 
@@ -114,16 +91,10 @@ def rule_pass(name: str, family: str, rules_of: Callable[[], Sequence[Any]],
                      without=lambda model, off: apply(model, off, {}))
 
 
-def _default_rules() -> Sequence[Any]:
-    from onnxscript import rewriter
-
-    return rewriter._DEFAULT_REWRITE_RULES  # what rewrite(model) applies when given no rules
-
-
 component("pass", r"onnxscript-rewrite", ("onnxscript-rewrite",),
           "onnxscript's default rewrite rules (onnxscript.rewriter.rewrite), each rule "
           "counted and blamed by name")(
-    lambda: rule_pass("onnxscript-rewrite", "onnxscript", _default_rules))
+    lambda: rule_pass("onnxscript-rewrite", "onnxscript", default_rules))
 
 
 # -- onnxscript's ort_fusions ----------------------------------------------------------------

@@ -1,0 +1,152 @@
+"""Root causes: findings grouped by the function at fault and the kind of defect, and triaged
+before anything is filed.
+
+A finding's blame (fuzzer/provenance.py) is stored in its finding.json. Findings with the same
+function and kind of defect are one cause, filed once with its instances listed. Before
+filing, a cause is checked against (a) the dynamo exporter, for TorchScript findings (a bug
+only the deprecated exporter has is kept, low priority, not reported by default), (b) the
+limitations the software under test declares (torchlib's declared input types), and (c) the
+committed list of known upstream issues (`corpus/known_issues.json`: references and the rule
+that matches a finding), so a known or documented case is labelled instead of reported.
+`corpus/causes.json` holds what a curator wrote about a cause: its title, the kind of defect,
+whether to file it and why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fuzzer.corpus import CORPUS, Entry
+from fuzzer.verdict import Outcome, Verdict
+
+KNOWN_FILE = CORPUS / "known_issues.json"
+CAUSES_FILE = CORPUS / "causes.json"
+NEW, KNOWN, DOCUMENTED, TORCHSCRIPT_ONLY = "new", "known", "documented", "torchscript-only"
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def blame_of(e: Entry) -> dict[str, Any]:
+    """The finding's blame: component, function, source, tracker, kind (computed once by
+    `convfuzz corpus blame`, stored in finding.json)."""
+    from fuzzer import provenance
+
+    v = e.verdict
+    if v.attribution.value == "runtime":
+        runtime = e.target.split("/")[-1]
+        return {"component": "onnxruntime" if runtime.startswith("ort") else runtime,
+                "function": f"{runtime} kernel for {e.case.ops[-1]}", "source": "",
+                "tracker": "onnxruntime", "kind": v.symptom.value if v.symptom else ""}
+    if e.target.startswith("dynamo"):
+        b = provenance.blame_dynamo(e.case, v.error or v.detail)
+    else:
+        opset = int(e.target.split("/")[0].split("-")[1])
+        b = provenance.blame_torchscript(e.case, opset)
+    return b.to_dict() if b is not None else {}
+
+
+def key(meta: dict[str, Any]) -> str:
+    """The cause a finding belongs to: its function and kind of defect (the symptom when the
+    blame did not classify it)."""
+    b = meta.get("blame") or {}
+    kind = b.get("kind") or meta["verdict"].get("symptom") or ""
+    return f"{b.get('function') or meta['target']}|{kind}"
+
+
+def known_for(e: Entry, known: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The known-issue record whose rule matches the finding: all of ops (the Case contains
+    them), symptom and exporter family, where the rule states them."""
+    for k in known if known is not None else _json(KNOWN_FILE).get("issues", []):
+        m = k["match"]
+        if all(op in e.case.ops for op in m.get("ops", [])) and m.get(
+                "symptom", e.verdict.symptom and e.verdict.symptom.value) == (
+                e.verdict.symptom and e.verdict.symptom.value) and e.target.startswith(
+                m.get("exporter", "")):
+            return k
+    return None
+
+
+@dataclass
+class Cause:
+    key: str
+    blame: dict[str, Any]
+    instances: list[Entry] = field(default_factory=list)
+    curated: dict[str, Any] = field(default_factory=dict)
+    known: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def slug(self) -> str:
+        return str(self.curated.get("slug") or self.instances[0].id)
+
+    @property
+    def title(self) -> str:
+        return str(self.curated.get("title") or f"{self.blame.get('function', '?')}: "
+                   f"{self.key.split('|')[1]}")
+
+    @property
+    def label(self) -> str:
+        if self.known:
+            return KNOWN
+        if all(e.meta.get("dynamo_check") == "pass" for e in self.instances):
+            return TORCHSCRIPT_ONLY
+        return str(self.curated.get("status") or NEW)
+
+    @property
+    def file(self) -> bool:
+        """File it? Only new causes, unless the curator says otherwise."""
+        return bool(self.curated.get("file", self.label == NEW))
+
+    @property
+    def upstream(self) -> list[str]:
+        refs = [r for k in self.known for r in k["refs"]]
+        return list(dict.fromkeys(refs + list(self.curated.get("upstream", []))))
+
+    def row(self) -> dict[str, Any]:
+        return {"cause": self.slug, "title": self.title,
+                "component": self.blame.get("component", ""),
+                "function": self.blame.get("function", ""),
+                "tracker": self.blame.get("tracker", ""), "label": self.label,
+                "file": self.file, "why": self.curated.get("why", ""),
+                "upstream": self.upstream, "instances": [e.id for e in self.instances]}
+
+
+def group(entries: list[Entry], root: Path = CORPUS) -> list[Cause]:
+    curated = _json(root / "causes.json").get("causes", {})
+    known = _json(root / "known_issues.json").get("issues", [])
+    causes: dict[str, Cause] = {}
+    for e in entries:
+        k = key(e.meta)
+        c = causes.setdefault(k, Cause(k, e.meta.get("blame") or {}, curated=curated.get(k, {})))
+        c.instances.append(e)
+        hit = known_for(e, known)
+        if hit is not None and hit not in c.known:
+            c.known.append(hit)
+    return sorted(causes.values(), key=lambda c: (not c.file, c.label, c.slug))
+
+
+def dynamo_check(e: Entry, run: Callable[[Any, str], Verdict]) -> str:
+    """For a TorchScript finding: does the dynamo exporter pass the same Case? pass | fail."""
+    if not e.target.startswith("torchscript"):
+        return ""
+    v = run(e.case, "dynamo/" + e.target.split("/", 1)[1])
+    return "pass" if v.outcome in (Outcome.PASS, Outcome.UNSUPPORTED) else "fail"
+
+
+def annotate(e: Entry, run: Callable[[Any, str], Verdict] | None) -> dict[str, Any]:
+    """Compute and store the finding's blame (and dynamo check) in its finding.json."""
+    if e.where is None:
+        raise ValueError(f"{e.id}: no folder to write to")
+    meta = dict(e.meta)
+    meta["blame"] = blame_of(e)
+    if run is not None and e.target.startswith("torchscript"):
+        meta["dynamo_check"] = dynamo_check(e, run)
+    (e.where / "finding.json").write_text(json.dumps(meta, indent=2, sort_keys=True,
+                                                     default=str) + "\n")
+    e.meta = meta
+    return meta

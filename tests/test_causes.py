@@ -1,0 +1,68 @@
+"""Blame to the function and root causes, on the committed corpus with the real exporter."""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzzer import causes, corpus
+from fuzzer.provenance import DTYPE_NOT_ENFORCED, blame_dynamo
+
+# corpus finding -> the torchlib function that emitted its wrong nodes
+TORCHLIB = {"87bbfd67": "aten_squeeze_dim", "ef35d010": "aten_signbit", "e4bf00e0": "aten_copy",
+            "99aa34a8": "aten_isnan", "564d9efa": "aten_max_pool2d", "b3bcaa6d": "aten_dot",
+            "fa91f428": "aten_index_put", "d31f6aee": "aten_embedding_renorm"}
+DTYPE = {"99aa34a8", "564d9efa", "b3bcaa6d", "fa91f428", "d31f6aee"}
+
+
+@pytest.fixture(scope="module")
+def blames() -> dict[str, dict[str, str]]:
+    out = {}
+    for fid in TORCHLIB:
+        e = corpus.find(fid)
+        b = blame_dynamo(e.case, e.verdict.error or e.verdict.detail)
+        assert b is not None, fid
+        out[fid] = b.to_dict()
+    return out
+
+
+def test_blame_names_the_torchlib_function_and_its_source(blames: dict) -> None:
+    for fid, fn in TORCHLIB.items():
+        b = blames[fid]
+        assert b["torchlib"].endswith(f": {fn}"), (fid, b)
+        assert b["torchlib"].startswith("onnxscript/function_libs/torch_lib/ops/"), b
+    assert blames["87bbfd67"]["tracker"] == "onnxscript"
+    assert blames["87bbfd67"]["function"] == "aten_squeeze_dim"
+
+
+def test_the_five_dtype_findings_are_one_dispatcher_cause(blames: dict) -> None:
+    for fid in DTYPE:
+        b = blames[fid]
+        assert (b["function"], b["kind"], b["tracker"]) == (
+            "_dispatching.dispatch", DTYPE_NOT_ENFORCED, "pytorch"), (fid, b)
+        assert "declares" in b["evidence"]
+    for fid in set(TORCHLIB) - DTYPE:
+        assert blames[fid]["kind"] != DTYPE_NOT_ENFORCED
+    entries = [corpus.find(f) for f in TORCHLIB]
+    for e in entries:
+        e.meta = {**e.meta, "blame": blames[e.meta["signature"][:8]]}
+    groups = causes.group(entries)
+    dtype = [c for c in groups if c.blame["kind"] == DTYPE_NOT_ENFORCED]
+    assert len(dtype) == 1 and {e.meta["signature"][:8] for e in dtype[0].instances} == DTYPE
+    assert len(groups) == 4  # dispatcher, squeeze, signbit, copy
+
+
+def test_the_fp16_abs_finding_is_blamed_on_torch_onnx_not_torchlib() -> None:
+    e = corpus.find("2846047e")
+    b = blame_dynamo(e.case, e.verdict.detail)
+    assert b is not None and b.component == "torch.onnx" and b.tracker == "pytorch"
+    assert "float16 in the FX graph" in b.evidence
+
+
+def test_known_issue_and_torchscript_only_labels() -> None:
+    groups = {c.slug: c for c in causes.group(corpus.entries())}
+    ls = groups["ort-log_sigmoid-underflow"]
+    assert ls.label == causes.KNOWN and not ls.file
+    assert "microsoft/onnxruntime#22557" in ls.upstream and len(ls.instances) == 2
+    ts = [c for c in groups.values() if c.label == causes.TORCHSCRIPT_ONLY]
+    assert ts and not any(c.file for c in ts)
+    assert groups["dynamo-dispatch-dtype-not-enforced"].file
