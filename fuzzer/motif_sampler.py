@@ -31,8 +31,8 @@ from fuzzer.sampling import GenConfig, GenerationError, sampler
 
 _SIZE_ATTRS = ("size", "shape", "start", "end", "out_features", "split_size")
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"  # the repo's, as the real arm's
-_MAX_SIZE = 64
-NAMED_BOOST = 4  # sizes stay small: a motif Case should cost what a chain Case costs
+_MAX_SIZE = 64  # sizes stay small: a motif Case should cost what a chain Case costs
+NAMED_BOOST = 4
 
 
 @functools.lru_cache(maxsize=4)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fuzzer.blocks import names_of
 from fuzzer.case import Case, CaseError
 from fuzzer.model import infer, materialize
 from fuzzer.motif_sampler import (
@@ -20,7 +21,7 @@ from fuzzer.motif_sampler import (
     motif_case,
     resize,
 )
-from fuzzer.motifs import MotifStats, load_motifs, motif_key, names_of
+from fuzzer.motifs import MotifStats, load_motifs, motif_key
 from fuzzer.rng import np_rng
 from fuzzer.sampling import GenConfig
 from fuzzer.sandbox import Sandbox
