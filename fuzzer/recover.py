@@ -39,6 +39,7 @@ class TableCount:
     before: int | None  # the damaged store's last rowid: about how many rows it had
     recovered: int
     unplaced: int = 0  # salvaged but no longer fitting the schema
+    floor: int | None = None  # with `before` unknown: at least this many rows were there
 
 
 @dataclass
@@ -150,6 +151,19 @@ def _salvage_table(con: sqlite3.Connection, table: str,
             lo = restart = nxt - 1
 
 
+def _cases_floor(salvaged: dict[str, tuple[list[str], list[tuple[Any, ...]]]]) -> int | None:
+    """At least how many Cases a store whose cases table lost its right edge had: its stream
+    reached the highest salvaged `seq`, and every salvaged verdict names a Case."""
+    cols, rows = salvaged["cases"]
+    seqs = [r[cols.index("seq")] for r in rows if "seq" in cols and r[cols.index("seq")]
+            is not None]
+    vcols, vrows = salvaged["verdicts"]
+    hashes = {r[0] for r in rows} | ({r[vcols.index("case_hash")] for r in vrows}
+                                     if "case_hash" in vcols else set())
+    floor = max(max(seqs) + 1 if seqs else 0, len(hashes))
+    return floor or None
+
+
 def _columns(con: sqlite3.Connection, table: str) -> list[str]:
     try:
         return [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
@@ -237,10 +251,7 @@ def recover(root: Path, out: Path | None = None) -> Recovery:
                     before[t] = _count(orig, "SELECT seq FROM sqlite_sequence WHERE name = "
                                        f"'{t}'")
             orig.close()
-            cols, rows = salvaged["cases"]
-            if before["cases"] is None and "seq" in cols and rows:  # the stream's length
-                seqs = [r[cols.index("seq")] for r in rows if r[cols.index("seq")] is not None]
-                before["cases"] = max(seqs) + 1 if seqs else None
+            floor = _cases_floor(salvaged) if before["cases"] is None else None
             con.close()
             kept = None
             if out is None:  # in place: the damaged files step aside, kept
@@ -258,6 +269,7 @@ def recover(root: Path, out: Path | None = None) -> Recovery:
                 st = Store(dest)
             try:
                 counts = _insert(st, salvaged, before)
+                counts[TABLES.index("cases")].floor = floor
                 from_rows = [f["id"] for f in st.findings()]
                 rebuilt, bad = _rebuild(st, dest)
             finally:

@@ -190,3 +190,20 @@ def test_a_full_disk_stops_the_campaign_cleanly_and_resume_goes_on(small_disk: P
     assert found <= {r[0] for r in rows(out, "SELECT id FROM findings")}
     assert rows(out, "SELECT COUNT(*) FROM cases")[0][0] == n_before + 10
     assert rows(out, UNFILED) == [(0,)]
+
+
+def test_recover_uses_the_sqlite3_shell_where_its_recover_works(campaign: Path,
+                                                                tmp_path: Path) -> None:
+    from fuzzer.recover import sqlite3_with_recover
+
+    if sqlite3_with_recover() is None:
+        pytest.skip("no sqlite3 shell with a working .recover here (Debian's and Ubuntu's are "
+                    "built without sqlite_dbpage); the B-tree way is tested above")
+    st = tmp_path / "store"
+    shutil.copytree(campaign, st)
+    db = st / storage.DB
+    data = db.read_bytes()
+    db.write_bytes(data[:len(data) // 2] + os.urandom(20000))
+    r = cli("store", "recover", str(st), "--out", str(tmp_path / "new"))
+    assert r.returncode == 0 and "sqlite3 .recover" in r.stdout, r.stdout
+    assert {r[0] for r in rows(tmp_path / "new", "SELECT id FROM findings")} == folders(st)

@@ -51,7 +51,7 @@ def recover(store: StoreArg,
             out_dir: Annotated[Path | None, typer.Option(
                 "--out", help="Write the recovered store here (a new directory; the finding "
                 "folders are copied) and leave STORE untouched. Default: in place, the damaged "
-                "database kept beside the new one as store.sqlite.damaged-<time>.")] = None
+                "database kept beside the new one as store.sqlite.damaged-TIME.")] = None
             ) -> None:
     """Salvage every intact row of a damaged store with SQLite's own recovery (the sqlite3
     shell's `.recover` when it works here, else SQLite's B-tree reads stepping over damaged
@@ -69,8 +69,13 @@ def recover(store: StoreArg,
     for col in ("table", "last rowid before", "recovered", "lost (about)"):
         t.add_column(col, justify="left" if col == "table" else "right")
     for c in rep.tables:
-        lost = "?" if c.before is None else str(max(0, c.before - c.recovered))
-        t.add_row(c.table, "?" if c.before is None else str(c.before), str(c.recovered), lost)
+        if c.before is not None:
+            before, lost = str(c.before), str(max(0, c.before - c.recovered))
+        elif c.floor is not None:  # only a lower bound is known
+            before, lost = f">= {c.floor}", f">= {max(0, c.floor - c.recovered)}"
+        else:
+            before = lost = "?"
+        t.add_row(c.table, before, str(c.recovered), lost)
     out.print(t)
     out.print(f"findings: {len(rep.from_rows) + len(rep.rebuilt)} in the recovered store "
               f"({len(rep.from_rows)} from salvaged rows, {len(rep.rebuilt)} rebuilt from their "
