@@ -34,7 +34,7 @@ from fuzzer.statistics import (
     wilson,
 )
 from fuzzer.storage import StoreError
-from fuzzer.verdict import Verdict, first_line, signature, target_family
+from fuzzer.verdict import Stage, Symptom, Verdict, first_line, signature, target_family
 
 ARMS = ("real", "random")  # the compared arms; other samplers are reported, never tested
 MAX_N = 3
@@ -364,15 +364,11 @@ def taxonomy(camp: Campaign) -> Taxonomy:
 
 
 def _stage_order(s: str) -> tuple[int, str]:
-    from fuzzer.verdict import Stage
-
     order = [x.value for x in Stage]
     return (order.index(s) if s in order else len(order), s)
 
 
 def _symptom_order(s: str) -> tuple[int, str]:
-    from fuzzer.verdict import Symptom
-
     order = [x.value for x in Symptom]
     return (order.index(s) if s in order else len(order), s)
 

@@ -13,21 +13,24 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from fuzzer import fusions
+from fuzzer import fusions, storage
 from fuzzer.case import Case, split_ref
 from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
+from fuzzer.edit import canonical
 from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, decode, skipped
 from fuzzer.generate import GenConfig
 from fuzzer.job import Result, job
 from fuzzer.ops import get as get_op
 from fuzzer.ops import same_value
+from fuzzer.pack import pack_size
 from fuzzer.rng import derive, np_rng
 from fuzzer.sandbox import Limits
-from fuzzer.shrink import Budget, canonical, infer, shrink
-from fuzzer.store import Store
+from fuzzer.shrink import Budget, infer, shrink
+from fuzzer.store import Store, StoreError
 from fuzzer.targets import DEFAULT_TARGETS
 from fuzzer.verdict import Outcome, Verdict, failure_key, first_line
 
@@ -61,6 +64,35 @@ class CampaignConfig:
     # Cases a job carries to a worker: one round trip and one wake-up of the driver for
     # several Cases (2 TorchScript workers went from 1.71x to 1.87x of one with 8).
     batch: int = 8
+
+    def to_meta(self) -> dict[str, Any]:
+        """The settings a resume needs, as the store keeps them (meta "config")."""
+        return {"seed": self.seed,
+                "targets": [f"{n}@{self.weights[n]}" if n in self.weights else n
+                            for n in self.targets],
+                "sampler": self.sampler, "max_len": self.gen.max_len,
+                "nondefault": self.gen.nondefault, "dynamic": self.gen.dynamic,
+                "vocab": self.vocab, "seeds": self.gen.seeds,
+                "vocabulary": self.gen.vocabulary, "pack": self.pack,
+                "near_miss": self.gen.near_miss}
+
+    def save(self, store: Store) -> None:
+        store.set_meta("config", self.to_meta())
+
+    @staticmethod
+    def saved(store_dir: Path) -> dict[str, Any]:
+        """The settings a stopped campaign saved in its store (to resume it); StoreError
+        when there is no store or it holds none."""
+        if not storage.is_store(store_dir):
+            raise StoreError(f"{store_dir}: no campaign store to resume")
+        st = Store(store_dir, readonly=True)
+        try:
+            saved = st.get_meta("config")
+        finally:
+            st.close()
+        if not saved:
+            raise StoreError(f"{store_dir}: the store has no campaign settings to resume")
+        return dict(saved)
 
 
 @dataclass
@@ -174,8 +206,6 @@ def targets_for(cfg: CampaignConfig, seed: int) -> list[str]:
 
 def pack_sizes(cfg: CampaignConfig) -> dict[str, int]:
     """Targets worth packing and how many Cases a packed export takes."""
-    from fuzzer.pack import pack_size
-
     sizes = {t: cfg.pack if cfg.pack is not None else pack_size(t) for t in cfg.targets}
     return {t: n for t, n in sizes.items() if n > 1}
 
@@ -186,166 +216,204 @@ def make_executor(cfg: CampaignConfig) -> Executor:
     return LocalExecutor(cfg.workers, cfg.limits)
 
 
-def run_campaign(cfg: CampaignConfig, store: Store | None = None,
-                 listener: Listener | None = None,
-                 stop: threading.Event | None = None) -> Progress:
-    """Generate, execute, record, shrink and file until the time or Case budget runs out or
-    `stop` is set. Case i is generated where it runs (a local thread or a Dask worker); the
-    driver alone writes the store, committing each Case's verdicts before showing them."""
-    stop = stop or threading.Event()
-    prog = Progress()
-    start = store.max_seq() + 1 if store is not None else 0
-    ex = make_executor(cfg)
-    cov = Architectural.load(cfg.gen.seeds) if cfg.coverage else None
-    # Shrinking runs beside the campaign, where the Cases run (fuzzer/executors.py), so a
-    # new failure does not stall execution: one shrink at a time while Cases are generated,
-    # as many as the executor offers once the budget is spent.
-    # Only this (driver) thread touches the store.
-    # Failures waiting for a shrink, with the count of findings filed when each was last
-    # matched against them: one filed since may cover it, and then it needs no shrink.
-    queued: deque[tuple[Case, Verdict, int]] = deque()
-    shrinking: dict[Future[Any], tuple[Case, Verdict]] = {}
+class Filing:
+    """The shrink queue. Shrinking runs beside the campaign, where the Cases run
+    (fuzzer/executors.py), so a new failure does not stall execution: one shrink at a time
+    while Cases are generated, as many as the executor offers once the budget is spent.
+    Only the driver thread calls it, and it alone writes findings to the store."""
 
-    def note(fid: str, new: bool, case: Case) -> None:
+    def __init__(self, store: Store, cfg: ShrinkConfig, ex: Executor, prog: Progress) -> None:
+        self.store, self.cfg, self.ex, self.prog = store, cfg, ex, prog
+        # Failures waiting for a shrink, with the count of findings filed when each was last
+        # matched against them: one filed since may cover it, and then it needs no shrink.
+        self.queued: deque[tuple[Case, Verdict, int]] = deque()
+        self.shrinking: dict[Future[Any], tuple[Case, Verdict]] = {}
+
+    def note(self, fid: str, new: bool, case: Case) -> None:
+        prog = self.prog
         prog.findings += new
         prog.duplicates += not new
-        if new and store is not None:
-            f = store.get_finding(fid)
+        if new:
+            f = self.store.get_finding(fid)
             minimal = Case.from_json(f["json"]).ops if f else case.ops
             chain = " → ".join(o.split("::")[-1] for o in minimal)
             v = Verdict.from_dict(f["verdict"]) if f else None
             where = f"{v.target} {v.key}" if v else ""
             prog.finding_lines.append(f"{fid[:8]} {where}: {chain}")
 
-    def launch() -> None:
+    def launch(self) -> None:
         """Start queued shrinks up to the parallelism of the phase. A failure that fails the
         way one being shrunk does waits for that finding (it most likely repeats it), so
         the parallel slots go to different bugs."""
-        busy = {failure_key(v) for _, v in shrinking.values()}
+        busy = {failure_key(v) for _, v in self.shrinking.values()}
         waiting: list[tuple[Case, Verdict, int]] = []
-        while queued and len(shrinking) < prog.shrinks_parallel:
-            assert store is not None and cfg.shrink is not None  # nothing queues without
-            case, v, matched_at = queued.popleft()
+        while self.queued and len(self.shrinking) < self.prog.shrinks_parallel:
+            case, v, matched_at = self.queued.popleft()
             if failure_key(v) in busy:
                 waiting.append((case, v, matched_at))
                 continue
-            filed = (file_without_shrink(store, case, v, cfg.shrink)
-                     if prog.findings > matched_at else None)
+            filed = (file_without_shrink(self.store, case, v, self.cfg)
+                     if self.prog.findings > matched_at else None)
             if filed is not None:
-                note(*filed, case)
+                self.note(*filed, case)
                 continue
-            shrinking[ex.shrink(case, v, Budget(cfg.shrink.seconds, cfg.shrink.calls))] = (case, v)
+            fut = self.ex.shrink(case, v, Budget(self.cfg.seconds, self.cfg.calls))
+            self.shrinking[fut] = (case, v)
             busy.add(failure_key(v))
-        queued.extendleft(reversed(waiting))  # first come, first shrunk
-        prog.shrinks_running = len(shrinking)
-        prog.shrinks_left = len(queued) + len(shrinking)
+        self.queued.extendleft(reversed(waiting))  # first come, first shrunk
+        self.prog.shrinks_running = len(self.shrinking)
+        self.prog.shrinks_left = len(self.queued) + len(self.shrinking)
 
-    def file(case: Case, v: Verdict) -> None:
-        assert store is not None and cfg.shrink is not None
-        filed = file_without_shrink(store, case, v, cfg.shrink)
+    def file(self, case: Case, v: Verdict) -> None:
+        filed = file_without_shrink(self.store, case, v, self.cfg)
         if filed is not None:
-            note(*filed, case)
+            self.note(*filed, case)
         else:
-            queued.append((case, v, prog.findings))
-            launch()
+            self.queued.append((case, v, self.prog.findings))
+            self.launch()
 
-    def collect() -> None:
+    def refile(self) -> None:
+        """A stopped campaign's failures that never reached their shrink: filed first, so a
+        resume loses none of them (each is in the store already, so it is not counted)."""
+        for case, v in self.store.unfiled():
+            self.prog.refiled += 1
+            self.file(case, v)
+
+    def collect(self) -> None:
         """File the shrinks that have finished (the driver stays the only store writer)."""
-        assert store is not None
-        for fut in [f for f in shrinking if f.done()]:
-            case, v = shrinking.pop(fut)
+        for fut in [f for f in self.shrinking if f.done()]:
+            case, v = self.shrinking.pop(fut)
             try:
                 small, sv, summary = fut.result()
                 how = "shrunk"
             except Exception as e:  # the shrink broke (a lost Dask worker): keep the failure
                 small, sv, how = case, v, "unshrunk"
                 summary = {"error": f"{type(e).__name__}: {first_line(str(e))}"}
-            note(*store.add_finding(case, v, small, sv, summary, how=how), case)
-        launch()
+            self.note(*self.store.add_finding(case, v, small, sv, summary, how=how), case)
+        self.launch()
 
-    deadline = None if cfg.seconds is None else time.time() + cfg.seconds
-    i = start
 
-    def more() -> bool:
-        if stop.is_set() or (deadline is not None and time.time() >= deadline):
+class Campaign:
+    """One run of a campaign: feed jobs of the Case stream to the executor, record each
+    Case's verdicts (the store first, then progress, coverage and the listener), file each
+    failure (through a Filing). Case i is generated where it runs (a local thread or a Dask
+    worker); the driver alone writes the store, committing each Case's verdicts before
+    showing them."""
+
+    def __init__(self, cfg: CampaignConfig, store: Store | None = None,
+                 listener: Listener | None = None, stop: threading.Event | None = None) -> None:
+        self.cfg, self.store, self.listener = cfg, store, listener
+        self.stop = stop or threading.Event()
+        self.prog = Progress()
+        self.start = store.max_seq() + 1 if store is not None else 0
+        self.next = self.start  # the stream index of the next Case to submit
+        self.ex = make_executor(cfg)
+        self.cov = Architectural.load(cfg.gen.seeds) if cfg.coverage else None
+        self.filing = (Filing(store, cfg.shrink, self.ex, self.prog)
+                       if store is not None and cfg.shrink is not None else None)
+        self.deadline = None if cfg.seconds is None else time.time() + cfg.seconds
+        self.pending: set[Future[Result]] = set()
+        # Two jobs a worker: the next one waits in the executor's queue, so a worker never
+        # idles while the driver records the last one's Cases.
+        self.depth = 2 * self.ex.workers
+        self.packs = pack_sizes(cfg)
+        self.batch = max([cfg.batch, *self.packs.values()])
+
+    # -- feed -------------------------------------------------------------------------------
+    def more(self) -> bool:
+        if self.stop.is_set() or (self.deadline is not None and time.time() >= self.deadline):
             return False
-        return cfg.cases is None or i < start + cfg.cases
+        return self.cfg.cases is None or self.next < self.start + self.cfg.cases
 
-    pending: set[Future[Result]] = set()
-    # Two jobs a worker: the next one waits in the executor's queue, so a worker never idles
-    # while the driver records the last one's Cases.
-    depth = 2 * ex.workers
-
-    packs = pack_sizes(cfg)
-    batch = max([cfg.batch, *packs.values()])
-
-    def top_up() -> None:
-        nonlocal i
-        while more() and len(pending) < depth:
+    def feed(self) -> None:
+        """Keep `depth` jobs of `batch` Cases submitted while the budget lasts."""
+        cfg = self.cfg
+        while self.more() and len(self.pending) < self.depth:
             members = []
-            while more() and len(members) < batch:
-                seed_i = case_seed(cfg.seed, i)
-                members.append((i, seed_i, targets_for(cfg, seed_i)))
-                i += 1
-            pending.add(ex.submit(job(members, cfg.sampler, cfg.vocab, cfg.gen, cfg.limits,
-                                      packs)))
+            while self.more() and len(members) < self.batch:
+                seed_i = case_seed(cfg.seed, self.next)
+                members.append((self.next, seed_i, targets_for(cfg, seed_i)))
+                self.next += 1
+            self.pending.add(self.ex.submit(job(members, cfg.sampler, cfg.vocab, cfg.gen,
+                                                cfg.limits, self.packs)))
 
-    try:
-        if store is not None and cfg.shrink is not None:
-            # A stopped campaign's failures that never reached their shrink: filed first, so a
-            # resume loses none of them (each is in the store already, so it is not counted).
-            for case, v in store.unfiled():
-                prog.refiled += 1
-                file(case, v)
-        while True:
-            top_up()
-            if shrinking:
-                collect()
-            if not pending:  # the budget is spent: only the shrink tail is left
-                if prog.generated is None:
-                    prog.generated = time.time()
-                    prog.shrinks_parallel = ex.end_generation()
-                    launch()
-                if not shrinking:
-                    break
-                wait(list(shrinking), timeout=0.5, return_when=FIRST_COMPLETED)
-                if listener:
-                    listener(prog, None, [])
-                continue
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            pending.difference_update(done)
-            top_up()
-            finished = [fut.result() for fut in done]
-            results = [r for res in finished for r in decode(res)]
-            for res in finished:
-                for _i, error in skipped(res):  # a generator bug costs its Case, not the run
-                    prog.skipped += 1
-                    prog.skip_error = error
-            if store is not None:
-                for _seq, case, verdicts in results:
-                    prog.missed += store.add_missed(case, fusions.missed(verdicts))
-                store.record_many(results)  # committed before any of it is shown
+    # -- record -----------------------------------------------------------------------------
+    def record(self, finished: list[Result]) -> None:
+        prog = self.prog
+        results = [r for res in finished for r in decode(res)]
+        for res in finished:
+            for _i, error in skipped(res):  # a generator bug costs its Case, not the run
+                prog.skipped += 1
+                prog.skip_error = error
+        if self.store is not None:
             for _seq, case, verdicts in results:
-                prog.cases += 1
-                for v in verdicts:
-                    prog.fusions.update(fusions.verdict_fusions(v))
-                if cov is not None:
-                    cov.add(case_ngrams(case))
-                    prog.coverage = cov.report()
-                bugs = [v for v in verdicts if v.outcome == Outcome.BUG]
-                for v in verdicts:
-                    prog.verdicts[v.key] += 1
-                prog.failures.extend((case, v) for v in bugs)
-                if listener:  # before the shrink: the failure shows at once
-                    listener(prog, case, verdicts)
-                if store is not None and cfg.shrink is not None:
-                    for v in bugs:
-                        file(case, v)
-    finally:
-        stop.set()
-        # After a normal end every shrink has been filed; on Ctrl-C an unfinished shrink is
-        # dropped (its failing verdict is already in the store, and a resume files it).
-        ex.close()
-        if store is not None and cov is not None and store.failed is None:
-            store.set_meta("coverage", {str(n): c for n, c in cov.report().items()})
-    return prog
+                prog.missed += self.store.add_missed(case, fusions.missed(verdicts))
+            self.store.record_many(results)  # committed before any of it is shown
+        for _seq, case, verdicts in results:
+            prog.cases += 1
+            for v in verdicts:
+                prog.fusions.update(fusions.verdict_fusions(v))
+            if self.cov is not None:
+                self.cov.add(case_ngrams(case))
+                prog.coverage = self.cov.report()
+            bugs = [v for v in verdicts if v.outcome == Outcome.BUG]
+            for v in verdicts:
+                prog.verdicts[v.key] += 1
+            prog.failures.extend((case, v) for v in bugs)
+            if self.listener:  # before the shrink: the failure shows at once
+                self.listener(prog, case, verdicts)
+            if self.filing is not None:
+                for v in bugs:
+                    self.filing.file(case, v)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _tail(self) -> bool:
+        """The budget is spent: wait for the shrinks left. False once none is left."""
+        prog, filing = self.prog, self.filing
+        if prog.generated is None:
+            prog.generated = time.time()
+            prog.shrinks_parallel = self.ex.end_generation()
+            if filing is not None:
+                filing.launch()
+        if filing is None or not filing.shrinking:
+            return False
+        wait(list(filing.shrinking), timeout=0.5, return_when=FIRST_COMPLETED)
+        if self.listener:
+            self.listener(prog, None, [])
+        return True
+
+    def run(self) -> Progress:
+        """Generate, execute, record, shrink and file until the time or Case budget runs out
+        or `stop` is set."""
+        try:
+            if self.filing is not None:
+                self.filing.refile()
+            while True:
+                self.feed()
+                if self.filing is not None and self.filing.shrinking:
+                    self.filing.collect()
+                if not self.pending:  # the budget is spent: only the shrink tail is left
+                    if not self._tail():
+                        break
+                    continue
+                done, _ = wait(self.pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                self.pending.difference_update(done)
+                self.feed()
+                self.record([fut.result() for fut in done])
+        finally:
+            self.stop.set()
+            # After a normal end every shrink has been filed; on Ctrl-C an unfinished shrink
+            # is dropped (its failing verdict is already in the store, and a resume files it).
+            self.ex.close()
+            if self.store is not None and self.cov is not None and self.store.failed is None:
+                self.store.set_meta("coverage",
+                                    {str(n): c for n, c in self.cov.report().items()})
+        return self.prog
+
+
+def run_campaign(cfg: CampaignConfig, store: Store | None = None,
+                 listener: Listener | None = None,
+                 stop: threading.Event | None = None) -> Progress:
+    """Generate, execute, record, shrink and file until the time or Case budget runs out or
+    `stop` is set (a Campaign, run once)."""
+    return Campaign(cfg, store, listener, stop).run()

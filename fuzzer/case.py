@@ -3,6 +3,9 @@
 A Case is plain JSON: graph inputs (with how their values are drawn), nodes (canonical ATen op
 name, argument references, concrete keyword attributes), outputs and origin. Validation raises
 `CaseError` with a one-line message naming the problem; the canonical hash is its identity.
+
+A Case is frozen and its hash computed once: every change is a new Case made by fuzzer.edit.
+(The lists and dicts inside are never changed in place either; edits share them.)
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class CaseError(ValueError):
     """A malformed Case. The message is one line and names the offending field."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Input:
     name: str
     shape: list[int]
@@ -38,7 +41,7 @@ class Input:
     dynamic: list[int] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Const:
     """A value embedded in the model, as real models have them: a scalar (`scalar`: passed as a
     Python number, as `x + 1e-6` traces), a small tensor of exact `value`s, or a parameter
@@ -56,7 +59,7 @@ class Const:
 MAX_CONST_LITERAL = 64
 
 
-@dataclass
+@dataclass(frozen=True)
 class Node:
     id: str
     op: str
@@ -64,7 +67,7 @@ class Node:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Case:
     seed: int
     inputs: list[Input]
@@ -100,7 +103,7 @@ class Case:
         d.pop("origin", None)
         return d
 
-    @property
+    @functools.cached_property  # computed once: the Case never changes
     def hash(self) -> str:
         canon = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
@@ -128,9 +131,6 @@ class Case:
         except json.JSONDecodeError as e:
             raise CaseError(f"not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
         return cls.from_dict(d)
-
-    def copy(self) -> Case:
-        return _parse(json.loads(self.to_json()))
 
 
 def _const_plain(c: Const) -> dict[str, Any]:
@@ -254,6 +254,7 @@ def validate(case: Case) -> None:
             raise CaseError(f"{w}.shape: {numel} elements exceeds the cap of {MAX_NUMEL}")
         if not isinstance(x.values, dict) or "dist" not in x.values:
             raise CaseError(f"{w}.values: expected an object with a 'dist' field")
+        # local: fuzzer.values imports torch; keep case.py light to import
         from fuzzer.values import DISTRIBUTIONS
 
         if x.values["dist"] not in DISTRIBUTIONS:

@@ -35,6 +35,7 @@ def _json(path: Path) -> Any:
 def blame_of(e: Entry) -> dict[str, Any]:
     """The finding's blame: component, function, source, tracker, kind (computed once by
     `convfuzz corpus blame`, stored in finding.json)."""
+    # on use: provenance imports torch, grouping causes needs it only to blame afresh
     from fuzzer import provenance
 
     v = e.verdict

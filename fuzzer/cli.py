@@ -17,7 +17,7 @@ from fuzzer.commands.common import app, err
 def _click_exceptions() -> Any:
     try:  # recent typer vendors click
         from typer._click import exceptions
-    except ImportError:
+    except ImportError:  # older typer: click itself
         from click import exceptions
     return exceptions
 

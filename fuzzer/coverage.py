@@ -4,9 +4,12 @@ coverage), and which mined operators the catalogue can generate at all."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from fuzzer import ops
+from fuzzer.generate import default_seeds
+from fuzzer.seeds import load_seeds
 
 
 def canonical_chain(chain: Iterable[str]) -> tuple[str, ...]:
@@ -26,11 +29,6 @@ class Architectural:
     @classmethod
     def load(cls, seeds: str) -> Architectural | None:
         """From a seeds directory ("" = the repo's); None when it holds no mined n-grams."""
-        from pathlib import Path
-
-        from fuzzer.generate import default_seeds
-        from fuzzer.seeds import load_seeds
-
         path = Path(seeds) if seeds else default_seeds()
         if not (path / "ngrams.json").is_file():
             return None

@@ -149,6 +149,7 @@ def _dask_task(job: Job) -> Result:
 def _dask_shrink(case_json: str, verdict: dict[str, Any], budget: Budget,
                  limits: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """A shrink inside a Dask worker (plain data both ways), its summary naming the worker."""
+    # optional extra [cluster]: only a Dask campaign needs it
     from distributed import get_worker
 
     case, v, summary = shrink_in(_dask_sandbox(limits), Case.from_json(case_json),
@@ -160,6 +161,7 @@ class DaskExecutor:
     """A Dask distributed cluster (`dask scheduler` + `dask worker --no-nanny ...`)."""
 
     def __init__(self, address: str, limits: Limits) -> None:
+        # optional extra [cluster]: only a Dask campaign needs it
         from distributed import Client
 
         try:

@@ -11,9 +11,13 @@ the correctness findings.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from fuzzer.targets import rewriters, runtimes
+from fuzzer.targets.rules import default_rules, optimizer_switches, rule_names
 
 ORT = "onnxruntime"
 
@@ -49,8 +53,6 @@ def switches(notes: Mapping[str, Any], target: Any = None) -> dict[str, list[str
     out.update(notes.get("switches") or {})
     for comp in target.components if target is not None else ():
         if comp.without is not None and comp.name not in out and comp.kind == "exporter":
-            from fuzzer.targets.rules import optimizer_switches
-
             out[comp.name] = optimizer_switches()
     return out
 
@@ -62,17 +64,12 @@ def has_rewriter(target: Any) -> bool:
 @functools.lru_cache(maxsize=1)
 def known() -> tuple[str, ...]:
     """Every fusion/rule name coverage can report (K in "k of K known")."""
-    from fuzzer.targets import rewriters, runtimes
-
     names = [f"{ORT}:{t}" for t in runtimes.ORT_FUSED]
     names += [f"onnxruntime.transformers:{t}" for t in rewriters.TRANSFORMER_OPS]
     names += [f"onnxscript.ort_fusions:{t}" for t in rewriters.ORT_FUSIONS]
-    try:
-        from fuzzer.targets.rules import default_rules, rule_names
-
+    # onnxscript absent or changed: its rules are simply not counted
+    with contextlib.suppress(Exception):
         names += [f"onnxscript.rewriter:{n}" for n in rule_names(default_rules())]
-    except Exception:  # onnxscript absent or changed: its rules are simply not counted
-        pass
     return tuple(names)
 
 

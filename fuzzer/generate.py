@@ -10,6 +10,7 @@ non-default and edge values.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import math
@@ -146,8 +147,7 @@ def chain_case(seed: int, pick: Pick, cfg: GenConfig, sampler: str,
         raise GenerationError("no operator of the vocabulary fits a fresh input")
     outputs.insert(0, ref)
     if cfg.dynamic and rng.random() < cfg.dynamic:
-        for x in b.inputs:
-            x.dynamic = [0] if x.shape else []
+        b.inputs = [dataclasses.replace(x, dynamic=[0] if x.shape else []) for x in b.inputs]
     return Case(seed=seed, inputs=b.inputs, nodes=b.nodes, outputs=outputs,
                 origin={"sampler": sampler, "ngram": [n.op for n in b.nodes], "parent": None,
                         **(origin or {})})

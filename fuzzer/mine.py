@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import torch
 
 from fuzzer.dataflow import ngram_counts
 from fuzzer.mine_sources import SOURCES, Pool
@@ -225,9 +226,8 @@ def _main_error(rec: dict[str, Any]) -> str | None:
 
 def _meta(sources: list[str] | None, limit: int | None, command: str | None,
           r: MineResult) -> dict[str, Any]:
-    import torch
-
     try:
+        # optional: only its version is recorded
         import transformers
         tf_version: str | None = transformers.__version__
     except ImportError:

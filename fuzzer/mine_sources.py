@@ -15,6 +15,7 @@ import inspect
 import multiprocessing as mp
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -205,6 +206,7 @@ def _remap_token_ids(cfg: Any, vocab: int, out: dict[str, Any]) -> None:
 
 def _config_cls_overrides(cfg: Any, lv: Level) -> dict[str, Any]:
     """Overrides for a config and, recursively, its sub-configs (as dicts keyed by model_type)."""
+    # optional extra [mine]: only the transformers source needs it
     from transformers import PretrainedConfig
 
     out = _shrink_keys(cfg, lv)
@@ -225,6 +227,7 @@ def _apply(cfg: Any, overrides: dict[str, Any]) -> Any:
     Rebuilding (rather than mutating cfg) lets derived fields such as head_dim or
     layer_types follow the new sizes.
     """
+    # optional extra [mine]: only the transformers source needs it
     from transformers import PretrainedConfig
 
     kwargs: dict[str, Any] = {}
@@ -245,6 +248,7 @@ def _gen() -> torch.Generator:
 
 def _find(cfg: Any, key: str) -> Any:
     """`key` on the config or its first sub-config that has it (vision_config, audio_config…)."""
+    # optional extra [mine]: only the transformers source needs it
     from transformers import PretrainedConfig
 
     if getattr(cfg, key, None) is not None:
@@ -327,12 +331,14 @@ def _modality(inputs: dict[str, torch.Tensor]) -> str:
 # ---------------------------------------------------------------- sources
 
 def _tf_names() -> list[str]:
+    # optional extra [mine]: only the transformers source needs it
     from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
 
     return sorted(MODEL_MAPPING_NAMES)
 
 
 def _tf_structure(model_type: str, cfg: Any) -> str:
+    # optional extra [mine]: only the transformers source needs it
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     if getattr(cfg, "is_encoder_decoder", False):
@@ -341,6 +347,7 @@ def _tf_structure(model_type: str, cfg: Any) -> str:
 
 
 def _tf_build(model_type: str) -> Iterator[Build | Exception]:
+    # optional extra [mine]: only the transformers source needs it
     import transformers
     from transformers import AutoConfig, AutoModel
 
@@ -491,8 +498,6 @@ def trace_one(source: str, name: str) -> dict[str, Any]:
 
 
 def _worker(conn: Connection) -> None:
-    import warnings
-
     warnings.filterwarnings("ignore")
     # Failed exports print whole graphs; keep the miner's own output readable.
     devnull = os.open(os.devnull, os.O_WRONLY)

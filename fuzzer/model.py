@@ -7,6 +7,7 @@ which is what lets the shrinker compare a candidate with its parent.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -141,8 +142,6 @@ def materialize(case: Case) -> tuple[CaseModule, list[torch.Tensor]]:
 def to_fp64(module: CaseModule, inputs: list[torch.Tensor]) -> tuple[CaseModule,
                                                                    list[torch.Tensor]]:
     """The fp64 baseline: the same model with every floating tensor in double precision."""
-    import copy
-
     m64 = copy.deepcopy(module)
     for name, buf in list(m64.named_buffers()):
         if buf.is_floating_point():

@@ -14,6 +14,7 @@ seed s gives the same motif at the same sizes with and without it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -104,14 +105,31 @@ def _remap(v: Any, old: int, new: int, exact: bool = True, halves: bool = True) 
 
 
 def _resized(case: Case, old: int, new: int, exact: bool, halves: bool) -> Case:
-    c = case.copy()
-    for x in [*c.inputs, *c.consts]:
-        x.shape = [new if s == old else s for s in x.shape]
-    for n in c.nodes:
-        for k in _SIZE_ATTRS:
-            if k in n.attrs:
-                n.attrs[k] = _remap(n.attrs[k], old, new, exact, halves)
-    return c
+    def shape(sh: list[int]) -> list[int]:
+        return [new if s == old else s for s in sh]
+    return dataclasses.replace(
+        case,
+        inputs=[dataclasses.replace(x, shape=shape(x.shape)) for x in case.inputs],
+        consts=[dataclasses.replace(k, shape=shape(k.shape)) for k in case.consts],
+        nodes=[dataclasses.replace(n, attrs={k: _remap(v, old, new, exact, halves)
+                                             if k in _SIZE_ATTRS else v
+                                             for k, v in n.attrs.items()})
+               for n in case.nodes])
+
+
+def _set_attr(case: Case, i: int, key: str, value: Any) -> Case:
+    nodes = list(case.nodes)
+    nodes[i] = dataclasses.replace(nodes[i], attrs={**nodes[i].attrs, key: value})
+    return dataclasses.replace(case, nodes=nodes)
+
+
+def _with(case: Case, name: str, **changes: Any) -> Case:
+    """The input or constant `name` with some fields replaced."""
+    return dataclasses.replace(
+        case, inputs=[dataclasses.replace(x, **changes) if x.name == name else x
+                      for x in case.inputs],
+        consts=[dataclasses.replace(k, **changes) if k.name == name else k
+                for k in case.consts])
 
 
 def consistent(before: dict[str, list[Meta]], after: dict[str, list[Meta]], old: int,
@@ -213,9 +231,8 @@ def _axis(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]] |
     new = _pick(rng, cands)
     if new is None:
         return None
-    c = case.copy()
-    c.nodes[i].attrs[k] = new
-    return c, {"kind": "axis", "at": c.nodes[i].id, "attr": k, "from": old, "to": new}
+    return _set_attr(case, i, k, new), {"kind": "axis", "at": case.nodes[i].id, "attr": k,
+                                        "from": old, "to": new}
 
 
 @near_miss("keepdim")
@@ -224,10 +241,9 @@ def _keepdim(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]
     i = _pick(rng, sites)
     if i is None:
         return None
-    c = case.copy()
-    old = c.nodes[i].attrs["keepdim"]
-    c.nodes[i].attrs["keepdim"] = not old
-    return c, {"kind": "keepdim", "at": c.nodes[i].id, "from": old, "to": not old}
+    old = case.nodes[i].attrs["keepdim"]
+    return _set_attr(case, i, "keepdim", not old), {"kind": "keepdim", "at": case.nodes[i].id,
+                                                    "from": old, "to": not old}
 
 
 def _other_value(rng: np.random.Generator, v: Any) -> Any:
@@ -248,16 +264,17 @@ def _constant(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any
     site = _pick(rng, sites)
     if site is None:
         return None
-    c = case.copy()
     if site[0] == "const":
-        k = next(x for x in c.consts if x.name == site[1])
-        old, k.value = k.value, _other_value(rng, k.value)
-        return c, {"kind": "constant", "at": k.name, "from": old, "to": k.value}
-    n = c.nodes[site[1]]
+        k = next(x for x in case.consts if x.name == site[1])
+        new = _other_value(rng, k.value)
+        return _with(case, k.name, value=new), {"kind": "constant", "at": k.name,
+                                                "from": k.value, "to": new}
+    n = case.nodes[site[1]]
     old = n.attrs["exponent"]
-    n.attrs["exponent"] = _other_value(rng, old)
-    return c, {"kind": "constant", "at": n.id, "attr": "exponent", "from": old,
-               "to": n.attrs["exponent"]}
+    new = _other_value(rng, old)
+    return _set_attr(case, site[1], "exponent", new), {"kind": "constant", "at": n.id,
+                                                       "attr": "exponent", "from": old,
+                                                       "to": new}
 
 
 @near_miss("eps_placement")
@@ -276,16 +293,21 @@ def _eps_placement(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str
     i = _pick(rng, sites)
     if i is None:
         return None
-    c = case.copy()
-    add, j = c.nodes[i], readers[case.nodes[i].id][0]
-    f = c.nodes[j]
-    f.args = [add.args[0]]
-    add.args = [f.id, add.args[1]]
-    for n in c.nodes:  # f's readers now read the add
-        if n is not add:
-            n.args = [add.id if a == f.id else a for a in n.args]
-    c.outputs = [add.id if o == f.id else o for o in c.outputs]
-    c.nodes[i], c.nodes[j] = f, add  # definition before use (ids need no order)
+    j = readers[case.nodes[i].id][0]
+    add, f = case.nodes[i], case.nodes[j]
+    f2 = dataclasses.replace(f, args=[add.args[0]])
+    add2 = dataclasses.replace(add, args=[f.id, add.args[1]])
+    nodes = []
+    for k, n in enumerate(case.nodes):
+        if k == i:
+            nodes.append(f2)  # definition before use (ids need no order)
+        elif k == j:
+            nodes.append(add2)
+        else:  # f's readers now read the add
+            args = [add.id if a == f.id else a for a in n.args]
+            nodes.append(n if args == n.args else dataclasses.replace(n, args=args))
+    c = dataclasses.replace(case, nodes=nodes,
+                            outputs=[add.id if o == f.id else o for o in case.outputs])
     return c, {"kind": "eps_placement", "at": add.id, "after": f.id}
 
 
@@ -302,18 +324,20 @@ def _dtype(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]] 
     site = _pick(rng, sites)
     if site is None:
         return None
-    c = case.copy()
     if site == "block":
         old = next(iter(floats))
         new = _pick(rng, [d for d in FLOAT_DTYPES if d != old])
-        for x in [*c.inputs, *c.consts]:
-            if not x.scalar if isinstance(x, Const) else True:
-                x.dtype = new if x.dtype == old else x.dtype
+        c = dataclasses.replace(
+            case, inputs=[dataclasses.replace(x, dtype=new) if x.dtype == old else x
+                          for x in case.inputs],
+            consts=[dataclasses.replace(k, dtype=new) if k.dtype == old and not k.scalar
+                    else k for k in case.consts])
         return c, {"kind": "dtype", "at": "block", "from": old, "to": new}
-    n = c.nodes[site]
+    n = case.nodes[site]
     old = n.attrs["dtype"]
-    n.attrs["dtype"] = _pick(rng, [d for d in FLOAT_DTYPES if d != old])
-    return c, {"kind": "dtype", "at": n.id, "from": old, "to": n.attrs["dtype"]}
+    new = _pick(rng, [d for d in FLOAT_DTYPES if d != old])
+    return _set_attr(case, site, "dtype", new), {"kind": "dtype", "at": n.id, "from": old,
+                                                 "to": new}
 
 
 @near_miss("broadcast")
@@ -324,11 +348,10 @@ def _broadcast(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, An
     site = _pick(rng, sites)
     if site is None:
         return None
-    c = case.copy()
-    x = next(v for v in [*c.inputs, *c.consts] if v.name == site[0])
-    old = list(x.shape)
-    x.shape = [1 if d == site[1] else s for d, s in enumerate(x.shape)]
-    return c, {"kind": "broadcast", "at": x.name, "from": old, "to": x.shape}
+    x = next(v for v in [*case.inputs, *case.consts] if v.name == site[0])
+    new = [1 if d == site[1] else s for d, s in enumerate(x.shape)]
+    return _with(case, x.name, shape=new), {"kind": "broadcast", "at": x.name,
+                                            "from": list(x.shape), "to": new}
 
 
 @near_miss("dynamic")
@@ -336,10 +359,13 @@ def _dynamic(rng: np.random.Generator, case: Case) -> tuple[Case, dict[str, Any]
     """Dim 0 of every input exported as dynamic (the pattern must hold at any size)."""
     if any(x.dynamic for x in case.inputs) or not any(x.shape for x in case.inputs):
         return None
-    c = case.copy()
-    for x in c.inputs:
-        x.dynamic = [0] if x.shape else []
+    c = _dynamic_dim0(case)
     return c, {"kind": "dynamic", "at": [x.name for x in c.inputs if x.dynamic], "dim": 0}
+
+
+def _dynamic_dim0(case: Case) -> Case:
+    return dataclasses.replace(case, inputs=[dataclasses.replace(x, dynamic=[0] if x.shape
+                                                                 else []) for x in case.inputs])
 
 
 def apply_near_miss(rng: np.random.Generator, case: Case,
@@ -373,17 +399,16 @@ def motif_case(seed: int, vocab: Sequence[str] | None = None,
         case, sizes = resize(rng, case)
     except CaseError:
         sizes = {}
-    case.origin["sizes"] = sizes
     near = np_rng(seed, "generate", "motif", "near")
-    case.origin["near_miss"] = None
+    miss = None
     if cfg.near_miss and near.random() < cfg.near_miss:
         got = apply_near_miss(near, case)
         if got is not None:
-            case, case.origin["near_miss"] = got[0], got[1]
+            case, miss = got
     elif cfg.dynamic and near.random() < cfg.dynamic:
-        for x in case.inputs:
-            x.dynamic = [0] if x.shape else []
-    case.origin["ngram"] = case.ops
+        case = _dynamic_dim0(case)
+    case = dataclasses.replace(case, origin={**case.origin, "sizes": sizes, "near_miss": miss,
+                                             "ngram": case.ops})
     return case
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from fuzzer import ops
 from fuzzer.case import FLOAT_DTYPES, Case, CaseError, split_ref
+from fuzzer.edit import edit_inputs, input_with, map_inputs, replace, set_attr
 from fuzzer.model import infer
 from fuzzer.rng import np_rng
 from fuzzer.sampling import GenConfig, GenerationError, sampler
@@ -43,9 +44,7 @@ def _argument(rng: np.random.Generator, case: Case) -> Case | None:
     cands = [v for v in [arg.default, *arg.candidates(ins)] if not ops.same_value(v, current)]
     if not cands:
         return None
-    out = case.copy()
-    out.nodes[i].attrs[arg.name] = cands[int(rng.integers(len(cands)))]
-    return out
+    return set_attr(case, node.id, arg.name, cands[int(rng.integers(len(cands)))])
 
 
 @mutation("dtype")
@@ -54,10 +53,9 @@ def _dtype(rng: np.random.Generator, case: Case) -> Case | None:
     floats = [i for i, x in enumerate(case.inputs) if x.dtype in FLOAT_DTYPES]
     if not floats:
         return None
-    out = case.copy()
-    x = out.inputs[floats[int(rng.integers(len(floats)))]]
-    x.dtype = [d for d in FLOAT_DTYPES if d != x.dtype][int(rng.integers(len(FLOAT_DTYPES) - 1))]
-    return out
+    x = case.inputs[floats[int(rng.integers(len(floats)))]]
+    dtype = [d for d in FLOAT_DTYPES if d != x.dtype][int(rng.integers(len(FLOAT_DTYPES) - 1))]
+    return edit_inputs(case, [x.name], dtype=dtype)
 
 
 @mutation("size")
@@ -69,20 +67,15 @@ def _size(rng: np.random.Generator, case: Case) -> Case | None:
     old = sizes[int(rng.integers(len(sizes)))]
     new = [s for s in (1, old - 1, old + 1, 2 * old) if s >= 1 and s != old]
     pick = new[int(rng.integers(len(new)))]
-    out = case.copy()
-    for x in out.inputs:
-        x.shape = [pick if s == old else s for s in x.shape]
-    return out
+    return map_inputs(case, lambda x: input_with(x, shape=[pick if s == old else s
+                                                            for s in x.shape]))
 
 
 @mutation("dynamic")
 def _dynamic(rng: np.random.Generator, case: Case) -> Case | None:
     """Export the batch dim as dynamic (or stop doing so)."""
-    out = case.copy()
-    on = not any(x.dynamic for x in out.inputs)
-    for x in out.inputs:
-        x.dynamic = [0] if on and x.shape else []
-    return out
+    on = not any(x.dynamic for x in case.inputs)
+    return map_inputs(case, lambda x: input_with(x, dynamic=[0] if on and x.shape else []))
 
 
 def corpus_cases(root: Path) -> list[Case]:
@@ -120,7 +113,7 @@ def mutate_case(seed: int, vocab: Sequence[str] | None = None,
     pool = [p for p in parents if allowed is None or set(p.ops) <= allowed] or list(parents)
     parent = pool[int(rng.integers(len(pool)))]
     names = sorted(MUTATIONS)
-    case, applied = parent.copy(), []
+    case, applied = parent, []
     for _ in range(tries):
         if len(applied) >= 1 + int(rng.integers(3)):
             break
@@ -135,7 +128,6 @@ def mutate_case(seed: int, vocab: Sequence[str] | None = None,
         except (CaseError, KeyError, ValueError, IndexError):
             continue
         case, applied = cand, [*applied, name]
-    case.seed = seed  # fresh weights and inputs as well as the edits
-    case.origin = {"sampler": "mutate", "ngram": case.ops, "parent": parent.hash,
-                   "mutations": applied}
-    return case
+    # Fresh weights and inputs as well as the edits.
+    return replace(case, seed=seed, origin={"sampler": "mutate", "ngram": case.ops,
+                                            "parent": parent.hash, "mutations": applied})

@@ -16,16 +16,28 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
+from onnx import shape_inference
 
 from fuzzer import fusions, targets
 from fuzzer.blame import blame
 from fuzzer.case import Case, CaseError
 from fuzzer.compare import Reference, close, compare
-from fuzzer.model import materialize, to_fp64
+from fuzzer.edit import reseed, with_shapes
+from fuzzer.model import make_inputs, materialize, to_fp64
+from fuzzer.ops.limitations import known
 from fuzzer.targets import Artifact, StageFailure
-from fuzzer.targets.runtimes import run_reference
-from fuzzer.verdict import AT_SHAPES, Attribution, Outcome, Stage, Symptom, Verdict, first_line
+from fuzzer.targets.runtimes import ORT_FUSED, ORT_TRANSFORMERS, run_reference
+from fuzzer.verdict import (
+    Attribution,
+    Outcome,
+    Stage,
+    Symptom,
+    Verdict,
+    at_shapes,
+    first_line,
+)
 
 UNSUPPORTED = re.compile(
     r"NOT_IMPLEMENTED|not (?:yet )?implemented|\bnot supported\b|does not support|"
@@ -101,8 +113,6 @@ _CONTRIB_IN_ONNX_DOMAIN = frozenset({"SimplifiedLayerNormalization",
 
 
 def _has_contrib_ops(model: bytes) -> bool:
-    import onnx
-
     return any(n.domain == "com.microsoft" or n.op_type in _CONTRIB_IN_ONNX_DOMAIN
                for n in onnx.load_from_string(model).graph.node)
 
@@ -110,8 +120,6 @@ def _has_contrib_ops(model: bytes) -> bool:
 def _validate(model: bytes, rewritten: bool = False) -> None:
     """onnx.checker on the model; for a rewriter's output (`rewritten`), not when it holds
     ONNX Runtime contrib ops the checker cannot know."""
-    import onnx
-
     if rewritten and _has_contrib_ops(model):
         return
 
@@ -168,8 +176,6 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
             v.stage, v.attribution = Stage.GRAPH_OPTIMIZATION, Attribution.OPTIMIZER
             v.evidence["blame"] = blamed
     if v.outcome == Outcome.UNSUPPORTED:
-        from fuzzer.ops.limitations import known
-
         reason = known(case, v)
         if reason:  # already documented: counted under its reason, never re-reported
             v.evidence["known_limitation"] = reason
@@ -179,8 +185,6 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
 
 def _blame(target: targets.Target, art: Artifact,
            fails: Callable[[bytes, str], bool]) -> dict[str, Any] | None:
-    from fuzzer.targets.runtimes import ORT_FUSED, ORT_TRANSFORMERS
-
     # ONNX Runtime's transformers whose fused ops appear first: the likeliest culprits.
     seen = (art.notes.get("fired") or {}).get(target.runtime.name) or {}
     likely = [ORT_FUSED[t] for t in seen if t in ORT_FUSED]
@@ -301,9 +305,6 @@ def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,
 def _invalid_at(art: Artifact) -> str | None:
     """ONNX's strict shape inference of the model with its inputs fixed to `art.inputs`'
     shapes: the error it reports, or None when the model is valid at those shapes."""
-    import onnx
-    from onnx import shape_inference
-
     model = onnx.load_from_string(art.model)
     for inp, t in zip(model.graph.input, art.inputs, strict=False):
         dims = inp.type.tensor_type.shape.dim
@@ -344,8 +345,6 @@ def other_shapes(case: Case) -> list[list[list[int]]]:
 
 
 def _specialized(art: Artifact) -> bool:
-    import onnx
-
     graph = onnx.load_from_string(art.model).graph
     declared = {i.name: i.type.tensor_type.shape.dim for i in graph.input}
     for x in art.case.inputs:
@@ -361,16 +360,12 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
     """A model exported with dynamic dims must also be right at other sizes of them. Torch
     eager runs again here, so the stage says so: a worker lost in it makes the Case invalid,
     not the runtime guilty."""
-    from fuzzer.model import make_inputs
-
     alternatives = other_shapes(art.case)
     if not alternatives or _specialized(art):
         return None  # the exporter declared a dim static (allowed by Dim.AUTO): nothing to hold
     for k, shapes in enumerate(alternatives):
-        alt_case = art.case.copy()
-        for x, shape in zip(alt_case.inputs, shapes, strict=True):
-            x.shape = shape
-        alt_case.seed = art.case.seed + k + 1  # fresh values as well as a fresh shape
+        # Fresh values as well as a fresh shape.
+        alt_case = reseed(with_shapes(art.case, shapes), art.case.seed + k + 1)
         if on_stage:
             on_stage(Stage.EAGER.value)
         try:
@@ -378,7 +373,7 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
         except Invalid:
             continue  # eager rejects this size: nothing to hold the converter to
         alt = Artifact(art.case, art.module, ref.inputs, model=art.model)
-        where = f"{AT_SHAPES}{shapes}: "
+        where = at_shapes(shapes)
         if on_stage:
             on_stage(Stage.RUNTIME_RUN.value)
         try:
@@ -423,8 +418,6 @@ def _layout(outs: list[Any]) -> list[tuple[tuple[int, ...], str]]:
 
 
 def _declared_dtypes(art: Artifact) -> list[str]:
-    import onnx
-
     graph = onnx.load_from_string(art.model).graph
     return [str(onnx.helper.tensor_dtype_to_np_dtype(o.type.tensor_type.elem_type))
             for o in graph.output]

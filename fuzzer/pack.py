@@ -19,6 +19,8 @@ import torch
 
 from fuzzer.case import Case, Input, Node, split_ref
 from fuzzer.compare import Reference, compare
+from fuzzer.model import infer
+from fuzzer.oracle import run_chain
 from fuzzer.targets import Artifact, StageFailure, parse
 from fuzzer.verdict import Outcome, Verdict
 
@@ -70,8 +72,6 @@ Feature = tuple[str, str]  # (operator, dtype of its first operand)
 
 
 def features(case: Case) -> set[Feature]:
-    from fuzzer.model import infer
-
     try:
         metas = infer(case)  # memoized: the worker inferred these when it generated the Case
     except Exception:
@@ -117,8 +117,6 @@ def judge_pack(cases: Sequence[Case], target_name: str, refs: Sequence[Reference
     `alive()` is called before each packed export (a sandbox resets its timeout on it).
     Members in `alone` (e.g. failed an earlier target) or that `risk` expects to fail are
     judged alone from the start; `risk` learns from every verdict."""
-    from fuzzer.oracle import run_chain
-
     target = parse(target_name)
     out: dict[int, Verdict] = {}
     for k, c in enumerate(cases):

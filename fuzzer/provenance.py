@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import torch
+
 from fuzzer.case import Case
 
 DTYPE_NOT_ENFORCED = "dtype not enforced"
@@ -68,7 +70,7 @@ class Dispatched:
 
 def _undeclared(node: Any, fn: Any) -> list[str]:
     """The tensor inputs whose dtype the torchlib function's signature does not declare."""
-    import torch
+    # private torch.onnx module: read only when a finding is blamed
     from torch.onnx._internal.exporter import _core
 
     sig = getattr(fn, "op_signature", None)
@@ -101,6 +103,7 @@ def _undeclared(node: Any, fn: Any) -> list[str]:
 @contextmanager
 def observed_dispatch() -> Iterator[list[Dispatched]]:
     """Record what torch.onnx's dispatcher picks for every FX node during an export."""
+    # private torch.onnx module: read only when a finding is blamed
     from torch.onnx._internal.exporter import _core, _dispatching
 
     records: list[Dispatched] = []
@@ -120,8 +123,7 @@ def observed_dispatch() -> Iterator[list[Dispatched]]:
 
 
 def _export(case: Case, optimize: bool) -> tuple[Any, list[Dispatched], Any, list[Any]]:
-    import torch
-
+    # private torch.onnx module: read only when a finding is blamed
     from fuzzer.model import materialize
     from fuzzer.targets.exporters import quiet
 
@@ -159,13 +161,12 @@ def _pick(case: Case, proto: Any, records: list[Dispatched], error: str
 
 def _output_stage(prog: Any, module: Any, inputs: list[Any]) -> str:
     """Where an output's dtype/shape first differs from eager: '' when FX and ONNX agree."""
-    import torch
-
     with torch.no_grad():
         eager = module(*inputs)
         fx = prog.exported_program.module()(*inputs)
     eager = eager if isinstance(eager, tuple | list) else (eager,)
     fx = fx if isinstance(fx, tuple | list) else (fx,)
+    # private torch.onnx module: read only when a finding is blamed
     from torch.onnx._internal.exporter import _core
 
     for i, (e, f, o) in enumerate(zip(eager, fx, prog.model.graph.outputs, strict=False)):
@@ -187,14 +188,13 @@ def blame_dynamo(case: Case, error: str = "", optimize: bool = True) -> Blame | 
         return None
     stage = _output_stage(prog, module, inputs)
     if stage.startswith("onnx:"):
+        # private torch.onnx module: read only when a finding is blamed
         from torch.onnx._internal.exporter import _core
 
         src, tracker = where(_core._exported_program_to_onnx_program)
         return Blame("torch.onnx", "_core._exported_program_to_onnx_program", src, tracker,
                      "graph output differs from the FX graph", evidence=stage[6:])
     if stage.startswith("fx:"):
-        import torch
-
         src, tracker = where(torch.export.export)
         return Blame("torch.export", "torch.export.export", src, tracker,
                      "FX graph differs from eager", evidence=stage[4:])
@@ -205,6 +205,7 @@ def blame_dynamo(case: Case, error: str = "", optimize: bool = True) -> Blame | 
     src, tracker = where(rec.function)
     name = fn.__name__
     if rec.undeclared:
+        # private torch.onnx module: read only when a finding is blamed
         from torch.onnx._internal.exporter import _dispatching
 
         dsrc, dtracker = where(_dispatching.dispatch)
@@ -217,6 +218,7 @@ def blame_dynamo(case: Case, error: str = "", optimize: bool = True) -> Blame | 
 
 def blame_torchscript(case: Case, opset: int) -> Blame | None:
     """The TorchScript exporter's symbolic function for the Case's last operator."""
+    # private torch.onnx module: read only when a finding is blamed
     import torch.onnx.utils  # noqa: F401  (registers the symbolic functions)
     from torch.onnx._internal.torchscript_exporter import registration
 

@@ -17,7 +17,9 @@ from typing import Any
 
 from fuzzer import ops
 from fuzzer.case import Case
+from fuzzer.edit import set_attr
 from fuzzer.repro import repro_script
+from fuzzer.seeds import load_seeds
 from fuzzer.verdict import Attribution, Outcome, Stage, Verdict
 
 Runner = Callable[[Case, str], Verdict]
@@ -39,12 +41,11 @@ class Context:
 def controls(case: Case, target: str, run: Runner) -> str:
     """Reset each non-default argument in turn; the first reset that makes the failure go
     away is the control a maintainer can diff against."""
-    for i, n in enumerate(case.nodes):
+    for n in case.nodes:
         spec = ops.get(n.op)
         for a in spec.args:
             if a.name in n.attrs and not ops.same_value(n.attrs[a.name], a.default):
-                trial = case.copy()
-                trial.nodes[i].attrs[a.name] = a.default
+                trial = set_attr(case, n.id, a.name, a.default)
                 try:
                     v = run(trial, target)
                 except Exception:  # a control we cannot run is no control
@@ -59,8 +60,6 @@ def mined_chain(case: Case, seeds_dir: Path | None) -> tuple[list[str], list[str
     """The longest run of the Case's operators (≤ 4) found in mined architectures."""
     if seeds_dir is None or not (seeds_dir / "ngrams.json").is_file():
         return [], []
-    from fuzzer.seeds import load_seeds
-
     seeds = load_seeds(seeds_dir)
     chain = case.ops
     for n in range(min(4, len(chain)), 0, -1):

@@ -12,6 +12,9 @@ from fuzzer import targets
 from fuzzer.case import Case, split_ref
 from fuzzer.codegen import inputs_source, model_source
 from fuzzer.compare import TOLERANCE, judged_dtype, producer
+from fuzzer.edit import with_outputs
+from fuzzer.model import infer
+from fuzzer.ops.spec import GatherTies
 from fuzzer.verdict import Symptom, Verdict
 
 ISOLATE = {Symptom.PROCESS_DEATH, Symptom.HANG, Symptom.OUT_OF_MEMORY}
@@ -95,8 +98,6 @@ def runtime_source(runtime: targets.Component) -> str:
 
 def _judged(case: Case) -> dict[int, str]:
     """Outputs the oracle holds to another dtype's tolerance than their own."""
-    from fuzzer.model import infer
-
     try:
         metas = infer(case)
     except Exception:
@@ -115,8 +116,6 @@ def _rules(case: Case) -> tuple[dict[int, tuple[int, Any, bool]], dict[int, int]
     """The comparison rules the oracle applied that a plain comparison would miss: index
     outputs of operators with ties (output -> (tie input, dim, keepdim)), outputs whose order
     is unspecified (output -> dim), and a Case computing the tie operators' inputs."""
-    from fuzzer.ops.spec import GatherTies
-
     ties: dict[int, tuple[int, Any, bool]] = {}
     unordered: dict[int, int] = {}
     tie_inputs: list[str] = []
@@ -137,9 +136,7 @@ def _rules(case: Case) -> tuple[dict[int, tuple[int, Any, bool]], dict[int, int]
             unordered[i] = int(spec.unordered(attrs))
     if not tie_inputs:
         return ties, unordered, None
-    sub = case.copy()
-    sub.outputs = tie_inputs
-    return ties, unordered, sub
+    return ties, unordered, with_outputs(case, tie_inputs)
 
 
 TIE_INPUTS = '''def tie_inputs(args):

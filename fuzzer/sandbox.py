@@ -23,6 +23,16 @@ from typing import Any
 
 from fuzzer.case import Case
 from fuzzer.job import case_for, schedule
+from fuzzer.protocol import (
+    Alive,
+    CasesMade,
+    Done,
+    Reply,
+    Request,
+    RunCase,
+    RunJob,
+    VerdictOf,
+)
 from fuzzer.verdict import Attribution, Outcome, Stage, Symptom, Verdict, first_line
 from fuzzer.worker import STAGES, serve
 
@@ -155,20 +165,20 @@ class Sandbox:
             self._warm_rss > 0 and _rss_mb(self._proc.pid) - self._warm_rss
             > self.limits.recycle_mb)
 
-    def _request(self, *req: Any) -> None:
+    def _request(self, req: Request) -> None:
         if self._proc is None or self._worn():
             self._stop()
             self._start()
         self._conn.send(req)
 
     def run(self, case: Case, target: str) -> Verdict:
-        self._request("run", case.to_json(indent=None), target)
+        self._request(RunCase(case.to_json(indent=None), target))
         msg = self._await()
         if isinstance(msg, _Loss):
             return self._lost(target, msg)
-        if msg[0] != "verdict":
+        if not isinstance(msg, VerdictOf):
             self._unexpected(msg)
-        return self._verdict(msg[3])
+        return self._verdict(msg.verdict)
 
     def run_job(self, job: dict[str, Any]) -> list[tuple[str, list[Verdict], str]]:
         """Generate a job's Cases in the worker and judge each on its targets
@@ -181,21 +191,21 @@ class Sandbox:
         jsons: list[str | None] = [None] * len(members)
         errors: dict[int, str] = {}
         got: dict[tuple[int, str], Verdict] = {}
-        self._request("job", job)
+        self._request(RunJob(job))
         while True:
             msg = self._await()
             if isinstance(msg, _Loss):
                 self._blame(msg, schedule(job, errors), got)
                 break
-            if msg[0] == "cases":
-                jsons, errors = list(msg[1]), dict(msg[2])
-            elif msg[0] == "verdict":
-                got[(msg[1], msg[2])] = self._verdict(msg[3])
+            if isinstance(msg, CasesMade):
+                jsons, errors = list(msg.jsons), dict(msg.errors)
+            elif isinstance(msg, VerdictOf):
+                got[(msg.member, msg.target)] = self._verdict(msg.verdict)
                 if self._proc is None:
                     break  # it hit its memory cap: the rest run in a fresh worker
-            elif msg[0] == "done":
+            elif isinstance(msg, Done):
                 break
-            elif msg[0] != "alive":
+            elif not isinstance(msg, Alive):
                 self._unexpected(msg)
         for k in range(len(members)):
             if jsons[k] is None and k not in errors:
@@ -235,11 +245,11 @@ class Sandbox:
             self._stop(kill=True)  # a worker that hit its cap is not reused
         return v
 
-    def _unexpected(self, msg: tuple[Any, ...]) -> Any:
+    def _unexpected(self, msg: object) -> Any:
         self._stop(kill=True)
         raise WorkerError(f"unexpected worker message {str(msg)[:200]}")
 
-    def _await(self) -> tuple[Any, ...] | _Loss:
+    def _await(self) -> Reply | _Loss:
         """The worker's next message, or a _Loss when it died, gave no sign of life within
         the timeout or outgrew its memory cap."""
         t0 = time.perf_counter()

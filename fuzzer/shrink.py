@@ -13,13 +13,30 @@ others, rewiring their consumers to an input of the same shape and dtype.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fuzzer import ops
-from fuzzer.case import Case, CaseError, Input, split_ref, upstream, validate
+from fuzzer.case import Case, CaseError, Const, Input, validate
+from fuzzer.edit import (
+    canonical,
+    default_values,
+    drop_attr,
+    edit_inputs,
+    keep_nodes,
+    map_inputs,
+    prune,
+    rename_reads,
+    with_origin,
+    with_outputs,
+)
+from fuzzer.edit import (
+    input_with as replace_input,
+)
+from fuzzer.model import infer as model_infer
 from fuzzer.ops.spec import Meta
 from fuzzer.verdict import (
     Outcome,
@@ -76,14 +93,6 @@ def ddmin(items: Sequence[T], test: Callable[[list[T]], bool],
 DTYPE_ORDER = ("float32", "int64", "bool", "float64", "int32", "float16", "int8", "uint8",
                "int16", "bfloat16")
 SIMPLE_DISTS = ("normal", "int", "bool")
-
-
-def default_values(dtype: str) -> dict[str, Any]:
-    if dtype == "bool":
-        return {"dist": "bool", "p": 0.5}
-    if dtype in ("float32", "float64", "float16", "bfloat16"):
-        return {"dist": "normal", "scale": 1.0}
-    return {"dist": "int", "low": 0 if dtype == "uint8" else -8, "high": 8}
 
 
 def _values_cost(x: Input) -> int:
@@ -159,118 +168,10 @@ class Runner:
 # -- Case surgery -------------------------------------------------------------------------
 def infer(case: Case) -> dict[str, list[Meta]] | None:
     """Metas of every value, or None when the Case's shapes do not fit together."""
-    from fuzzer.model import infer as model_infer
-
     try:
         return model_infer(case)
     except Exception:
         return None
-
-
-def _meta(metas: dict[str, list[Meta]], ref: str) -> Meta:
-    base, idx = split_ref(ref)
-    return metas[base][idx or 0]
-
-
-def fresh_name(case: Case) -> str:
-    used = {x.name for x in case.inputs} | {n.id for n in case.nodes} | \
-        {k.name for k in case.consts}
-    k = 0
-    while f"x{k}" in used:
-        k += 1
-    return f"x{k}"
-
-
-def prune(case: Case) -> Case | None:
-    """Drop nodes no output depends on, then inputs nothing reads; outputs that are bare
-    graph inputs test nothing and go too. None when no output is left."""
-    inputs = {x.name for x in case.inputs} | {k.name for k in case.consts}
-    outputs = list(dict.fromkeys(o for o in case.outputs if split_ref(o)[0] not in inputs))
-    if not outputs:
-        return None
-    live = upstream(case, outputs)
-    c = case.copy()
-    c.nodes = [n for n in c.nodes if n.id in live]
-    c.inputs = [x for x in c.inputs if x.name in live]
-    c.consts = [k for k in c.consts if k.name in live]
-    c.outputs = outputs
-    return c
-
-
-def canonical(case: Case) -> Case:
-    """Keyword arguments at their default are implied: leaving them out changes no
-    behaviour and lets a reader see the one argument that matters."""
-    c = case.copy()
-    for n in c.nodes:
-        defaults = ops.get(n.op).defaults()
-        n.attrs = {k: v for k, v in n.attrs.items()
-                   if k not in defaults or not ops.same_value(defaults[k], v)}
-    return c
-
-
-def keep_nodes(case: Case, keep: set[str], metas: dict[str, list[Meta]]) -> Case | None:
-    """`case` with only the nodes in `keep`. An argument that read a deleted node's output
-    reads a value of exactly its shape and dtype instead: one of the deleted node's own
-    inputs, else a graph input, else a fresh graph input, so shapes still fit by
-    construction. A graph output moves to the deleted node's first input."""
-    c = case.copy()
-    deleted = {n.id: n for n in c.nodes if n.id not in keep}
-    repl: dict[tuple[str, int], str] = {}
-    dynamic = any(x.dynamic for x in c.inputs)
-
-    def resolve(ref: str) -> str:
-        base, idx = split_ref(ref)
-        if base not in deleted:
-            return ref
-        key = (base, idx or 0)
-        if key in repl:
-            return repl[key]
-        want = metas[base][idx or 0]
-        choice = None
-        for a in deleted[base].args:
-            r = resolve(a)
-            if _meta(metas, r) == want:
-                choice = r
-                break
-        if choice is None:
-            choice = next((x.name for x in c.inputs if _meta(metas, x.name) == want), None)
-        if choice is None:
-            choice = fresh_name(c)
-            c.inputs.append(Input(choice, list(want.shape), want.dtype,
-                                  default_values(want.dtype),
-                                  [0] if dynamic and want.shape else []))
-            metas[choice] = [want]
-        repl[key] = choice
-        return choice
-
-    metas = dict(metas)
-    kept = []
-    for n in c.nodes:
-        if n.id in deleted:
-            continue
-        n.args = [resolve(a) for a in n.args]
-        kept.append(n)
-    c.nodes = kept
-
-    def resolve_output(ref: str) -> str:
-        # An output has no shape to fit: it moves up the chain to the deleted node's input.
-        base, _ = split_ref(ref)
-        if base not in deleted:
-            return ref
-        args = deleted[base].args
-        if not args:
-            return resolve(ref)
-        # Where branches join (fan-in), up the first branch that still computes something:
-        # the first argument may be a graph input, which is no output at all.
-        graph = {x.name for x in c.inputs} | {k.name for k in c.consts}
-        for a in args:
-            r = resolve_output(a)
-            if split_ref(r)[0] not in graph:
-                return r
-        return resolve_output(args[0])
-
-    c.outputs = [resolve_output(o) for o in c.outputs]
-    return prune(c)
 
 
 # -- the shrinker -------------------------------------------------------------------------
@@ -352,22 +253,18 @@ def drop_outputs(s: Shrinker) -> None:
     for o in list(s.best.outputs):
         if len(s.best.outputs) < 2:
             return
-        c = s.best.copy()
-        c.outputs = [x for x in c.outputs if x != o]
-        s.consider(prune(c))
+        s.consider(prune(with_outputs(s.best, [x for x in s.best.outputs if x != o])))
 
 
 def reset_attrs(s: Shrinker) -> None:
     """One keyword argument back to its default at a time."""
     for node_id, key in [(n.id, k) for n in s.best.nodes for k in n.attrs]:
-        c = s.best.copy()
         try:
-            node = c.node(node_id)
+            node = s.best.node(node_id)
         except KeyError:
             continue
         if key in node.attrs:
-            del node.attrs[key]
-            s.consider(c)
+            s.consider(drop_attr(s.best, node_id, key))
 
 
 def _shape_edits(shape: list[int]) -> Iterator[tuple[list[int], int | None]]:
@@ -396,18 +293,24 @@ def shrink_shapes(s: Shrinker) -> None:
 
 def _try_shape(s: Shrinker, name: str, old: list[int], new: list[int],
                dropped: int | None) -> bool:
+    def moved(x: Input, together: bool) -> Input:
+        if not (x.name == name or (together and x.shape == old)):
+            return x
+        dynamic = x.dynamic if dropped is None else \
+            [d - (d > dropped) for d in x.dynamic if d != dropped]
+        return replace_input(x, shape=list(new), dynamic=dynamic)
+
+    def param(k: Const) -> Const:  # parameters shaped like the input's last dims follow it
+        r = len(k.shape)
+        if k.values is None or dropped is not None or not 0 < r <= len(old) or \
+                k.shape != old[-r:]:
+            return k
+        return dataclasses.replace(k, shape=list(new[-r:]))
+
     for together in (True, False):
-        c = s.best.copy()
-        for x in c.inputs:
-            if x.name == name or (together and x.shape == old):
-                x.shape = list(new)
-                if dropped is not None:
-                    x.dynamic = [d - (d > dropped) for d in x.dynamic if d != dropped]
-        if together and dropped is None:  # parameters shaped like the input's last dims
-            for k in c.consts:
-                r = len(k.shape)
-                if k.values is not None and 0 < r <= len(old) and k.shape == old[-r:]:
-                    k.shape = list(new[-r:])
+        c = map_inputs(s.best, lambda x, t=together: moved(x, t))
+        if together and c.consts:
+            c = dataclasses.replace(c, consts=[param(k) for k in c.consts])
         if s.consider(c):
             return True
     return False
@@ -419,11 +322,7 @@ def simplify_dtypes(s: Shrinker) -> None:
         if x0 is None:
             continue
         for dt in DTYPE_ORDER[:DTYPE_ORDER.index(x0.dtype)]:
-            c = s.best.copy()
-            for x in c.inputs:
-                if x.name == name:
-                    x.dtype, x.values = dt, default_values(dt)
-            if s.consider(c):
+            if s.consider(edit_inputs(s.best, [name], dtype=dt, values=default_values(dt))):
                 break
 
 
@@ -432,11 +331,7 @@ def simplify_values(s: Shrinker) -> None:
         x0 = next((x for x in s.best.inputs if x.name == name), None)
         if x0 is None or x0.values == default_values(x0.dtype):
             continue
-        c = s.best.copy()
-        for x in c.inputs:
-            if x.name == name:
-                x.values = default_values(x.dtype)
-        s.consider(c)
+        s.consider(edit_inputs(s.best, [name], values=default_values(x0.dtype)))
 
 
 def merge_inputs(s: Shrinker) -> None:
@@ -445,19 +340,13 @@ def merge_inputs(s: Shrinker) -> None:
         for b in list(s.best.inputs)[i + 1:]:
             if (a.shape, a.dtype) != (b.shape, b.dtype):
                 continue
-            c = s.best.copy()
-            for n in c.nodes:
-                n.args = [a.name if split_ref(r)[0] == b.name else r for r in n.args]
-            s.consider(prune(c))
+            s.consider(prune(rename_reads(s.best, b.name, a.name)))
 
 
 def static_shapes(s: Shrinker) -> None:
     if not any(x.dynamic for x in s.best.inputs):
         return
-    c = s.best.copy()
-    for x in c.inputs:
-        x.dynamic = []
-    s.consider(c)
+    s.consider(edit_inputs(s.best, [x.name for x in s.best.inputs], dynamic=[]))
 
 
 PASSES: list[Callable[[Shrinker], None]] = [
@@ -477,8 +366,7 @@ def shrink(case: Case, verdict: Verdict, run: Callable[[Case], Verdict],
     runner.cache[case.hash] = verdict
     s = Shrinker(case, verdict, runner)
     s.run(passes)
-    out = s.best.copy()
-    out.origin = {**case.origin, "sampler": "shrink", "parent": case.hash,
-                  "ngram": case.origin.get("ngram")}
+    out = with_origin(s.best, {**case.origin, "sampler": "shrink", "parent": case.hash,
+                               "ngram": case.origin.get("ngram")})
     return ShrinkResult(case, out, s.best_verdict, runner.calls, runner.hits,
                         time.perf_counter() - runner.started, runner.exhausted(), s.progress)

@@ -36,6 +36,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +184,6 @@ def _v1_to_v2(con: sqlite3.Connection) -> None:
 
 
 def convfuzz_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("convfuzz")
     except PackageNotFoundError:

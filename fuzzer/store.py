@@ -15,15 +15,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import multiprocessing as mp
+import platform
 import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
 from fuzzer import storage
 from fuzzer.case import Case
+from fuzzer.sandbox import PRELOAD
 from fuzzer.storage import StoreError
 from fuzzer.verdict import Symptom, Verdict, error_class, failure_key, signature, target_family
 
@@ -346,9 +350,6 @@ def _finding_row(row: tuple[Any, ...]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _versions() -> tuple[tuple[str, str], ...]:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {"python": platform.python_version()}
     for pkg in ("convfuzz", "torch", "onnx", "onnxruntime", "onnxscript", "numpy"):
         try:
@@ -367,6 +368,7 @@ def versions() -> dict[str, str]:
 def _dump(case_json: str, target: str, folder: str, chain: bool) -> None:
     """Child process: the finding's ONNX model, inputs and outputs (torch's and the target's,
     as far as the chain gets). Runs apart because the chain may abort the process."""
+    # the child process imports these: the driver writing the store needs none
     import contextlib
     import os
     import traceback
@@ -412,10 +414,6 @@ def dump_artifacts(case: Case, target: str, folder: Path, timeout: float = 60.0,
     """Write model.onnx, inputs.npz, outputs.npz and export.log into `folder`, isolated in a
     child process; False when the child died or hung (the files it got to stay). Without
     `chain`, only the inputs and torch's outputs."""
-    import multiprocessing as mp
-
-    from fuzzer.sandbox import PRELOAD
-
     ctx = mp.get_context("forkserver")
     # The sandbox's preload, in case no sandbox started the forkserver (a campaign on Dask):
     # a cold forkserver child imports torch and both exporters for each finding again.

@@ -7,24 +7,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from fuzzer.case import Case
+from fuzzer.targets import PATTERNS, Opsets
 from fuzzer.verdict import Outcome, Verdict, normalize_error
 
-TORCHSCRIPT_OPSETS = tuple(range(11, 21))
-DYNAMO_OPSETS = (None, 17, 16, 15, 14, 13)  # None: its native opset (18); lower are converted
+
+def sweepable() -> dict[str, Opsets]:
+    """The exporters that carry an opset sweep, by the name `--exporter` takes."""
+    return {p.opsets.exporter: p.opsets for p in PATTERNS if p.opsets is not None}
 
 
 def sweep_targets(exporters: Iterable[str], runtime: str,
                   opsets: Iterable[int] | None = None) -> list[str]:
+    """Each exporter at each of its opsets (or the chosen ones), ending in `runtime`."""
     names: list[str] = []
     chosen = list(opsets) if opsets is not None else None
+    known = sweepable()
     for ex in exporters:
-        if ex == "torchscript":
-            names += [f"torchscript-{o}/{runtime}" for o in (chosen or TORCHSCRIPT_OPSETS)]
-        elif ex == "dynamo":
-            levels = chosen if chosen is not None else DYNAMO_OPSETS
-            names += [f"dynamo{'' if o in (None, 18) else f'-{o}'}/{runtime}" for o in levels]
-        else:
-            raise ValueError(f"unknown exporter {ex!r} (torchscript or dynamo)")
+        if ex not in known:
+            raise ValueError(f"unknown exporter {ex!r} ({' or '.join(known)})")
+        levels = chosen if chosen else known[ex].levels
+        names += [f"{known[ex].name(o)}/{runtime}" for o in levels]
     return names
 
 

@@ -128,8 +128,15 @@ def target_family(target: str) -> str:
 _LISTS = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
 
 
-# How the oracle prefixes a failure found at another size of a dynamic dim (the shapes follow).
-AT_SHAPES = "at input shape(s) "
+# How a failure found at another size of a dynamic dim is told (the shapes follow); written
+# by at_shapes() and read back only by _without_shapes(), both here.
+_AT_SHAPES = "at input shape(s) "
+
+
+def at_shapes(shapes: list[list[int]]) -> str:
+    """The lead of a failure's text when it was found at the inputs' other `shapes` (the
+    shapes themselves go in the verdict's evidence too)."""
+    return f"{_AT_SHAPES}{shapes}: "
 
 
 def _without_shapes(text: str) -> str:
@@ -137,13 +144,13 @@ def _without_shapes(text: str) -> str:
     stage): its structure counts the Case's inputs, which change as the shrinker deletes
     nodes, so a runtime failure there kept every node (386 'findings' of one Split bug in a
     `--dynamic 1.0` campaign)."""
-    if not text.startswith(AT_SHAPES + "["):
+    if not text.startswith(_AT_SHAPES + "["):
         return text
     depth = 0
-    for i, ch in enumerate(text[len(AT_SHAPES):], len(AT_SHAPES)):
+    for i, ch in enumerate(text[len(_AT_SHAPES):], len(_AT_SHAPES)):
         depth += {"[": 1, "]": -1}.get(ch, 0)
         if depth == 0:
-            return AT_SHAPES.rstrip() + text[i + 1:]
+            return _AT_SHAPES.rstrip() + text[i + 1:]
     return text
 
 

@@ -1,11 +1,11 @@
 """The worker process: what runs inside a sandbox (fuzzer/sandbox.py is the driver's side).
 
-Requests arrive on a pipe as tuples: ("run", case_json, target) judges one Case;
-("job", job) generates the job's Cases here (their shape inference is then reused when they
-are materialized) and judges each on its targets, exporting several Cases as one packed model
-where the job says so (fuzzer/pack.py). Answers: ("cases", [json or None], {k: error}) —
-a member the generator fails on is skipped, not fatal —, ("verdict", k, target, verdict
-dict), ("alive",) before each packed export, and ("done",). Where the worker is (stage,
+Requests arrive on a pipe as fuzzer.protocol messages: RunCase judges one Case; RunJob
+generates the job's Cases here (their shape inference is then reused when they are
+materialized) and judges each on its targets, exporting several Cases as one packed model
+where the job says so (fuzzer/pack.py). Answers: CasesMade (JSON or None per member, and the
+generator's errors — a member the generator fails on is skipped, not fatal), VerdictOf per
+member and target, Alive before each packed export, and Done. Where the worker is (stage,
 member) lives in shared memory, so a death is attributed without a message per stage.
 """
 
@@ -16,12 +16,15 @@ import logging
 import os
 import resource
 import signal
+import threading
 import time
+import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
 from fuzzer.case import Case
 from fuzzer.job import case_for, schedule
+from fuzzer.protocol import Alive, CasesMade, Done, Request, RunCase, RunJob, VerdictOf
 from fuzzer.verdict import Outcome, Stage, Symptom, Verdict, first_line
 
 STAGES = list(Stage)  # a stage crosses to the driver as its index
@@ -50,11 +53,12 @@ class Worker:
     def on_stage(self, s: str) -> None:
         self.where[0] = STAGES.index(Stage(s))
 
-    # A Case's hash (its key in refs and costs) is computed once, where the Case is made, and
-    # passed along: canonical JSON + sha256 per call was ~2% of a TorchScript worker's time.
-    def reference(self, case: Case, h: str) -> Any:
+    # A Case's hash (its key in refs and costs) is computed once, by the Case itself.
+    def reference(self, case: Case) -> Any:
+        # worker process only: the driver imports this module for serve()
         from fuzzer import oracle
 
+        h = case.hash
         if h not in self.refs:
             t0 = time.perf_counter()
             self.where[0] = EAGER  # a death here is torch eager's: the Case is invalid
@@ -73,20 +77,19 @@ class Worker:
             v.evidence.setdefault("timings", {}).update(costs)
         return v
 
-    def judge(self, case: Case, h: str, target: str) -> Verdict:
+    def judge(self, case: Case, target: str) -> Verdict:
+        # worker process only: the driver imports this module for serve()
         from fuzzer import oracle
 
         os.ftruncate(self.log_fd, 0)  # the log tail a lost verdict carries is this run's
         os.lseek(self.log_fd, 0, os.SEEK_SET)
         self.where[0] = -1
         try:
-            return self.charged(h, oracle.judge(case, target, self.reference(case, h),
-                                                on_stage=self.on_stage))
+            return self.charged(case.hash, oracle.judge(case, target, self.reference(case),
+                                                        on_stage=self.on_stage))
         except MemoryError as e:
             return Verdict(target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
         except Exception as e:  # the harness broke, not the target: say so, keep serving
-            import traceback
-
             return Verdict(target, Outcome.HARNESS, detail=f"convfuzz internal error: "
                            f"{type(e).__name__}: {first_line(str(e))}",
                            error=traceback.format_exc())
@@ -94,20 +97,18 @@ class Worker:
     def send_verdict(self, k: int, target: str, v: Verdict) -> None:
         if v.outcome != Outcome.PASS:
             self.failed.add(k)
-        self.conn.send(("verdict", k, target, v.to_dict()))
+        self.conn.send(VerdictOf(k, target, v.to_dict()))
 
     def run(self, case_json: str, target: str) -> None:
         case = Case.from_json(case_json)
-        h = case.hash
-        if h not in self.refs:
+        if case.hash not in self.refs:
             self.refs.clear()  # one Case's reference, kept for its next target
         self.at(0)
-        self.send_verdict(0, target, self.judge(case, h, target))
+        self.send_verdict(0, target, self.judge(case, target))
 
     def job(self, job: dict[str, Any]) -> None:
         self.refs.clear()
         cases: list[Case | None] = []
-        hashes: list[str] = []
         errors: dict[int, str] = {}  # members the generator could not draw: skipped
         self.at(GENERATING)
         self.costs.clear()
@@ -118,51 +119,49 @@ class Worker:
             except Exception as e:
                 errors[k] = f"{type(e).__name__}: {first_line(str(e))}"
                 cases.append(None)
-                hashes.append("")
                 continue
             cases.append(case)
-            hashes.append(case.hash)
-            self.costs[hashes[-1]] = {"generate": time.perf_counter() - t0}
-        self.conn.send(("cases", [c.to_json(indent=None) if c else None for c in cases], errors))
+            self.costs[case.hash] = {"generate": time.perf_counter() - t0}
+        self.conn.send(CasesMade([c.to_json(indent=None) if c else None for c in cases], errors))
         # Every member's eager reference before the first export: built between two exports
         # (cold caches) a reference cost ~2.5x as much. A crash here is still member k's.
-        for k, (c, h) in enumerate(zip(cases, hashes, strict=True)):
+        for k, c in enumerate(cases):
             if c is not None:
                 self.at(k)
-                self.reference(c, h)
+                self.reference(c)
         self.failed = set()
         for target, ks in schedule(job, errors):
             if len(ks) == 1:
                 self.at(ks[0])
                 k = ks[0]
-                self.send_verdict(k, target, self.judge(cases[k], hashes[k], target))  # type: ignore[arg-type]
+                self.send_verdict(k, target, self.judge(cases[k], target))  # type: ignore[arg-type]
             else:
-                self.pack(target, [cases[k] for k in ks], [hashes[k] for k in ks], ks)  # type: ignore[misc]
-        self.conn.send(("done",))
+                self.pack(target, [cases[k] for k in ks], ks)  # type: ignore[misc]
+        self.conn.send(Done())
 
-    def pack(self, target: str, cases: list[Case], hashes: list[str],
-             ks: tuple[int, ...]) -> None:
+    def pack(self, target: str, cases: list[Case], ks: tuple[int, ...]) -> None:
+        # worker process only: the driver imports this module for serve()
         from fuzzer.pack import Risk, judge_pack
 
         self.risk = self.risk or Risk()
 
         def alone(j: int) -> Verdict:
             self.at(ks[j])
-            return self.judge(cases[j], hashes[j], target)
+            return self.judge(cases[j], target)
 
         def alive() -> None:
             self.at(PACKED)
-            self.conn.send(("alive",))
+            self.conn.send(Alive())
 
         try:
-            refs = [self.reference(c, h) for c, h in zip(cases, hashes, strict=True)]
+            refs = [self.reference(c) for c in cases]
             verdicts = judge_pack(cases, target, refs, alone,
                                   alive, self.on_stage, self.risk,
                                   [j for j, k in enumerate(ks) if k in self.failed])
         except MemoryError:  # the packed model was too big: let each member speak alone
             verdicts = {j: alone(j) for j in range(len(cases))}
         for j, v in sorted(verdicts.items()):
-            self.send_verdict(ks[j], target, self.charged(hashes[j], v))
+            self.send_verdict(ks[j], target, self.charged(cases[j].hash, v))
 
 
 def thread_lock_for_tqdm() -> None:
@@ -172,8 +171,7 @@ def thread_lock_for_tqdm() -> None:
     each such death left a /dev/shm file and a "leaked semaphore" warning at exit. One
     process, one thread of bars: a thread lock is all tqdm needs here."""
     with contextlib.suppress(ImportError):
-        import threading
-
+        # child processes only (worker, artifact dump); tqdm comes with torch
         from tqdm import tqdm
 
         tqdm.set_lock(threading.RLock())
@@ -181,6 +179,7 @@ def thread_lock_for_tqdm() -> None:
 
 def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
     """The worker's main loop (the sandbox's Process target)."""
+    # worker process only: the driver imports this module for serve()
     import torch
 
     from fuzzer.ops.spec import eager_shapes
@@ -200,14 +199,16 @@ def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
     limit = vsz + (memory_mb + 2048) * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     worker = Worker(conn, fd, where)
-    handlers = {"run": worker.run, "job": worker.job}
     while True:
         try:
-            req = conn.recv()
+            req: Request = conn.recv()
         except EOFError:
             return
-        if req is None:
+        if isinstance(req, RunCase):
+            worker.run(req.case_json, req.target)
+        elif isinstance(req, RunJob):
+            worker.job(req.job)
+        else:  # None: the driver closes this worker
             with contextlib.suppress(OSError):
                 os.close(fd)
             return
-        handlers[req[0]](*req[1:])

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fuzzer.protocol import CasesMade, Done, VerdictOf
 from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.verdict import Outcome, Stage, Symptom
 from tests.conftest import make_case
@@ -133,14 +134,14 @@ def test_a_job_builds_every_members_reference_before_its_first_export() -> None:
     refs_at_first_verdict: list[int] = []
 
     def watch(w: Any, msg: tuple) -> None:
-        if msg[0] == "verdict" and not refs_at_first_verdict:
+        if isinstance(msg, VerdictOf) and not refs_at_first_verdict:
             refs_at_first_verdict.append(len(w.refs))
 
     sent = _job_in_process(5, 4, watch)
-    made = [c for c in sent[0][1] if c]
+    made = [c for c in sent[0].jsons if c]
     assert len(made) >= 3 and refs_at_first_verdict == [len(made)]
-    assert [m[0] for m in sent].count("verdict") == len(made)
-    assert sent[-1] == ("done",)
+    assert [type(m) for m in sent].count(VerdictOf) == len(made)
+    assert isinstance(sent[-1], Done)
 
 
 # 400 products of 1024x1024 matrices: tens of seconds of torch eager on one thread (the
@@ -185,11 +186,11 @@ def test_a_job_judges_each_member_as_judging_it_alone_does() -> None:
     from fuzzer.case import Case
 
     sent = _job_in_process(9, 8)
-    jsons = sent[0][1]
-    kinds = [m[0] for m in sent]
-    assert kinds == ["cases"] + ["verdict"] * len([c for c in jsons if c]) + ["done"]
-    verdicts = [m for m in sent if m[0] == "verdict"]
-    for _, k, target, v in verdicts:
+    jsons = sent[0].jsons
+    kinds = [type(m) for m in sent]
+    assert kinds == [CasesMade] + [VerdictOf] * len([c for c in jsons if c]) + [Done]
+    verdicts = [m for m in sent if isinstance(m, VerdictOf)]
+    for k, target, v in verdicts:
         alone = oracle.judge(Case.from_json(jsons[k]), target)
         assert (v["outcome"], v["stage"], v["symptom"]) == (
             alone.outcome.value, alone.stage.value if alone.stage else None,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from fuzzer.case import Case
+from fuzzer.edit import keep_nodes, set_attr
 from fuzzer.sandbox import Sandbox
-from fuzzer.shrink import Budget, complexity, ddmin, infer, keep_nodes, shrink
+from fuzzer.shrink import Budget, complexity, ddmin, infer, shrink
 from fuzzer.verdict import Outcome, Stage, Symptom
 from tests.conftest import CASES, make_case
 
@@ -127,7 +128,8 @@ def _int_pow_chain() -> Case:
 
 
 def test_canonical_keeps_an_int_argument_whose_default_is_the_equal_float() -> None:
-    from fuzzer.shrink import canonical, nondefault_attrs
+    from fuzzer.edit import canonical
+    from fuzzer.shrink import nondefault_attrs
 
     case = _int_pow_chain()
     kept = canonical(case).nodes[0].attrs
@@ -161,8 +163,7 @@ def test_a_float_exponent_does_not_cover_a_finding_of_the_int_one() -> None:
                           "attrs": {"exponent": 2}}],
                         inputs=[{"name": "x", "shape": [8], "dtype": "int16"}])
     same = _int_pow_chain()
-    floated = same.copy()
-    floated.nodes[0].attrs["exponent"] = 2.0
+    floated = set_attr(same, same.nodes[0].id, "exponent", 2.0)
     floated = Case.from_json(floated.to_json())  # as a store would hand it back
     assert type(floated.nodes[0].attrs["exponent"]) is float
     assert covers(minimal, same) and not covers(minimal, floated)

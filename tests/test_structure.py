@@ -1,6 +1,7 @@
 """The shape of the package, read from its source with `ast`: no import circle between
 fuzzer's modules (imports inside functions count; `if TYPE_CHECKING:` blocks do not, they
-never run) and no module over 600 lines."""
+never run), no module over 600 lines, and an import inside a function only with a one-line
+reason (a heavy or optional dependency, a process boundary) beside or above it."""
 
 from __future__ import annotations
 
@@ -73,3 +74,33 @@ def test_no_module_is_over_600_lines() -> None:
     long = {str(p.relative_to(ROOT.parent)): n for p in _modules().values()
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def _local_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    return [node for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+            for node in ast.walk(fn) if isinstance(node, ast.Import | ast.ImportFrom)]
+
+
+def _has_reason(lines: list[str], node: ast.stmt) -> bool:
+    """A comment on the import's lines, or above the block of imports it belongs to."""
+    if any("#" in lines[i - 1] for i in range(node.lineno, (node.end_lineno or node.lineno) + 1)):
+        return True
+    k = node.lineno - 2
+    while k >= 0:
+        text = lines[k].strip()
+        if text.startswith("#") or (text.split("#")[0].rstrip().endswith(":") and "#" in text):
+            return True
+        if not (text.startswith(("import ", "from ", ")")) or text.endswith(",") or not text):
+            return False
+        k -= 1
+    return False
+
+
+def test_every_import_inside_a_function_says_why() -> None:
+    bare = []
+    for path in _modules().values():
+        text = path.read_text()
+        lines = text.splitlines()
+        bare += [f"{path.relative_to(ROOT.parent)}:{n.lineno}"
+                 for n in _local_imports(ast.parse(text)) if not _has_reason(lines, n)]
+    assert not bare, f"function-local imports without a reason: {bare}"

@@ -10,6 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from fuzzer import storage
 from fuzzer.commands.common import (
     MemoryOpt,
     TargetOpt,
@@ -39,6 +40,7 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
             f"{n}-grams {c['exercised']}/{c['mined']} ({100 * c['share']:.1f}%)"
             for n, c in sorted(prog.coverage.items())))
     if prog.fusions:
+        # on use: `convfuzz --help` and bad flags stay fast (no torch)
         from fuzzer.fusions import summary
 
         cov = summary([prog.fusions])
@@ -58,22 +60,6 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
         for case, v in list(prog.failures)[-3:]:
             t.add_row("[red]failure[/red]", f"{v.target} {v.key}: {' → '.join(case.ops)}")
     return t
-
-
-def _saved_config(store_dir: Path) -> dict[str, Any]:
-    from fuzzer.storage import is_store
-    from fuzzer.store import Store, StoreError
-
-    if not is_store(store_dir):
-        raise StoreError(f"{store_dir}: no campaign store to resume")
-    st = Store(store_dir, readonly=True)
-    try:
-        saved = st.get_meta("config")
-    finally:
-        st.close()
-    if not saved:
-        raise StoreError(f"{store_dir}: the store has no campaign settings to resume")
-    return dict(saved)
 
 
 @app.command()
@@ -143,6 +129,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
     """Run a fuzz campaign: generate Cases, convert and execute them on every target, judge,
     record every verdict in the store, shrink each new failure and file it as a finding.
     Ctrl-C stops cleanly; `--resume DIR` picks up where a stopped (or killed) campaign left."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
     from fuzzer.generate import vocabulary
     from fuzzer.sampling import GenConfig, GenerationError, draw, samplers
@@ -151,7 +138,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
     from fuzzer.store import Store
 
     if resume is not None:
-        saved = _saved_config(resume)
+        saved = CampaignConfig.saved(resume)
         seed, target, source, op = saved["seed"], saved["targets"], saved["sampler"], \
             saved.get("vocab")
         max_len, nondefault, dynamic = saved["max_len"], saved["nondefault"], saved["dynamic"]
@@ -180,16 +167,12 @@ def fuzz(seconds: Annotated[float, typer.Option(
                              limits=Limits(timeout=timeout, memory_mb=memory_mb),
                              shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
                              scheduler=scheduler, weights=weights, pack=pack)
-        store.set_meta("config", {"seed": seed, "targets": [
-            f"{n}@{weights[n]}" if n in weights else n for n in names], "sampler": cfg.sampler,
-                                  "max_len": max_len, "nondefault": nondefault,
-                                  "dynamic": dynamic, "vocab": vocab, "seeds": gen.seeds,
-                                  "vocabulary": vocabulary_, "pack": pack,
-                                  "near_miss": gen.near_miss})
+        cfg.save(store)
         if resume is not None:
             out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
                       f"case {store.max_seq() + 1}")
         stop = threading.Event()
+        # on use: `convfuzz --help` and bad flags stay fast (no torch)
         from fuzzer.campaign import Progress
 
         prog = Progress()
@@ -227,6 +210,7 @@ def mine(source: Annotated[list[str] | None, typer.Option(
                                                    "architectures per source.")] = None) -> None:
     """Mine operator n-grams (n = 1..4, along data flow) and attribute values from real
     architectures built from configs (no weights, no download) into a seeds directory."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.mine import mine as run_mine
 
     def progress(name: str, status: str) -> None:
@@ -243,7 +227,7 @@ def mine(source: Annotated[list[str] | None, typer.Option(
 @app.command()
 @guarded
 def analyze(stores: Annotated[list[Path], typer.Argument(
-                help="Campaign store directories (each holds store.sqlite).",
+                help=f"Campaign store directories (each holds {storage.DB}).",
                 show_default=False)],
             out_dir: Annotated[Path, typer.Option(
                 "--out", help="Directory for report.md/.html/.json and the PNG plots.")]
@@ -262,6 +246,7 @@ def analyze(stores: Annotated[list[Path], typer.Argument(
     """Statistics over campaign stores: failure rates of the real and random arms with 95%
     CIs and tests, n-gram enrichment (Fisher + Benjamini–Hochberg), real-world exposure of
     minimized failures, the stage x symptom taxonomy beside the paper's; plots and a report."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.analysis_report import analyze as run_analysis
     from fuzzer.analyze import ANY, ARMS
     from fuzzer.generate import default_seeds

@@ -47,6 +47,7 @@ def guarded(fn: F) -> F:
     """Map every known kind of bad input to a one-line error and exit code 2."""
     @functools.wraps(fn)
     def wrapper(*a: Any, **kw: Any) -> Any:
+        # on use: `convfuzz --help` and bad flags stay fast (no torch)
         from fuzzer.case import CaseError
         from fuzzer.generate import GenerationError
         from fuzzer.store import StoreError
@@ -67,6 +68,7 @@ def guarded(fn: F) -> F:
 
 def open_sandbox(timeout: float, memory_mb: int = 4096) -> Any:
     """The sandbox every command runs Cases in, with the command's limits."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.sandbox import Limits, Sandbox
 
     return Sandbox(Limits(timeout=timeout, memory_mb=memory_mb))
@@ -74,6 +76,7 @@ def open_sandbox(timeout: float, memory_mb: int = 4096) -> Any:
 
 def target_names(names: list[str] | None) -> list[str]:
     """Canonical target names (a `@WEIGHT` suffix, for campaigns, is dropped here)."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.targets import DEFAULT_TARGETS, parse
 
     return [parse(n.rsplit("@", 1)[0]).name for n in (names or list(DEFAULT_TARGETS))]
@@ -81,6 +84,7 @@ def target_names(names: list[str] | None) -> list[str]:
 
 def target_weights(names: list[str] | None) -> dict[str, float]:
     """`-t T@0.25`: the share of Cases that run on T (default 1: every Case)."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.targets import TargetError, parse
 
     out = {}

@@ -52,6 +52,7 @@ def corpus_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
                                                       "ops, count.")] = False,
                 store: StoreOpt = None) -> None:
     """List the findings: id, target, stage, symptom, attribution, operators, count."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
 
     rows = [e.row() for e in (corpus.store_entries(store) if store else corpus.entries())]
@@ -70,6 +71,7 @@ def corpus_blame(checks: Annotated[bool, typer.Option(
                  timeout: TimeoutOpt = 120.0) -> None:
     """Name the function at fault for every corpus finding and store it in its finding.json
     (component, function, source file:line, tracker, kind of defect)."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from contextlib import nullcontext
 
     from fuzzer import causes, corpus
@@ -89,6 +91,7 @@ def corpus_causes(as_json: Annotated[bool, typer.Option("--json", help="Print JS
                                                         "per root cause.")] = False) -> None:
     """The corpus by root cause: function at fault, tracker, triage label (new, known,
     documented, torchscript-only), whether to file it, and its instances."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import causes, corpus
 
     rows = [c.row() for c in causes.group(corpus.entries())]
@@ -107,6 +110,7 @@ def corpus_show(fid: FindingArg, store: StoreOpt = None,
                 as_json: Annotated[bool, typer.Option("--json", help="Print the metadata and "
                                                       "the minimized Case.")] = False) -> None:
     """Show one finding: its metadata, verdict detail, versions and minimized Case."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
 
     e = corpus.find(fid, store)
@@ -133,6 +137,7 @@ def corpus_add(fid: FindingArg,
                                                         "exporter-op-symptom-id).")] = None
                ) -> None:
     """Curate a campaign finding into the repo corpus."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
 
     e = corpus.add(store, fid, note=note, name=name)
@@ -155,6 +160,7 @@ def shrink_case(what: Annotated[str, typer.Argument(help="A Case JSON file, or a
                 timeout: TimeoutOpt = 120.0, memory_mb: MemoryOpt = 4096) -> None:
     """Shrink a failing Case to the smallest Case that fails the same way (target family,
     stage, symptom, error class) on the first target where it fails."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
     from fuzzer.case import CaseError, load
     from fuzzer.shrink import Budget, shrink
@@ -190,6 +196,7 @@ def repro(fid: FindingArg, store: StoreOpt = None,
     """Replay one finding's minimized Case on its target with the installed versions.
 
     Exit code 1 while it still fails, 0 once it is fixed, 2 on bad input."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
     from fuzzer.verdict import Outcome
 
@@ -215,6 +222,7 @@ def triage(as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one
     """Replay the whole corpus on the installed versions: still failing, fixed or changed.
 
     Exit code 1 when some finding changed (fails differently or became invalid), else 0."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
 
     pool = corpus.store_entries(store) if store else corpus.entries()
@@ -248,6 +256,7 @@ def report(finding: Annotated[str | None, typer.Argument(
            timeout: TimeoutOpt = 120.0) -> None:
     """Write a tracker-ready report.md (PyTorch or ONNX Runtime template, by attribution) and a
     standalone, self-checking repro.py for a finding, or for all of them with --all."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
     from fuzzer import report as rep
     from fuzzer.generate import default_seeds

@@ -35,6 +35,7 @@ def run(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.", show
 
     Exit code 0 when every target passes (or the Case is unsupported or invalid in eager),
     1 when some target fails, 2 on bad input."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.case import load
     from fuzzer.verdict import Outcome
 
@@ -75,6 +76,7 @@ def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
           timeout: TimeoutOpt = 120.0, memory_mb: MemoryOpt = 4096) -> None:
     """Run one Case through an exporter at every opset: one verdict per opset, and which
     opsets share each failure. Exit 1 when any opset fails."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.case import load
     from fuzzer.sweep import summarize, sweep_targets
     from fuzzer.sweep import sweep as run_sweep
@@ -117,6 +119,7 @@ def list_targets(
             "--store", help="Instead: how many Cases ran and failed on each target of this "
             "campaign store.")] = None) -> None:
     """List the named target chains and the components they are built from."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.targets import NAMED, PATTERNS
 
     if store is not None:
@@ -157,6 +160,7 @@ def list_ops(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
              seeds_dir: seeds_option("what --coverage measures against") = None) -> None:
     """List the operator catalogue: family, keyword arguments with defaults and domains,
     dtypes (and, with --store, per-target exercised/failed counts)."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.ops import REGISTRY
     from fuzzer.ops.stats import describe, ops_stats
 
@@ -191,6 +195,7 @@ def list_ops(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 
 
 def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.coverage import catalogue
     from fuzzer.generate import GenerationError, default_seeds
     from fuzzer.seeds import load_seeds
@@ -213,9 +218,11 @@ def _coverage(seeds_dir: Path | None, as_json: bool) -> None:
 
 
 def _target_counts(store_dir: Path, as_json: bool) -> None:
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.store import Store
 
     st = Store(store_dir, readonly=True)
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.fusions import summary
 
     try:

@@ -24,6 +24,7 @@ def check(store: StoreArg) -> None:
     """Report a store's health without changing it: SQLite's integrity_check, schema version
     and the convfuzz that wrote it, rows per table, finding folders against finding rows, and
     the campaign holding its lock. Exit 0: intact; 1: damaged; 2: not a store."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.recover import check as run_check
 
     rep = run_check(store)
@@ -57,6 +58,7 @@ def recover(store: StoreArg,
     shell's `.recover` when it works here, else SQLite's B-tree reads stepping over damaged
     pages), rebuild the findings whose folders are intact, and report what was recovered and
     what was lost. `convfuzz fuzz --resume` continues on the recovered store."""
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.recover import recover as run_recover
 
     rep = run_recover(store, out_dir)

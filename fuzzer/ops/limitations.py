@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fuzzer import ops
 from fuzzer.case import Case
+from fuzzer.model import _pick, infer
 from fuzzer.verdict import Outcome, Symptom, Verdict
 
 ALL_OPS = "*"
@@ -222,16 +224,12 @@ def _input_dtype(case: Case, node_id: str) -> str | None:
         if x.name == base:
             return x.dtype
     try:  # a chained input: its dtype comes from the shape rules
-        from fuzzer.model import _pick, infer
-
         return _pick(infer(case), node.args[0]).dtype
     except Exception:
         return None
 
 
 def _attrs(case: Case, node_id: str) -> dict[str, Any]:
-    from fuzzer import ops
-
     node = case.node(node_id)
     return {**ops.get(node.op).defaults(), **node.attrs}
 

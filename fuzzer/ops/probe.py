@@ -21,6 +21,8 @@ from fuzzer import ops
 from fuzzer.case import Case, Input, Node
 from fuzzer.ops.spec import Meta, OpSpec, same_value
 from fuzzer.rng import np_rng
+from fuzzer.sandbox import Limits, Sandbox
+from fuzzer.verdict import Outcome, Verdict, normalize_error
 
 FLOATS = ("float32", "float64", "float16", "bfloat16")
 # Shapes tried per rank, most typical first; sizes 3..6 satisfy most accepts() rules
@@ -198,8 +200,6 @@ def run_sweep(probes: list[Probe], targets: tuple[str, ...] | None = None,
                                                                    list[Any]]]:
     """Run each probe's Case on its targets in one sandbox. `done` maps probe labels to the
     verdicts of an earlier, interrupted run (resuming skips them)."""
-    from fuzzer.sandbox import Limits, Sandbox
-
     results = []
     with Sandbox(Limits(timeout=timeout, memory_mb=2048)) as sb:
         for p in probes:
@@ -218,8 +218,6 @@ def write_report(results: list[tuple[Probe, Case | None, list[Any]]], out: Path,
                  seconds: float, command: str) -> None:
     """docs/ops-sweep.md: counts per target, then the real failures grouped by operator,
     target and normalized error, each with one saved Case and the command reproducing it."""
-    from fuzzer.verdict import Outcome, normalize_error
-
     cases_dir = out / "sweep-cases"
     cases_dir.mkdir(parents=True, exist_ok=True)
     for old in cases_dir.glob("*.json"):
@@ -294,8 +292,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log", type=Path, default=None,
                     help="JSON-lines log of every verdict; an existing log is resumed")
     a = ap.parse_args(argv)
-    from fuzzer.verdict import Verdict
-
     probes = list(exhaustive(a.op, cap=a.cap))
     t0 = time.time()
     done: dict[str, list[Any]] = {}

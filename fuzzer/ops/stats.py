@@ -9,15 +9,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from fuzzer.ops.probe import _arg_metas
 from fuzzer.ops.spec import Arg, Meta, OpSpec, same_value
+from fuzzer.storage import StoreError, open_readonly
 
 
 def _domain(a: Arg, spec: OpSpec) -> dict[str, Any]:
     d: dict[str, Any] = {"default": a.default, "kind": a.kind}
     if a.pick is not None:
         # Candidates depend on the input; show them for a typical input of the entry.
-        from fuzzer.ops.probe import _arg_metas
-
         metas: list[Meta] = _arg_metas(spec, spec.dtypes[0])
         d["values"] = [v for v in a.pick(metas) if not same_value(v, a.default)]
         d["values_for_shape"] = list(metas[0].shape)
@@ -50,8 +50,6 @@ def describe(spec: OpSpec) -> dict[str, Any]:
 def ops_stats(store_dir: str | Path) -> dict[str, dict[str, dict[str, int]]]:
     """{op: {target: {"exercised", "failed", "unsupported", "invalid"}}} from a campaign
     store: a verdict on a Case counts once for every distinct operator in the Case."""
-    from fuzzer.storage import StoreError, open_readonly
-
     db = open_readonly(Path(store_dir))  # never write a store we read
     try:
         rows = db.execute("SELECT c.ops, v.target, v.outcome, COUNT(*) FROM verdicts v "

@@ -10,6 +10,7 @@ from fuzzer.targets.registry import (
     PATTERNS,
     Artifact,
     Component,
+    Opsets,
     StageFailure,
     Target,
     TargetError,
@@ -20,5 +21,5 @@ from fuzzer.targets.registry import (
 for _mod in ("exporters", "passes", "rewriters", "runtimes", "faults"):
     importlib.import_module(f"fuzzer.targets.{_mod}")
 
-__all__ = ["DEFAULT_TARGETS", "NAMED", "PATTERNS", "Artifact", "Component", "StageFailure",
-           "Target", "TargetError", "parse", "resolve"]
+__all__ = ["DEFAULT_TARGETS", "NAMED", "PATTERNS", "Artifact", "Component", "Opsets",
+           "StageFailure", "Target", "TargetError", "parse", "resolve"]

@@ -10,7 +10,8 @@ from typing import Any
 import torch
 
 from fuzzer.targets.quiet import quiet
-from fuzzer.targets.registry import Artifact, Component, StageFailure, component
+from fuzzer.targets.registry import Artifact, Component, Opsets, StageFailure, component
+from fuzzer.targets.rules import optimizer_without
 from fuzzer.verdict import Stage
 
 DYNAMO_OPSET = 18  # the dynamo exporter's native opset in torch 2.13
@@ -64,7 +65,8 @@ def torchscript(opset: str) -> Component:
 
 
 component("exporter", r"torchscript-(?P<opset>\d+)", ("torchscript-17", "torchscript-11"),
-          "TorchScript-based exporter, torch.onnx.export(dynamo=False), at an opset 7-20")(
+          "TorchScript-based exporter, torch.onnx.export(dynamo=False), at an opset 7-20",
+          opsets=Opsets("torchscript", tuple(range(11, 21)), lambda o: f"torchscript-{o}"))(
     torchscript)
 
 
@@ -78,6 +80,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _dynamo_stage(chain: list[BaseException]) -> Stage:
+    # private torch module: only the dynamo error path reads it
     from torch.onnx._internal.exporter import _errors
 
     if any(isinstance(c, _errors.TorchExportError) for c in chain):
@@ -148,8 +151,6 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
     # its optimizer on, blame can re-run that step with named rewrite rules off.
     without = None
     if opt:
-        from fuzzer.targets.rules import optimizer_without
-
         without = optimizer_without
     return Component("exporter", name, run, "torch.onnx",
                      {"dynamo": True, "optimize": opt, "opset_version": level}, pack=8,
@@ -159,4 +160,7 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
 component("exporter", r"dynamo(?P<optimize>-noopt)?(?:-(?P<opset>\d+))?",
           ("dynamo", "dynamo-noopt", "dynamo-17"),
           "torch.export-based exporter, torch.onnx.export(dynamo=True); `-noopt` skips its "
-          "optimizer; `-N` requests opset N (it exports at 18 and converts)")(dynamo)
+          "optimizer; `-N` requests opset N (it exports at 18 and converts)",
+          # None: its native opset (18); lower ones are converted.
+          opsets=Opsets("dynamo", (None, 17, 16, 15, 14, 13),
+                        lambda o: f"dynamo{'' if o in (None, 18) else f'-{o}'}"))(dynamo)

@@ -62,6 +62,7 @@ def pair(a: str, b: str) -> Component:
            fault=True)
 def constant() -> Component:
     def run(art: Artifact) -> None:
+        # on use: a component imports its heavy dependency when it runs
         import onnx
         from onnx import TensorProto, helper, numpy_helper
 

@@ -35,6 +35,7 @@ def pipeline(name: str, family: str, steps: list[tuple[str, Step]]) -> Component
 @component("pass", r"onnxscript-opt", ("onnxscript-opt",),
            "onnxscript.optimizer.optimize: constant folding and rewrite rules, standalone")
 def onnxscript_opt() -> Component:
+    # optional extra [passes]: only this pass needs it
     import onnxscript.optimizer
 
     return pipeline("onnxscript-opt", "onnxscript",
@@ -46,6 +47,7 @@ if importlib.util.find_spec("onnxoptimizer") is not None:
                ("onnxoptimizer", "onnxoptimizer-fuse_bn_into_conv"),
                "onnxoptimizer's fuse-and-eliminate passes one at a time (or just one)")
     def onnx_optimizer(only: str | None = None) -> Component:
+        # optional extra [passes]: only this pass needs it
         import onnxoptimizer
 
         names = onnxoptimizer.get_fuse_and_elimination_passes()
@@ -62,6 +64,7 @@ if importlib.util.find_spec("onnxoptimizer") is not None:
 if importlib.util.find_spec("onnxsim") is not None:
     @component("pass", r"onnxsim", ("onnxsim",), "onnx-simplifier (onnxsim.simplify)")
     def onnx_sim() -> Component:
+        # optional extra [passes]: only this pass needs it
         import onnxsim
 
         def simplify(m: onnx.ModelProto) -> onnx.ModelProto:
@@ -72,6 +75,7 @@ if importlib.util.find_spec("onnxsim") is not None:
 if importlib.util.find_spec("onnxslim") is not None:
     @component("pass", r"onnxslim", ("onnxslim",), "onnxslim.slim")
     def onnx_slim() -> Component:
+        # optional extra [passes]: only this pass needs it
         import onnxslim
 
         return pipeline("onnxslim", "onnxslim", [("slim", lambda m: onnxslim.slim(m))])

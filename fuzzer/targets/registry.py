@@ -62,6 +62,16 @@ class Component:
 
 
 @dataclass(frozen=True)
+class Opsets:
+    """An exporter's opset sweep (`convfuzz sweep`): the levels swept by default and the
+    component name at each (None: the exporter's native opset)."""
+
+    exporter: str  # the name `convfuzz sweep --exporter` takes
+    levels: tuple[int | None, ...]
+    name: Callable[[int | None], str]
+
+
+@dataclass(frozen=True)
 class Pattern:
     kind: str
     regex: re.Pattern[str]
@@ -69,17 +79,18 @@ class Pattern:
     examples: tuple[str, ...]
     help: str
     fault: bool  # fault-injection doubles: listed apart, never picked by default
+    opsets: Opsets | None = None  # exporters that can be swept over opsets
 
 
 PATTERNS: list[Pattern] = []
 
 
 def component(kind: str, pattern: str, examples: tuple[str, ...], help: str,
-              fault: bool = False) -> Callable[[Callable[..., Component]],
-                                               Callable[..., Component]]:
+              fault: bool = False, opsets: Opsets | None = None
+              ) -> Callable[[Callable[..., Component]], Callable[..., Component]]:
     def deco(factory: Callable[..., Component]) -> Callable[..., Component]:
         PATTERNS.append(Pattern(kind, re.compile(f"^{pattern}$"), factory, examples, help,
-                                fault))
+                                fault, opsets))
         return factory
     return deco
 

@@ -66,6 +66,7 @@ def rule_pass(name: str, family: str, rules_of: Callable[[], Sequence[Any]],
     matches are counted, and `without` drops rules by name."""
 
     def apply(model: bytes, off: frozenset[str], counts: dict[str, Any]) -> bytes:
+        # on use: the rewriter package loads only when this pass runs
         from onnxscript import rewriter
 
         rules = list(rules_of())
@@ -100,6 +101,7 @@ component("pass", r"onnxscript-rewrite", ("onnxscript-rewrite",),
 # -- onnxscript's ort_fusions ----------------------------------------------------------------
 def _ort_fusion_steps() -> list[tuple[str, Callable[[Any], int]]]:
     """`fuse_xformers`' fusions in its order (onnxscript 0.7), each returning its count."""
+    # on use: the rewriter package loads only when this pass runs
     from onnxscript.rewriter.ort_fusions import _core as c
 
     def fuse(fn: Callable[..., int], **kw: Any) -> Callable[[Any], int]:
@@ -142,6 +144,7 @@ def ort_fusions() -> Component:
     name = "onnxscript-ort-fusions"
 
     def fuse_all(art: Artifact | None, model: bytes, off: frozenset[str]) -> bytes:
+        # on use: the rewriter package loads only when this pass runs
         import onnx_ir as ir
         from onnxscript import rewriter
         from onnxscript.rewriter.ort_fusions import _core as c
@@ -214,6 +217,7 @@ def ort_transformers(model_type: str, level: str | None = None) -> Component:
     name = f"ort-transformers-{model_type}" + (f"-O{opt_level}" if level else "")
 
     def optimize(model: bytes, off: frozenset[str]) -> onnx.ModelProto:
+        # on use: the rewriter package loads only when this pass runs
         from onnxruntime.transformers.fusion_options import FusionOptions
         from onnxruntime.transformers.optimizer import optimize_model
 
@@ -253,6 +257,7 @@ def ort_transformers(model_type: str, level: str | None = None) -> Component:
 def _planted_rules() -> Sequence[Any]:
     """Two right rules around a wrong one: `Neg(Neg(x)) -> x` and `Mul(x, 1) -> x`
     (onnxscript's own) and `planted_relu_to_abs`, which rewrites Relu(x) into Abs(x)."""
+    # on use: the rewriter package loads only when this pass runs
     from onnxscript.rewriter import pattern
     from onnxscript.rewriter.rules.common import _no_op
 

@@ -54,6 +54,7 @@ class Counted:
 
 
 def default_rules() -> Sequence[Any]:
+    # on use: the rewriter package loads only when its rules are asked for
     from onnxscript import rewriter
 
     return rewriter._DEFAULT_REWRITE_RULES  # what rewrite(model) applies when given no rules
@@ -63,6 +64,7 @@ def optimizer_without(model: bytes, off: frozenset[str]) -> bytes:
     """The dynamo exporter's optimizer (`onnxscript.optimizer.optimize`, what
     `ONNXProgram.optimize` runs) on `model` with the named default rules off, and constant
     folding off when `constant_folding` is named: blame's re-run of that step."""
+    # on use: the rewriter package loads only when its rules are asked for
     import onnx_ir as ir
     from onnxscript import rewriter
     from onnxscript.optimizer import _optimizer
@@ -85,6 +87,7 @@ def optimizer_without(model: bytes, off: frozenset[str]) -> bytes:
 
 def _never() -> Any:
     """A rule that matches nothing (an op no model has)."""
+    # on use: the rewriter package loads only when its rules are asked for
     from onnxscript.rewriter import pattern
 
     return pattern.RewriteRule(lambda op, x: op.ConvfuzzNoSuchOp(x), lambda op, x: op.Identity(x),

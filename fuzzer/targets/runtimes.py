@@ -3,6 +3,9 @@ evaluator (used as a target and, by the oracle, as the referee for attribution).
 
 from __future__ import annotations
 
+import collections
+import os
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -95,9 +98,6 @@ ORT_TRANSFORMERS: tuple[str, ...] = (
 
 def _optimized_path() -> str:
     """Where ONNX Runtime writes the model it optimized: one file per process, in memory."""
-    import os
-    import tempfile
-
     root = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
     return os.path.join(root, f"convfuzz-ort-{os.getpid()}.onnx")
 
@@ -105,9 +105,7 @@ def _optimized_path() -> str:
 def fused_ops(before: bytes, path: str) -> tuple[dict[str, int], list[str]]:
     """The fused op types in the optimized model that the input model did not have as often
     (what fired), and every fused op type it holds (what a missed fusion is judged by)."""
-    import collections
-    import os
-
+    # on use: a component imports its heavy dependency when it runs
     import onnx
 
     try:
@@ -127,6 +125,7 @@ def fused_ops(before: bytes, path: str) -> tuple[dict[str, int], list[str]]:
 
 
 def ort(level: str, off: str | None = None) -> Component:
+    # on use: a component imports its heavy dependency when it runs
     import onnxruntime as rt
 
     opt = {"disabled": rt.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -187,6 +186,7 @@ def reference() -> Component:
 
 
 def run_reference(art: Artifact) -> list[np.ndarray]:
+    # on use: a component imports its heavy dependency when it runs
     import onnx
     from onnx.reference import ReferenceEvaluator
 
