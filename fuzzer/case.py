@@ -316,7 +316,7 @@ def _check_const(c: Const, w: str, names: set[str]) -> None:
     for s in c.shape:
         numel *= s
     if c.values is not None:
-        from fuzzer.values import DISTRIBUTIONS
+        from fuzzer.values import DISTRIBUTIONS  # local: values imports torch (see validate)
 
         if c.scalar:
             raise CaseError(f"{w}: a scalar constant takes a 'value', not 'values'")

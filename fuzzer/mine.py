@@ -35,7 +35,8 @@ import torch
 
 from fuzzer.dataflow import ngram_counts
 from fuzzer.mine_sources import SOURCES, Pool
-from fuzzer.opgraph import OpGraph, to_digraph
+from fuzzer.motifs import MotifStats, write_motifs
+from fuzzer.opgraph import OpGraph, dump_graph, to_digraph
 from fuzzer.seeds import FORMAT, MAX_N
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # never download, even by accident
@@ -169,8 +170,6 @@ def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int
     """Trace every architecture of `sources` and write ngrams/ops/archs/motifs/meta JSON to
     `out` (and each traced graph as `<graphs>/<source>:<name>.json.gz` when `graphs` is
     given: motifs can then be mined again without tracing, `python -m fuzzer.motifs`)."""
-    from fuzzer.motifs import MotifStats, write_motifs
-    from fuzzer.opgraph import dump_graph
 
     start = time.monotonic()
     jobs: list[tuple[str, str]] = []

@@ -19,8 +19,10 @@ Case fragment at the traced sizes) the `motif` sampler instantiates.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,7 +31,10 @@ from typing import Any
 
 import networkx as nx
 
+from fuzzer import ops
 from fuzzer.blocks import names_of
+from fuzzer.opgraph import load_graph
+from fuzzer.ops.spec import Meta
 
 FORMAT = 1
 MIN_NODES, MAX_NODES = 2, 10
@@ -83,8 +88,6 @@ def _dtype(v: Any) -> Any:
 
 
 def _generic(n: dict[str, Any], op: str) -> tuple[str, list[str], dict[str, Any]] | None:
-    from fuzzer import ops
-
     spec = ops.get(op)
     attrs = {}
     for a in spec.args:
@@ -140,9 +143,6 @@ def _sdpa(n: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]] | None:
 def translate(n: dict[str, Any]) -> Translated | None:
     """The catalogue form of a traced node, or None when the catalogue has no faithful one
     (unknown op, or the entry's shape rule disagrees with the traced shapes)."""
-    from fuzzer import ops
-    from fuzzer.ops.spec import Meta
-
     op = ops.canonical(n["op"])
     if op not in ops.REGISTRY or not n["outs"] or "src" not in n:
         return None
@@ -428,8 +428,6 @@ _MOVES = {"shape", "cast", "copy"}
 
 
 def _computes(inst: dict[str, Any]) -> bool:
-    from fuzzer import ops
-
     return any(ops.get(n["op"]).family not in _MOVES for n in inst["nodes"])
 
 
@@ -483,8 +481,6 @@ def load_motifs(path: Path) -> tuple[dict[str, Any], list[Motif]]:
 
 def mine_graphs(graphs: Path, out: Path, command: str) -> int:
     """Motifs from graphs written by `python -m fuzzer.mine --graphs` (no tracing)."""
-    from fuzzer.opgraph import load_graph
-
     stats = MotifStats()
     for p in sorted(Path(graphs).glob("*.json.gz")):
         stats.add(p.name.removesuffix(".json.gz"), load_graph(p))
@@ -492,9 +488,6 @@ def mine_graphs(graphs: Path, out: Path, command: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
     p = argparse.ArgumentParser(prog="python -m fuzzer.motifs",
                                 description="Mine motifs from dumped traced graphs.")
     p.add_argument("graphs", type=Path, help="directory of <source>:<name>.json.gz graphs")

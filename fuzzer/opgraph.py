@@ -5,9 +5,12 @@ aggregated into seeds by fuzzer.mine."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -150,8 +153,6 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any], origin: dict[Any, Any]) -
 def _fx_srcs(node: Any, schema_args: Sequence[Any], origin: dict[Any, Any]) -> dict[str, Any]:
     """Per tensor argument (schema name), the value it reads: `[producer id, output]`, a
     placeholder kind, or None (an fx value this walk does not track)."""
-    from torch.fx import Node
-
     names = [a.name for a in schema_args]
     given: dict[str, Any] = dict(node.kwargs)
     for i, a in enumerate(node.args):
@@ -168,19 +169,12 @@ def _fx_srcs(node: Any, schema_args: Sequence[Any], origin: dict[Any, Any]) -> d
 def dump_graph(path: Any, g: OpGraph) -> None:
     """A traced graph as gzipped JSON (`mine --graphs`): motifs can be mined again from it
     without tracing."""
-    import gzip
-    import json
-    from pathlib import Path
-
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt") as f:
         json.dump({"nodes": g.nodes, "edges": sorted(g.edges)}, f)
 
 
 def load_graph(path: Any) -> OpGraph:
-    import gzip
-    import json
-
     with gzip.open(path, "rt") as f:
         d = json.load(f)
     return OpGraph(d["nodes"], {(int(a), int(b)) for a, b in d["edges"]})

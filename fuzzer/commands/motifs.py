@@ -30,6 +30,7 @@ def motifs(seeds_dir: seeds_option("motifs.json, written by `convfuzz mine`") = 
     """List mined motifs: connected subgraphs of 2..10 operators seen in >= 2 architectures
     (with their constants, parameters and shared inputs), most widespread first, and the
     named blocks (the `motif` source of `convfuzz fuzz` instantiates them)."""
+    # on use: `convfuzz --help` stays fast (no torch)
     from fuzzer.blocks import NAMED
     from fuzzer.motif_sampler import SEEDS
     from fuzzer.motifs import load_motifs
