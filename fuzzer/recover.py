@@ -341,30 +341,41 @@ def _rebuild(st: Store, dest: Path) -> tuple[list[str], dict[str, str]]:
 
 
 def check(root: Path) -> Check:
-    """What `store check` reports; changes nothing (reads a copy of the database)."""
+    """What `store check` reports; changes nothing."""
     root = Path(root)
     if not storage.is_store(root):
         raise StoreError(f"{root}: not a campaign store (no {DB})")
-    with tempfile.TemporaryDirectory(prefix="convfuzz-check-") as tmp:
-        con = _salvage_con(_copy_db(root, Path(tmp)))
+    # The live file, read-only: a copy taken while a campaign checkpoints could be torn and
+    # look damaged when the store is not. writable_schema lets a truncated file open.
+    try:
+        con = sqlite3.connect(f"{storage.db_path(root).resolve().as_uri()}?mode=ro", uri=True,
+                              timeout=30)
+        con.execute("PRAGMA writable_schema = ON")
+    except sqlite3.Error as e:
+        raise storage.damaged(root, str(e)) from None
+    try:
         try:
-            try:
-                rows = [r[0] for r in con.execute("PRAGMA integrity_check(20)")]
-                problems = None if rows == ["ok"] else storage.problems(rows)
-            except sqlite3.DatabaseError as e:
-                problems = str(e)
-            try:
-                schema: int | None = storage.schema_version(con)
-            except sqlite3.DatabaseError:
-                schema = None
-            counts = {t: _count(con, f'SELECT COUNT(*) FROM "{t}"') for t in TABLES}
-            try:
-                ids = {r[0] for r in con.execute("SELECT id FROM findings")}
-            except sqlite3.DatabaseError:
-                ids = set()
-            writer = storage.writer_of(con)
-        finally:
-            con.close()
+            rows = [r[0] for r in con.execute("PRAGMA integrity_check(20)")]
+            problems = None if rows == ["ok"] else storage.problems(rows)
+        except sqlite3.DatabaseError as e:
+            problems = str(e)
+        try:
+            schema: int | None = storage.schema_version(con)
+        except sqlite3.DatabaseError:
+            schema = None
+        try:
+            present = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError:
+            present = set(TABLES)
+        counts = {t: _count(con, f'SELECT COUNT(*) FROM "{t}"') for t in TABLES
+                  if t in present}  # an older schema lacks some
+        try:
+            ids = {r[0] for r in con.execute("SELECT id FROM findings")}
+        except sqlite3.DatabaseError:
+            ids = set()
+        writer = storage.writer_of(con)
+    finally:
+        con.close()
     rep = Check(root, storage.db_path(root).stat().st_size, schema, writer, problems, counts,
                 storage.holder(root))
     folders = _folders(root)

@@ -365,11 +365,28 @@ def open_readonly(root: Path, check: bool = True) -> sqlite3.Connection:
     try:
         if check:
             probe(con, root)
-        _refuse_newer(con, root, schema_version(con))
+        version = schema_version(con)
+        _refuse_newer(con, root, version)
+        if version < SCHEMA_VERSION:
+            _temp_tables(con)
+    except sqlite3.DatabaseError as e:
+        con.close()
+        raise damaged(root, str(e)) from None
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _temp_tables(con: sqlite3.Connection) -> None:
+    """A reader of an older store (only the next writer migrates it) sees the tables it lacks
+    as empty: TEMP tables of this connection, nothing written to the store."""
+    have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for text in SCHEMA.split(";"):
+        stmt = "\n".join(x for x in text.splitlines() if not x.lstrip().startswith("--"))
+        head = stmt.strip().split("(")[0].split()
+        if head[:5] == ["CREATE", "TABLE", "IF", "NOT", "EXISTS"] and head[5] not in have:
+            con.execute(stmt.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
 
 
 @dataclass

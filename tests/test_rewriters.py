@@ -160,3 +160,25 @@ def test_multi_operator_rewriter_failures_name_their_rule(name, target, named):
     assert named in json.dumps(v.evidence.get("blame")) + v.detail
     base = target.split("/")[0] + "/ort-disabled"
     assert judge(case, base).outcome == Outcome.PASS  # the export alone is fine
+
+
+def test_differential_oracle_blames_a_rewrite_where_the_exporter_is_wrong_too():
+    """Torch disagrees with the raw export (TorchScript's atan2 at a corner) and with the
+    rewritten model: the rewrite's own change is judged against the raw export on the same
+    runtime, and the planted rule is still named."""
+    case = load(CASES / "atan2_beside_relu.json")
+    assert judge(case, "torchscript-17/ort-disabled").attribution == Attribution.CONVERTER
+    v = judge(case, "torchscript-17/fault-rule/ort-disabled")
+    assert v.attribution == Attribution.OPTIMIZER
+    b = v.evidence["blame"]
+    assert b["rule"] == "planted_relu_to_abs" and b["oracle"].startswith("differential")
+
+
+def test_a_failure_that_needs_the_whole_pattern_shrinks_to_the_pattern():
+    from fuzzer.shrink import Budget, shrink
+
+    case = load(CASES / "rmsnorm_dim_minus2.json")
+    target = "torchscript-17/ort-transformers-bert/ort-disabled"
+    v = judge(case, target)
+    res = shrink(case, v, lambda c: judge(c, target), Budget(60, 100))
+    assert res.case.ops == case.ops  # every node of the RMSNorm chain is needed

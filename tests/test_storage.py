@@ -81,8 +81,15 @@ def test_a_new_store_records_its_schema_version_and_writer(tmp_path: Path) -> No
     assert writer["schema"] == SCHEMA_VERSION and writer["convfuzz"]
 
 
-def test_an_old_store_is_migrated_in_place_after_a_backup(tmp_path: Path) -> None:
+def test_an_old_store_reads_as_it_is_and_is_migrated_by_the_next_writer(tmp_path: Path
+                                                                        ) -> None:
     v1_store(tmp_path / "s")
+    before = (tmp_path / "s" / storage.DB).read_bytes()
+    ro = Store(tmp_path / "s", readonly=True)  # readers never migrate: lacking tables are empty
+    assert ro.n_cases() == 3 and ro.findings() == [] and ro.missed_fusions() == []
+    ro.close()
+    assert (tmp_path / "s" / storage.DB).read_bytes() == before
+    assert not storage.backup_path(tmp_path / "s", 1).exists()
     st = Store(tmp_path / "s")
     try:
         assert st.migrated_from == 1

@@ -74,7 +74,6 @@ def test_a_truncated_store_is_one_line_then_recovered_in_place(campaign: Path,
     db.write_bytes(data[:len(data) // 2] + os.urandom(20000))  # half the file, then garbage
     one_line(cli("fuzz", "--resume", str(st), "--cases", "2"), 2, "damaged",
              f"convfuzz store recover {st}")
-    one_line(cli("corpus", "list", "--store", str(st)), 2, "damaged")
     r = cli("store", "check", str(st))
     assert r.returncode == 1 and "integrity: damaged" in r.stdout, r.stdout
     r = cli("store", "recover", str(st))
@@ -184,11 +183,11 @@ def test_a_full_disk_stops_the_campaign_cleanly_and_resume_goes_on(small_disk: P
     for fid in found:  # a finding's row exists only once its folder was written
         assert (storage.findings_dir(out) / fid / "case.json").is_file()
     ballast.unlink()  # space is freed
-    r = cli("fuzz", "--resume", str(out), "--cases", "10", "--no-shrink")
+    r = cli("fuzz", "--resume", str(out), "--cases", "4", "--no-shrink")
     assert r.returncode == 0, r.stderr
     assert "resuming" in r.stdout
     assert found <= {r[0] for r in rows(out, "SELECT id FROM findings")}
-    assert rows(out, "SELECT COUNT(*) FROM cases")[0][0] == n_before + 10
+    assert rows(out, "SELECT COUNT(*) FROM cases")[0][0] == n_before + 4
     assert rows(out, UNFILED) == [(0,)]
 
 

@@ -29,7 +29,8 @@ def run(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.", show
         target: TargetOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON: the case hash and, per "
                                               "target, target/outcome/stage/symptom/"
-                                              "attribution/detail.")] = False,
+                                              "attribution/detail (and the fusions that "
+                                              "fired, the blame).")] = False,
         timeout: TimeoutOpt = 120.0, memory_mb: MemoryOpt = 4096) -> None:
     """Run one Case through each target and print the verdicts.
 
@@ -46,7 +47,10 @@ def run(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.", show
     if as_json:
         print(json.dumps({"case": case.hash, "verdicts": [
             {k: v.to_dict()[k] for k in ("target", "outcome", "stage", "symptom", "attribution",
-                                          "detail")} for v in verdicts]}, indent=2))
+                                          "detail")}
+            | ({"fusions": v.evidence["fusions"]} if "fusions" in v.evidence else {})
+            | ({"blame": v.evidence["blame"]} if "blame" in v.evidence else {})
+            for v in verdicts]}, indent=2))
     else:
         table = Table(title=f"case {case.hash}  ({' → '.join(case.ops)})")
         for col in ("target", "outcome", "stage/symptom", "attribution", "detail"):

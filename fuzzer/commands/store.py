@@ -26,10 +26,14 @@ def check(store: StoreArg) -> None:
     the campaign holding its lock. Exit 0: intact; 1: damaged; 2: not a store."""
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer.recover import check as run_check
+    from fuzzer.storage import SCHEMA_VERSION
 
     rep = run_check(store)
+    older = (f"; the next campaign migrates it to {SCHEMA_VERSION}"
+             if rep.schema is not None and 0 < rep.schema < SCHEMA_VERSION else "")
     out.print(f"store {rep.root}: {rep.size / 1e6:.1f} MB, schema "
-              f"{rep.schema if rep.schema is not None else '?'} (written by {rep.writer})")
+              f"{rep.schema if rep.schema is not None else '?'} (written by {rep.writer}"
+              f"){older}")
     out.print("integrity: ok" if rep.problems is None else
               f"[red]integrity: damaged[/red] ({rep.problems})", highlight=False)
     out.print("rows: " + ", ".join(f"{t} {'unreadable' if n is None else n}"
