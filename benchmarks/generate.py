@@ -23,8 +23,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=1000)
     a = ap.parse_args()
-    cfg = GenConfig()
-    for name, sample in SAMPLERS.items():
+    arms = [(name, sample, GenConfig()) for name, sample in SAMPLERS.items()]
+    if "motif" in SAMPLERS:  # and with the campaign's default share of near misses
+        arms.append(("motif-nm", SAMPLERS["motif"], GenConfig(near_miss=0.3)))
+    for name, sample, cfg in arms:
         sample(0, None, cfg)  # load seeds and warm caches outside the timed window
         rates = {}
         for mode in ("meta", "worker"):
@@ -41,7 +43,7 @@ def main() -> None:
             except Invalid:
                 bad += 1
         ops = {o for c in cases for o in c.ops}
-        print(f"{name:7} {rates['meta']:7.1f} Cases/s (driver, meta shapes), "
+        print(f"{name:8} {rates['meta']:7.1f} Cases/s (driver, meta shapes), "
               f"{rates['worker']:7.1f} (worker, CPU first); "
               f"{100 * (1 - bad / a.cases):.1f}% run in eager "
               f"({bad} invalid of {a.cases}); {len(ops)} distinct operators; mean "

@@ -73,7 +73,8 @@ class CampaignConfig:
                 "sampler": self.sampler, "max_len": self.gen.max_len,
                 "nondefault": self.gen.nondefault, "dynamic": self.gen.dynamic,
                 "vocab": self.vocab, "seeds": self.gen.seeds,
-                "vocabulary": self.gen.vocabulary, "pack": self.pack}
+                "vocabulary": self.gen.vocabulary, "pack": self.pack,
+                "near_miss": self.gen.near_miss}
 
     def save(self, store: Store) -> None:
         store.set_meta("config", self.to_meta())

@@ -42,6 +42,24 @@ class Input:
 
 
 @dataclass(frozen=True)
+class Const:
+    """A value embedded in the model, as real models have them: a scalar (`scalar`: passed as a
+    Python number, as `x + 1e-6` traces), a small tensor of exact `value`s, or a parameter
+    drawn from the `values` distribution (keyed by Case seed and name, like the inputs).
+    Both exporters embed them (a literal or an initializer), which is what rewriters match."""
+
+    name: str
+    shape: list[int]
+    dtype: str = "float32"
+    value: Any = None  # a number, or nested lists of the shape's size (MAX_CONST_LITERAL)
+    values: dict[str, Any] | None = None  # else: a distribution, like an Input's
+    scalar: bool = False
+
+
+MAX_CONST_LITERAL = 64
+
+
+@dataclass(frozen=True)
 class Node:
     id: str
     op: str
@@ -57,6 +75,7 @@ class Case:
     outputs: list[str]
     origin: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
+    consts: list[Const] = field(default_factory=list)
 
     # -- serialization -------------------------------------------------------------------
     def _plain(self) -> dict[str, Any]:
@@ -67,7 +86,9 @@ class Case:
                 "inputs": [{"name": x.name, "shape": x.shape, "dtype": x.dtype,
                             "values": x.values, "dynamic": x.dynamic} for x in self.inputs],
                 "nodes": [{"id": n.id, "op": n.op, "args": n.args, "attrs": n.attrs}
-                          for n in self.nodes]}
+                          for n in self.nodes],
+                # Only when present: Cases without constants keep the hash they always had.
+                **({"consts": [_const_plain(c) for c in self.consts]} if self.consts else {})}
 
     def to_dict(self) -> dict[str, Any]:
         """A deep copy as plain data."""
@@ -110,6 +131,17 @@ class Case:
         except json.JSONDecodeError as e:
             raise CaseError(f"not JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
         return cls.from_dict(d)
+
+
+def _const_plain(c: Const) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": c.name, "shape": c.shape, "dtype": c.dtype}
+    if c.values is not None:
+        d["values"] = c.values
+    else:
+        d["value"] = c.value
+    if c.scalar:
+        d["scalar"] = True
+    return d
 
 
 def load(path: str | Path) -> Case:
@@ -162,7 +194,7 @@ def _parse(d: Any) -> Case:
     schema = d.get("schema", None)
     if schema != SCHEMA:
         raise CaseError(f"unsupported schema {schema!r} (this convfuzz reads schema {SCHEMA})")
-    known = {"schema", "seed", "inputs", "nodes", "outputs", "origin"}
+    known = {"schema", "seed", "inputs", "nodes", "outputs", "origin", "consts"}
     extra = sorted(set(d) - known)
     if extra:
         raise CaseError(f"unknown field {extra[0]!r}")
@@ -182,9 +214,20 @@ def _parse(d: Any) -> Case:
             raise CaseError(f"{w}: expected an object")
         nodes.append(Node(id=_req(n, "id", str, w), op=_req(n, "op", str, w),
                           args=_req(n, "args", list, w), attrs=n.get("attrs", {})))
+    consts = []
+    for i, c in enumerate(d.get("consts", [])):
+        w = f"consts[{i}]"
+        if not isinstance(c, dict):
+            raise CaseError(f"{w}: expected an object")
+        extra = sorted(set(c) - {"name", "shape", "dtype", "value", "values", "scalar"})
+        if extra:
+            raise CaseError(f"{w}: unknown field {extra[0]!r}")
+        consts.append(Const(name=_req(c, "name", str, w), shape=_req(c, "shape", list, w),
+                            dtype=c.get("dtype", "float32"), value=c.get("value"),
+                            values=c.get("values"), scalar=bool(c.get("scalar", False))))
     return Case(seed=_req(d, "seed", int, "case"), inputs=inputs, nodes=nodes,
                 outputs=_req(d, "outputs", list, "case"), origin=d.get("origin") or {},
-                schema=schema)
+                schema=schema, consts=consts)
 
 
 def validate(case: Case) -> None:
@@ -218,6 +261,9 @@ def validate(case: Case) -> None:
             raise CaseError(f"{w}.values.dist: unknown distribution {x.values['dist']!r}")
         if not all(isinstance(a, int) and 0 <= a < len(x.shape) for a in x.dynamic):
             raise CaseError(f"{w}.dynamic: {x.dynamic!r} must list dimension indices")
+    for i, c in enumerate(case.consts):
+        _check_const(c, f"consts[{i}]", names)
+        names.add(c.name)
     for i, n in enumerate(case.nodes):
         w = f"nodes[{i}]"
         if not _NAME.match(n.id):
@@ -243,3 +289,46 @@ def validate(case: Case) -> None:
         base, _ = split_ref(o)
         if base not in names:
             raise CaseError(f"outputs: {o!r} is not defined")
+
+
+def _nested_shape(v: Any) -> list[int] | None:
+    """The shape of a nested list of numbers, or None when ragged or not numbers."""
+    if isinstance(v, (bool, int, float)):
+        return []
+    if not isinstance(v, list) or not v:
+        return None if not isinstance(v, list) else [0]
+    inner = [_nested_shape(x) for x in v]
+    if any(s is None or s != inner[0] for s in inner):
+        return None
+    return [len(v), *inner[0]]  # type: ignore[misc]
+
+
+def _check_const(c: Const, w: str, names: set[str]) -> None:
+    if not _NAME.match(c.name):
+        raise CaseError(f"{w}.name: {c.name!r} is not an identifier")
+    if c.name in names:
+        raise CaseError(f"{w}.name: duplicate name {c.name!r}")
+    if c.dtype not in DTYPES:
+        raise CaseError(f"{w}.dtype: unknown dtype {c.dtype!r} (one of {', '.join(DTYPES)})")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in c.shape):
+        raise CaseError(f"{w}.shape: {c.shape!r} must be a list of non-negative ints")
+    numel = 1
+    for s in c.shape:
+        numel *= s
+    if c.values is not None:
+        from fuzzer.values import DISTRIBUTIONS  # local: values imports torch (see validate)
+
+        if c.scalar:
+            raise CaseError(f"{w}: a scalar constant takes a 'value', not 'values'")
+        if not isinstance(c.values, dict) or c.values.get("dist") not in DISTRIBUTIONS:
+            raise CaseError(f"{w}.values: expected an object with a known 'dist'")
+        if numel > MAX_NUMEL:
+            raise CaseError(f"{w}.shape: {numel} elements exceeds the cap of {MAX_NUMEL}")
+        return
+    if c.scalar and c.shape:
+        raise CaseError(f"{w}.shape: a scalar constant has shape [], got {c.shape!r}")
+    if numel > MAX_CONST_LITERAL:
+        raise CaseError(f"{w}.value: {numel} elements exceeds the literal cap of "
+                        f"{MAX_CONST_LITERAL} (draw larger tensors from 'values')")
+    if _nested_shape(c.value) != list(c.shape):
+        raise CaseError(f"{w}.value: {c.value!r} is not numbers of shape {c.shape!r}")

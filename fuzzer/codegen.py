@@ -10,6 +10,7 @@ import torch
 from fuzzer import ops
 from fuzzer.case import Case, split_ref
 from fuzzer.model import materialize
+from fuzzer.ops.spec import literal_src
 from fuzzer.values import DTYPE_NAMES
 
 MAX_LITERAL = 20_000  # elements; minimized Cases are far below this
@@ -56,6 +57,9 @@ def model_source(case: Case, class_name: str = "Model") -> str:
     for x in case.inputs:
         if x.dtype == "bfloat16":  # bf16 crosses the model boundary as float32 (see model.py)
             lines.append(f"        {x.name} = {x.name}.to(torch.bfloat16)")
+    for c in case.consts:  # constants as the model's source holds them: literals, buffers
+        lines.append(f"        {c.name} = " + (literal_src(module.scalars[c.name]) if c.scalar
+                                                 else f"self.{module.const_names[c.name]}"))
     for n, names in zip(case.nodes, module.param_names, strict=True):
         spec = ops.get(n.op)
         params = {k: f"self.{v}" for k, v in names.items()}

@@ -69,7 +69,8 @@ def default_values(dtype: str) -> dict[str, Any]:
 
 
 def fresh_name(case: Case) -> str:
-    used = {x.name for x in case.inputs} | {n.id for n in case.nodes}
+    used = {x.name for x in case.inputs} | {n.id for n in case.nodes} | \
+        {k.name for k in case.consts}
     k = 0
     while f"x{k}" in used:
         k += 1
@@ -116,13 +117,14 @@ def canonical(case: Case) -> Case:
 def prune(case: Case) -> Case | None:
     """Drop nodes no output depends on, then inputs nothing reads; outputs that are bare
     graph inputs test nothing and go too. None when no output is left."""
-    inputs = {x.name for x in case.inputs}
+    inputs = {x.name for x in case.inputs} | {k.name for k in case.consts}
     outputs = list(dict.fromkeys(o for o in case.outputs if split_ref(o)[0] not in inputs))
     if not outputs:
         return None
     live = upstream(case, outputs)
     return dataclasses.replace(case, nodes=[n for n in case.nodes if n.id in live],
                                inputs=[x for x in case.inputs if x.name in live],
+                               consts=[k for k in case.consts if k.name in live],
                                outputs=outputs)
 
 
@@ -176,7 +178,16 @@ def keep_nodes(case: Case, keep: set[str], metas: dict[str, list[Meta]]) -> Case
         if base not in deleted:
             return ref
         args = deleted[base].args
-        return resolve_output(args[0]) if args else resolve(ref)
+        if not args:
+            return resolve(ref)
+        # Where branches join (fan-in), up the first branch that still computes something:
+        # the first argument may be a graph input or constant, which is no output at all.
+        graph = {x.name for x in inputs} | {k.name for k in case.consts}
+        for a in args:
+            r = resolve_output(a)
+            if split_ref(r)[0] not in graph:
+                return r
+        return resolve_output(args[0])
 
     outputs = [resolve_output(o) for o in case.outputs]
     return prune(dataclasses.replace(case, inputs=inputs, nodes=kept, outputs=outputs))

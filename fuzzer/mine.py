@@ -10,6 +10,8 @@ calls (`fuzzer.opgraph`). From the graphs we write (read back by `fuzzer.seeds`)
 - `ops.json`: per operator, the observed values of every non-tensor argument (by ATen schema
   name) and the ranks/shapes/dtypes of its tensor arguments and outputs;
 - `archs.json`: every architecture attempted, with how it was traced or why it failed;
+- `motifs.json`: connected subgraphs of 2..10 operators (fuzzer/motifs.py) seen in >= 2
+  architectures, with counts, architectures, names of the known blocks and an instance;
 - `meta.json`: versions, date and command (the only file that changes between identical runs).
 """
 
@@ -33,7 +35,8 @@ import torch
 
 from fuzzer.dataflow import ngram_counts
 from fuzzer.mine_sources import SOURCES, Pool
-from fuzzer.opgraph import OpGraph, to_digraph
+from fuzzer.motifs import MotifStats, write_motifs
+from fuzzer.opgraph import OpGraph, dump_graph, to_digraph
 from fuzzer.seeds import FORMAT, MAX_N
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # never download, even by accident
@@ -147,6 +150,7 @@ class MineResult:
     skipped_sources: dict[str, str]
     out: Path
     seconds: float
+    motifs: int = 0
 
 
 def _parse_sources(sources: list[str] | None) -> list[tuple[str, list[str] | None]]:
@@ -162,8 +166,11 @@ def _parse_sources(sources: list[str] | None) -> list[tuple[str, list[str] | Non
 
 def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int | None = None,
          progress: Callable[[str, str], None] | None = None, *, timeout: float = TIMEOUT_S,
-         command: str | None = None) -> MineResult:
-    """Trace every architecture of `sources` and write ngrams/ops/archs/meta JSON to `out`."""
+         command: str | None = None, graphs: Path | None = None) -> MineResult:
+    """Trace every architecture of `sources` and write ngrams/ops/archs/motifs/meta JSON to
+    `out` (and each traced graph as `<graphs>/<source>:<name>.json.gz` when `graphs` is
+    given: motifs can then be mined again without tracing, `python -m fuzzer.motifs`)."""
+
     start = time.monotonic()
     jobs: list[tuple[str, str]] = []
     skipped: dict[str, str] = {}
@@ -174,7 +181,7 @@ def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int
             continue
         jobs += [(src, n) for n in (names if names is not None else SOURCES[src].names())]
     jobs = jobs[:limit] if limit is not None else jobs
-    stats, archs, pool = _Stats(), [], Pool(timeout)
+    stats, archs, pool, motif_stats = _Stats(), [], Pool(timeout), MotifStats()
     try:
         for src, name in jobs:
             rec = pool.run(src, name)
@@ -182,6 +189,9 @@ def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int
             if "graph" in rec:
                 stats.add(label, rec)
                 g: OpGraph = rec.pop("graph")
+                motif_stats.add(label, g)
+                if graphs is not None:
+                    dump_graph(graphs / f"{label}.json.gz", g)
                 rec.update(nodes=len(g.nodes), edges=len(g.edges),
                            distinct_ops=len({n["op"] for n in g.nodes}))
             rec["name"] = label
@@ -196,8 +206,10 @@ def mine(sources: list[str] | None = None, out: Path = Path("seeds"), limit: int
     ngram_counts = _write_ngrams(out / "ngrams.json", stats)
     _dump(out / "ops.json", _ops_json(stats))
     _dump(out / "archs.json", {"format": FORMAT, "archs": sorted(archs, key=lambda a: a["name"])})
+    n_motifs = write_motifs(out / "motifs.json", motif_stats, {"command": command})
     result = MineResult(counts["ok"], counts["fallback"], counts["failed"], ngram_counts,
-                        len(stats.ops), skipped, out, round(time.monotonic() - start, 1))
+                        len(stats.ops), skipped, out, round(time.monotonic() - start, 1),
+                        n_motifs)
     _dump(out / "meta.json", _meta(sources, limit, command, result))
     return result
 
@@ -239,12 +251,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("seeds"))
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--timeout", type=float, default=TIMEOUT_S)
+    p.add_argument("--graphs", type=Path, default=None,
+                   help="also write each traced graph here (gzipped JSON)")
     a = p.parse_args(argv)
     cmd = "python -m fuzzer.mine " + " ".join(argv if argv is not None else sys.argv[1:])
     r = mine(a.source, a.out, a.limit, lambda n, s: print(f"{s:9} {n}", flush=True),
-             timeout=a.timeout, command=cmd.strip())
+             timeout=a.timeout, command=cmd.strip(), graphs=a.graphs)
     print(f"ok={r.ok} fallback={r.fallback} failed={r.failed} ops={r.distinct_ops} "
-          f"ngrams={r.ngrams} skipped={r.skipped_sources} in {r.seconds}s")
+          f"ngrams={r.ngrams} motifs={r.motifs} skipped={r.skipped_sources} in {r.seconds}s")
     return 0
 
 

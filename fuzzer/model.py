@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from fuzzer import ops
-from fuzzer.case import Case, CaseError, split_ref
+from fuzzer.case import FLOAT_DTYPES, Case, CaseError, Const, split_ref
 from fuzzer.ops.spec import Meta, OpSpec, fan_in_scale
 from fuzzer.rng import np_rng, torch_rng
 from fuzzer.values import TORCH_DTYPES, draw
@@ -26,6 +26,9 @@ class ShapeError(CaseError):
 def infer(case: Case) -> dict[str, list[Meta]]:
     """Metas of every value (inputs and node outputs), by the catalogue's shape rules."""
     env: dict[str, list[Meta]] = {x.name: [Meta(tuple(x.shape), x.dtype)] for x in case.inputs}
+    # A scalar constant is a 0-d tensor to the shape rules: the same promotion as a Python
+    # number (a dimensionless operand never widens a tensor's dtype within its kind).
+    env.update((c.name, [Meta(tuple(c.shape), c.dtype)]) for c in case.consts)
     for n in case.nodes:
         spec = ops.get(n.op)
         metas = [_pick(env, a) for a in n.args]
@@ -69,6 +72,14 @@ class CaseModule(torch.nn.Module):
         self.specs = [ops.get(n.op) for n in case.nodes]
         self.attrs = [{**s.defaults(), **n.attrs} for s, n in zip(self.specs, case.nodes,
                                                                  strict=True)]
+        self.scalars: dict[str, Any] = {}
+        self.const_names: dict[str, str] = {}
+        for c in case.consts:
+            if c.scalar:
+                self.scalars[c.name] = const_scalar(c)
+            else:
+                self.register_buffer(f"const_{c.name}", const_tensor(case.seed, c))
+                self.const_names[c.name] = f"const_{c.name}"
         self.param_names: list[dict[str, str]] = []
         for spec, n, attrs in zip(self.specs, case.nodes, self.attrs, strict=True):
             in_metas = [_pick(metas, a) for a in n.args]
@@ -86,6 +97,8 @@ class CaseModule(torch.nn.Module):
         env: dict[str, list[torch.Tensor]] = {
             x.name: [t.to(torch.bfloat16) if x.dtype == "bfloat16" else t]
             for x, t in zip(self.case.inputs, inputs, strict=True)}
+        env.update((k, [v]) for k, v in self.scalars.items())
+        env.update((k, [getattr(self, v)]) for k, v in self.const_names.items())
         for spec, n, attrs, pn in zip(self.specs, self.case.nodes, self.attrs,
                                       self.param_names, strict=True):
             args = [_pick(env, a) for a in n.args]
@@ -100,6 +113,18 @@ class CaseModule(torch.nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return tuple(self.outputs(self.run_all(*inputs)))
+
+
+def const_scalar(c: Const) -> Any:
+    """A scalar constant as the Python number a model's source would hold."""
+    kind = bool if c.dtype == "bool" else float if c.dtype in FLOAT_DTYPES else int
+    return kind(c.value)
+
+
+def const_tensor(seed: int, c: Const) -> torch.Tensor:
+    if c.values is not None:
+        return draw(np_rng(seed, "const", c.name), c.shape, c.dtype, c.values)
+    return torch.tensor(c.value, dtype=TORCH_DTYPES[c.dtype]).reshape(c.shape)
 
 
 def make_inputs(case: Case) -> list[torch.Tensor]:

@@ -5,9 +5,12 @@ aggregated into seeds by fuzzer.mine."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -60,22 +63,34 @@ class OpGraph:
     edges: set[tuple[int, int]] = field(default_factory=set)
 
     def add(self, op: str, is_aten: bool, args: dict[str, Any], tensors: dict[str, Any],
-            outs: list[Any], preds: Iterable[int]) -> int:
+            outs: list[Any], preds: Iterable[int], src: dict[str, Any] | None = None) -> int:
         i = len(self.nodes)
         self.nodes.append({"op": op, "aten": is_aten, "args": args, "tensors": tensors,
-                           "outs": outs})
+                           "outs": outs, "src": src or {}})
         self.edges.update((p, i) for p in preds)
         return i
 
 
 def graph_from_fx(gm: Any) -> OpGraph:
     g = OpGraph()
-    _walk_fx(gm, g, {})
+    _walk_fx(gm, g, {}, {})
     return g
 
 
-def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
-    """Add gm's operator calls to g; env maps fx nodes to producer ids (or per-item lists)."""
+def _placeholder_src(name: str) -> list[Any]:
+    """What a graph placeholder is, by torch.export's lifting prefixes: a parameter, buffer or
+    lifted constant (initializers in an exported model) or a user input."""
+    for prefix, kind in (("p_", "param"), ("b_", "buffer"), ("c_", "const")):
+        if name.startswith(prefix):
+            return [kind, name]
+    return ["input", name]
+
+
+def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any], origin: dict[Any, Any]) -> list[Any]:
+    """Add gm's operator calls to g; env maps fx nodes to producer ids (or per-item lists).
+    `origin` maps fx nodes to the one value they are (`[id, output index]` or a placeholder
+    kind): which argument slot each edge feeds, shared inputs, constants and parameters (the
+    motif miner needs them; n-grams need only env)."""
 
     def srcs(x: Any) -> set[int]:
         out: set[int] = set()
@@ -86,6 +101,9 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
 
     result: list[Any] = []
     for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            origin.setdefault(node, _placeholder_src(node.name))
+            continue
         if node.op == "output":
             result = [sorted(srcs(a)) for a in node.args[0]] if isinstance(
                 node.args[0], (list, tuple)) else [sorted(srcs(node.args[0]))]
@@ -97,6 +115,9 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
             base, idx = node.args
             v = env.get(base, ())
             env[node] = v[idx] if isinstance(v, list) and v and isinstance(v[0], list) else v
+            o = origin.get(base)
+            if isinstance(o, list) and o and isinstance(o[0], int):
+                origin[node] = [o[0], idx]
             continue
         if isinstance(tgt, torch._ops.HigherOrderOperator) and tgt.__name__ in _INLINED_HOPS:
             sub_i = next(i for i, a in enumerate(node.args)
@@ -105,7 +126,9 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
             phs = [n for n in sub.graph.nodes if n.op == "placeholder"]
             sub_env = {ph: sorted(srcs(a)) for ph, a in zip(phs, node.args[sub_i + 1:],
                                                              strict=False)}
-            env[node] = _walk_fx(sub, g, sub_env)
+            sub_origin = {ph: origin.get(a) for ph, a in zip(phs, node.args[sub_i + 1:],
+                                                             strict=False)}
+            env[node] = _walk_fx(sub, g, sub_env, sub_origin)
             continue
         if isinstance(tgt, torch._ops.OpOverload):
             op, is_aten = _canon(tgt._schema.name)
@@ -120,8 +143,41 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any]) -> list[Any]:
         val = node.meta.get("val")
         vals = val if isinstance(val, (list, tuple)) else [val]
         outs = [r for r in (tensor_rec(v) for v in vals) if r is not None]
-        env[node] = [g.add(op, is_aten, args, tensors, outs, srcs((node.args, node.kwargs)))]
+        i = g.add(op, is_aten, args, tensors, outs, srcs((node.args, node.kwargs)),
+                  _fx_srcs(node, schema_args, origin))
+        env[node] = [i]
+        origin[node] = [i, 0]
     return result
+
+
+def _fx_srcs(node: Any, schema_args: Sequence[Any], origin: dict[Any, Any]) -> dict[str, Any]:
+    """Per tensor argument (schema name), the value it reads: `[producer id, output]`, a
+    placeholder kind, or None (an fx value this walk does not track)."""
+    names = [a.name for a in schema_args]
+    given: dict[str, Any] = dict(node.kwargs)
+    for i, a in enumerate(node.args):
+        given[names[i] if i < len(names) else f"arg{i}"] = a
+    out: dict[str, Any] = {}
+    for name, v in given.items():
+        if isinstance(v, Node):
+            out[name] = origin.get(v)
+        elif isinstance(v, (list, tuple)) and any(isinstance(x, Node) for x in v):
+            out[name] = {"list": [origin.get(x) if isinstance(x, Node) else None for x in v]}
+    return out
+
+
+def dump_graph(path: Any, g: OpGraph) -> None:
+    """A traced graph as gzipped JSON (`mine --graphs`): motifs can be mined again from it
+    without tracing."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as f:
+        json.dump({"nodes": g.nodes, "edges": sorted(g.edges)}, f)
+
+
+def load_graph(path: Any) -> OpGraph:
+    with gzip.open(path, "rt") as f:
+        d = json.load(f)
+    return OpGraph(d["nodes"], {(int(a), int(b)) for a, b in d["edges"]})
 
 
 def _pyname(tgt: Any) -> str:

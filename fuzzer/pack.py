@@ -13,6 +13,7 @@ by itself. Every failure's verdict is therefore exactly the one its Case gets on
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import torch
 
@@ -32,14 +33,15 @@ def _renamed(ref: str, prefix: str) -> str:
 def union(cases: Sequence[Case]) -> Case:
     """The members side by side under prefixes m0_, m1_, ...: what the exporters name the
     packed model's inputs and outputs by. Not materialized (the members' modules are)."""
-    inputs, nodes, outputs = [], [], []
+    inputs, nodes, outputs, consts = [], [], [], []
     for k, c in enumerate(cases):
         p = f"m{k}_"
         inputs += [Input(p + x.name, list(x.shape), x.dtype, x.values) for x in c.inputs]
+        consts += [replace(x, name=p + x.name) for x in c.consts]
         nodes += [Node(p + n.id, n.op, [_renamed(a, p) for a in n.args], n.attrs)
                   for n in c.nodes]
         outputs += [_renamed(o, p) for o in c.outputs]
-    return Case(seed=0, inputs=inputs, nodes=nodes, outputs=outputs,
+    return Case(seed=0, inputs=inputs, nodes=nodes, outputs=outputs, consts=consts,
                 origin={"sampler": "pack", "members": [c.hash for c in cases]})
 
 

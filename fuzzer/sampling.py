@@ -23,6 +23,7 @@ class GenConfig:
     seeds: str = ""  # mined seeds directory for the real arm ("" = the repo's seeds/)
     # The random arm's vocabulary: "mined" (the real arm's, the fair control) or "catalogue".
     vocabulary: str = "mined"
+    near_miss: float = 0.0  # motif sampler: share of Cases with one precondition changed
 
 
 class GenerationError(RuntimeError):
@@ -32,7 +33,7 @@ class GenerationError(RuntimeError):
 Sampler = Callable[[int, Sequence[str] | None, GenConfig | None], Case]
 
 # The modules holding the built-in samplers; a new sampler module adds its name here.
-BUILTIN = ("fuzzer.generate", "fuzzer.mutate")
+BUILTIN = ("fuzzer.generate", "fuzzer.mutate", "fuzzer.motif_sampler")
 _REGISTRY: dict[str, Sampler] = {}
 
 

@@ -13,13 +13,14 @@ others, rewiring their consumers to an input of the same shape and dtype.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fuzzer import ops
-from fuzzer.case import Case, CaseError, Input, validate
+from fuzzer.case import Case, CaseError, Const, Input, validate
 from fuzzer.edit import (
     canonical,
     default_values,
@@ -119,7 +120,8 @@ def complexity(case: Case) -> tuple[Any, ...]:
         for s in x.shape:
             k *= s
         numel += k
-    return (len(case.nodes), len(case.inputs), sum(len(x.shape) for x in case.inputs), numel,
+    return (len(case.nodes), len(case.inputs) + len(case.consts),
+            sum(len(x.shape) for x in case.inputs), numel,
             nondefault_attrs(case), sum(DTYPE_ORDER.index(x.dtype) for x in case.inputs),
             sum(_values_cost(x) for x in case.inputs), sum(len(x.dynamic) for x in case.inputs),
             len(case.outputs), len(case.to_json(indent=None)), case.to_json(indent=None))
@@ -298,8 +300,18 @@ def _try_shape(s: Shrinker, name: str, old: list[int], new: list[int],
             [d - (d > dropped) for d in x.dynamic if d != dropped]
         return replace_input(x, shape=list(new), dynamic=dynamic)
 
+    def param(k: Const) -> Const:  # parameters shaped like the input's last dims follow it
+        r = len(k.shape)
+        if k.values is None or dropped is not None or not 0 < r <= len(old) or \
+                k.shape != old[-r:]:
+            return k
+        return dataclasses.replace(k, shape=list(new[-r:]))
+
     for together in (True, False):
-        if s.consider(map_inputs(s.best, lambda x, t=together: moved(x, t))):
+        c = map_inputs(s.best, lambda x, t=together: moved(x, t))
+        if together and c.consts:
+            c = dataclasses.replace(c, consts=[param(k) for k in c.consts])
+        if s.consider(c):
             return True
     return False
 

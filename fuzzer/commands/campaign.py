@@ -85,7 +85,15 @@ def fuzz(seconds: Annotated[float, typer.Option(
          source: Annotated[str, typer.Option(
              "--source", help="Where operator chains come from: real (walks of the mined "
              "n-grams in seeds/), random (uniform over the same vocabulary: the control arm), "
-             "mixed (half each) or mutate (small edits of corpus Cases).")] = "real",
+             "mixed (half each), mutate (small edits of corpus Cases) or motif (mined "
+             "multi-operator blocks of seeds/motifs.json - RMSNorm, GELU-tanh, rotary, "
+             "SwiGLU... - with their constants and shared inputs, at new sizes; see "
+             "--near-miss).")] = "real",
+         near_miss: Annotated[float, typer.Option(
+             "--near-miss", min=0.0, max=1.0, help="motif source only: share of Cases with "
+             "exactly one precondition of the block changed (an axis, keepdim, a constant, "
+             "where eps is added, the dtype, a broadcast shape, a dynamic dim). A fusion that "
+             "still fires on a near miss is a rewriter bug.")] = 0.3,
          seeds_dir: seeds_option("the n-grams the real arm walks") = None,
          vocabulary_: Annotated[str, typer.Option(
              "--vocabulary", help="Operators the random arm draws from: mined (the real arm's "
@@ -134,6 +142,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
         seed, target, source, op = saved["seed"], saved["targets"], saved["sampler"], \
             saved.get("vocab")
         max_len, nondefault, dynamic = saved["max_len"], saved["nondefault"], saved["dynamic"]
+        near_miss = saved.get("near_miss", 0.0)
         vocabulary_ = saved.get("vocabulary", "mined")
         pack = saved.get("pack")
         seeds_dir = Path(saved["seeds"]) if saved.get("seeds") else None
@@ -145,7 +154,8 @@ def fuzz(seconds: Annotated[float, typer.Option(
     if vocabulary_ not in ("mined", "catalogue"):
         raise GenerationError(f"unknown vocabulary {vocabulary_!r} (mined or catalogue)")
     gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
-                    seeds=str(seeds_dir or ""), vocabulary=vocabulary_)
+                    seeds=str(seeds_dir or ""), vocabulary=vocabulary_,
+                    near_miss=near_miss if source == "motif" else 0.0)
     draw(source, 0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
     store = Store(out_dir or Path("runs") / str(seed))
     try:  # the store's lock and connection go however the campaign ends
@@ -210,7 +220,8 @@ def mine(source: Annotated[list[str] | None, typer.Option(
                     f"--out {out_dir}", *([f"--limit {limit}"] if limit else [])])
     r = run_mine(source, out_dir, limit, progress, command=cmd)
     out.print(f"mined {r.ok} architectures ({r.fallback} by fallback tracing, {r.failed} "
-              f"failed) into {out_dir}: {r.distinct_ops} operators, n-grams {r.ngrams}")
+              f"failed) into {out_dir}: {r.distinct_ops} operators, n-grams {r.ngrams}, "
+              f"{r.motifs} motifs")
 
 
 @app.command()

@@ -27,46 +27,56 @@ from fuzzer.verdict import Stage, Symptom
 
 OV_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1}
 
-# What a repro script runs instead of ONNX Runtime (fuzzer/repro.py): that converter only.
-OV_COMPILE = """    # f32 pinned: on CPUs with bf16 units OpenVINO's default precision is bf16.
-    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
-                                                      "INFERENCE_NUM_THREADS": 1})
+# Repro snippets (fuzzer/repro.py wraps each as a function): a runtime's body turns
+# `model_bytes, args` into `actual`, a converter's turns `model, args` into `actual`; each
+# imports its own package, so a repro imports only the converter it reproduces.
+OV_COMPILE = """# f32 pinned: on CPUs with bf16 units OpenVINO's default precision is bf16.
+compiled = ov.Core().compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+                                                     "INFERENCE_NUM_THREADS": 1})
 """
-OV_REPRO = """def run_onnx(model_bytes, args):
-    \"\"\"OpenVINO's ONNX frontend and CPU plugin on the exported model.\"\"\"
-    model = ov.Core().read_model(model_bytes, b"")
-""" + OV_COMPILE + """    by_name = dict(zip(INPUT_NAMES, args))
-    feeds = {i.get_any_name(): by_name.get(i.get_any_name(), a).numpy()
-             for i, a in zip(model.inputs, args)}
-    result = compiled(feeds)
-    return [result[o] for o in compiled.outputs]
-"""
-OV_PT_REPRO = """def convert_and_run(model, args):
-    \"\"\"OpenVINO's PyTorch frontend, then its CPU plugin.\"\"\"
-    with torch.no_grad():
-        model = ov.convert_model(model, example_input=tuple(args))
-""" + OV_COMPILE + """    result = compiled([a.numpy() for a in args])
-    return [result[o] for o in compiled.outputs]
-"""
-ET_REPRO = """def convert_and_run(model, args):
-    \"\"\"torch.export, ExecuTorch lowering ({what}), then its runtime.\"\"\"
-    program = torch.export.export(model, tuple(args))
-    buffer = to_edge_transform_and_lower(program, partitioner={parts}).to_executorch().buffer
-    method = Runtime.get().load_program(buffer).load_method("forward")
-    return [t.numpy() for t in method.execute([a.clone() for a in args])]
-"""
-LITERT_REPRO = """def convert_and_run(model, args):
-    \"\"\"litert-torch conversion, then the LiteRT interpreter on one thread.\"\"\"
-    flatbuffer = litert_torch.convert(model, tuple(args)).model_content()
-    runner = Interpreter(model_content=flatbuffer, num_threads=1).get_signature_runner(
-        "serving_default")
-    # litert-torch lowers int64 to int32: feed the declared dtypes, widen int32 results.
-    declared = {k: d["dtype"] for k, d in runner.get_input_details().items()}
-    out = runner(**{f"args_{i}": a.numpy().astype(declared[f"args_{i}"])
-                    for i, a in enumerate(args)})
-    return [o.astype(np.int64) if o.dtype == np.int32 else o
-            for o in (out[f"output_{i}"] for i in range(len(out)))]
-"""
+
+
+def ov_snippet(case: Any) -> str:
+    names = [x.name for x in case.inputs]
+    return ("import openvino as ov\n\nov_model = ov.Core().read_model(model_bytes, b\"\")\n"
+            + OV_COMPILE + f"feeds = dict(zip({names!r}, (a.numpy() for a in args)))\n"
+            "result = compiled({i.get_any_name(): feeds[i.get_any_name()] "
+            "for i in ov_model.inputs})\nactual = [result[o] for o in compiled.outputs]\n")
+
+
+def ov_pt_snippet(case: Any) -> str:
+    return ("import openvino as ov\n\nwith torch.no_grad():\n"
+            "    ov_model = ov.convert_model(model, example_input=tuple(args))\n" + OV_COMPILE
+            + "result = compiled([a.numpy() for a in args])\n"
+            "actual = [result[o] for o in compiled.outputs]\n")
+
+
+def et_snippet(xnnpack: bool) -> Any:
+    def snippet(case: Any) -> str:
+        part = ("from executorch.backends.xnnpack.partition.xnnpack_partitioner import "
+                "XnnpackPartitioner\n" if xnnpack else "")
+        return ("from executorch.exir import to_edge_transform_and_lower\n"
+                "from executorch.runtime import Runtime\n" + part + "\n"
+                "program = torch.export.export(model, tuple(args))\n"
+                "buffer = to_edge_transform_and_lower(program, partitioner="
+                + ("[XnnpackPartitioner()]" if xnnpack else "None") + ").to_executorch().buffer\n"
+                "method = Runtime.get().load_program(buffer).load_method(\"forward\")\n"
+                "actual = [t.numpy() for t in method.execute([a.clone() for a in args])]\n")
+    return snippet
+
+
+def litert_snippet(case: Any) -> str:
+    return ("import litert_torch\nfrom ai_edge_litert.interpreter import Interpreter\n\n"
+            "flatbuffer = litert_torch.convert(model, tuple(args)).model_content()\n"
+            "runner = Interpreter(model_content=flatbuffer, num_threads=1).get_signature_runner(\n"
+            "    \"serving_default\")\n"
+            "# litert-torch lowers int64 to int32: feed the declared dtypes, widen int32 results.\n"
+            "declared = {k: d[\"dtype\"] for k, d in runner.get_input_details().items()}\n"
+            "out = runner(**{f\"args_{i}\": a.numpy().astype(declared[f\"args_{i}\"])\n"
+            "                for i, a in enumerate(args)})\n"
+            "actual = [o.astype(np.int64) if o.dtype == np.int32 else o\n"
+            "          for o in (out[f\"output_{i}\"] for i in range(len(out)))]\n")
+
 
 # Each converter's own words for "this operator/dtype is not implemented".
 OV_UNSUPPORTED = re.compile(
@@ -158,8 +168,7 @@ def ov_runtime() -> Component:
         art.outputs = ov_infer(model, art, [i.get_any_name() for i in model.inputs])
 
     return Component("runtime", "ov", run, "openvino", {"device": "CPU", **OV_CONFIG},
-                     referees=("ort-disabled", "ref"), repro=OV_REPRO,
-                     repro_imports=("import openvino as ov",))
+                     referees=("ort-disabled", "ref"), snippet=ov_snippet)
 
 
 @component("converter", r"ov-pt", ("ov-pt",),
@@ -181,8 +190,8 @@ def ov_pt() -> Component:
 
     # ~50 ms a Case: not worth packing.
     return Component("converter", "ov-pt", run, "openvino",
-                     {"frontend": "pytorch", "device": "CPU", **OV_CONFIG}, repro=OV_PT_REPRO,
-                     repro_imports=("import openvino as ov",))
+                     {"frontend": "pytorch", "device": "CPU", **OV_CONFIG},
+                     snippet=ov_pt_snippet)
 
 
 # -- ExecuTorch -----------------------------------------------------------------------------
@@ -232,17 +241,9 @@ def executorch(xnnpack: str | None = None) -> Component:
             raise failure(Stage.RUNTIME_RUN, e, ET_UNSUPPORTED) from e
 
     # ~0.5 s a lowering whatever the model's size: packed like the dynamo exporter.
-    imports = ["from executorch.exir import to_edge_transform_and_lower",
-               "from executorch.runtime import Runtime"]
-    if xnnpack:
-        imports.append("from executorch.backends.xnnpack.partition.xnnpack_partitioner "
-                       "import XnnpackPartitioner")
     return Component("converter", name, run, "executorch",
                      {"backend": "xnnpack" if xnnpack else "portable"}, pack=8,
-                     repro=ET_REPRO.format(
-                         what="XNNPACK delegate" if xnnpack else "portable kernels",
-                         parts="[XnnpackPartitioner()]" if xnnpack else "None"),
-                     repro_imports=tuple(imports))
+                     snippet=et_snippet(bool(xnnpack)))
 
 
 def widened(outs: list[np.ndarray], art: Artifact) -> list[np.ndarray]:
@@ -303,6 +304,5 @@ def litert() -> Component:
         art.outputs = widened([np.asarray(got[f"output_{i}"]) for i in range(len(got))], art)
 
     return Component("converter", "litert", run, "litert",
-                     {"runtime": "interpreter", "num_threads": 1}, pack=8, repro=LITERT_REPRO,
-                     repro_imports=("import litert_torch",
-                                    "from ai_edge_litert.interpreter import Interpreter"))
+                     {"runtime": "interpreter", "num_threads": 1}, pack=8,
+                     snippet=litert_snippet)

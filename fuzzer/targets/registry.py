@@ -67,11 +67,11 @@ class Component:
     # Runtimes: the runtimes that referee this one on the same ONNX model. A failure they
     # do not share is this runtime's; one they all share is the model's (the exporter's).
     referees: tuple[str, ...] = ("ref",)
-    # Standalone repro source this component carries (fuzzer/repro.py): a runtime's
-    # `run_onnx(model_bytes, args)`, a converter's `convert_and_run(model, args)`, and the
-    # imports it needs. Empty: repro.py's own ONNX Runtime / reference evaluator source.
-    repro: str = ""
-    repro_imports: tuple[str, ...] = ()
+    # The component's own call as plain source for a repro, given the Case: an exporter
+    # turns `model, args` into `model_bytes`, a pass rewrites `model_bytes`, a runtime turns
+    # `model_bytes, args` into `actual` (a list of numpy arrays), a converter turns
+    # `model, args` into `actual`. None: no repro source.
+    snippet: Callable[[Any], str] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Named blocks: which mined motifs are the blocks real models are built of (RMSNorm, GELU
+written out with tanh or erf, rotary embedding, SwiGLU/GeGLU, attention written out, residual
+add + norm). A registry of predicates on a motif's Case-shaped instance (plain JSON); a motif
+may carry several names, and every motif that matches is named (with or without a cast or
+the entry node around it)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+Namer = Callable[[dict[str, Any]], bool]
+NAMED: dict[str, Namer] = {}
+
+
+def named(name: str) -> Callable[[Namer], Namer]:
+    def deco(fn: Namer) -> Namer:
+        NAMED[name] = fn
+        return fn
+    return deco
+
+
+def _ops(frag: dict[str, Any]) -> Counter[str]:
+    return Counter(n["op"].removeprefix("aten::") for n in frag["nodes"])
+
+
+def _scalars(frag: dict[str, Any]) -> list[float]:
+    return [c["value"] for c in frag["consts"] if c.get("scalar")]
+
+
+def _near(vals: list[float], want: float, tol: float = 1e-3) -> bool:
+    return any(abs(v - want) <= tol * abs(want) for v in vals)
+
+
+@named("rms_norm")
+def _rms(frag: dict[str, Any]) -> bool:
+    o = _ops(frag)
+    pows = [n for n in frag["nodes"] if n["op"] == "aten::pow" and n["attrs"].get("exponent") == 2]
+    means = [n for n in frag["nodes"] if n["op"] == "aten::mean"]
+    return bool(pows and means) and o["rsqrt"] + o["sqrt"] >= 1 and o["add"] >= 1 and \
+        o["mul"] + o["div"] >= 1 and o["sub"] == 0 and set(o) <= {
+            "to", "pow", "mean", "add", "rsqrt", "sqrt", "mul", "div", "type_as"}
+
+
+@named("layer_norm_manual")
+def _ln(frag: dict[str, Any]) -> bool:
+    o = _ops(frag)
+    return o["mean"] >= 2 and o["sub"] >= 1 and (o["rsqrt"] + o["sqrt"]) >= 1
+
+
+@named("gelu_tanh")
+def _gelu_tanh(frag: dict[str, Any]) -> bool:
+    o, vals = _ops(frag), _scalars(frag)
+    return o["tanh"] == 1 and _near(vals, 0.044715) and _near(vals, math.sqrt(2 / math.pi)) \
+        and _near(vals, 0.5)
+
+
+@named("gelu_erf")
+def _gelu_erf(frag: dict[str, Any]) -> bool:
+    o, vals = _ops(frag), _scalars(frag)
+    return o["erf"] == 1 and (_near(vals, math.sqrt(2)) or _near(vals, 1 / math.sqrt(2))) \
+        and _near(vals, 0.5)
+
+
+@named("rotary")
+def _rotary(frag: dict[str, Any]) -> bool:
+    o = _ops(frag)
+    return o["slice"] >= 2 and o["neg"] >= 1 and o["cat"] >= 1 and o["mul"] >= 2 and \
+        o["add"] >= 1
+
+
+@named("swiglu")
+def _swiglu(frag: dict[str, Any]) -> bool:
+    silu = {n["id"] for n in frag["nodes"] if n["op"] == "aten::silu"}
+    return any(n["op"] == "aten::mul" and len(n["args"]) == 2 and
+               len({a for a in n["args"] if a in silu}) == 1 for n in frag["nodes"])
+
+
+@named("geglu")
+def _geglu(frag: dict[str, Any]) -> bool:
+    gelu = {n["id"] for n in frag["nodes"] if n["op"] == "aten::gelu"}
+    return any(n["op"] == "aten::mul" and len(n["args"]) == 2 and
+               len({a for a in n["args"] if a in gelu}) == 1 for n in frag["nodes"])
+
+
+@named("sdpa_manual")
+def _sdpa_manual(frag: dict[str, Any]) -> bool:
+    o = _ops(frag)
+    return o["matmul"] >= 2 and o["softmax"] >= 1
+
+
+@named("residual_norm")
+def _residual_norm(frag: dict[str, Any]) -> bool:
+    nodes = {n["id"]: n for n in frag["nodes"]}
+    return any(n["op"] in ("aten::layer_norm", "aten::rms_norm") and
+               nodes.get(n["args"][0], {}).get("op") == "aten::add" for n in frag["nodes"])
+
+
+def names_of(frag: dict[str, Any]) -> list[str]:
+    return [k for k, f in NAMED.items() if f(frag)]
