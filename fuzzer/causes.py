@@ -26,6 +26,10 @@ from fuzzer.verdict import Outcome, Verdict
 KNOWN_FILE = CORPUS / "known_issues.json"
 CAUSES_FILE = CORPUS / "causes.json"
 NEW, KNOWN, DOCUMENTED, TORCHSCRIPT_ONLY = "new", "known", "documented", "torchscript-only"
+WHY = {TORCHSCRIPT_ONLY: "Only the deprecated TorchScript exporter has it: the dynamo exporter "
+       "passes the same Case (kept, low priority).",
+       KNOWN: "Known upstream: see the linked issues.",
+       DOCUMENTED: "A limitation the software under test documents."}
 
 
 def _json(path: Path) -> Any:
@@ -113,7 +117,7 @@ class Cause:
                 "component": self.blame.get("component", ""),
                 "function": self.blame.get("function", ""),
                 "tracker": self.blame.get("tracker", ""), "label": self.label,
-                "file": self.file, "why": self.curated.get("why", ""),
+                "file": self.file, "why": self.curated.get("why") or WHY.get(self.label, ""),
                 "upstream": self.upstream, "instances": [e.id for e in self.instances]}
 
 

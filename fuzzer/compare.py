@@ -59,17 +59,36 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float64 if t.is_floating_point() else t.dtype).numpy()
 
 
+# The two rules below are the oracle's, and repro scripts carry their source verbatim
+# (fuzzer/defect.py): keep them self-contained, numpy only.
+def nonfinite_differs(a, e, r):
+    """Positions where the ONNX output `a` and torch's fp32 output `e` differ in NaN, +Inf or
+    -Inf, except where torch's fp32 and fp64 (`r`) disagree on finiteness themselves: those
+    are numerically unstable (overflow, 0/0 at a boundary) and blame nothing."""
+    unstable = (np.isnan(e) != np.isnan(r)) | (np.isinf(e) != np.isinf(r))
+    nonfinite = (~np.isfinite(a)) | (~np.isfinite(e))
+    bad = (np.isnan(a) != np.isnan(e)) | (np.isposinf(a) != np.isposinf(e)) | (
+        np.isneginf(a) != np.isneginf(e))
+    return bad & nonfinite & ~unstable
+
+
+def values_off(a, e, r, rtol, atol):
+    """(mask of finite values off, ONNX error, torch error): a value is off where ONNX is
+    farther from the fp64 baseline `r` than twice torch's own error, plus the tolerance (atol
+    scaled by the output's magnitude)."""
+    ok = np.isfinite(a) & np.isfinite(e) & np.isfinite(r)
+    err_a = np.where(ok, np.abs(a - r), 0.0)
+    err_e = np.where(ok, np.abs(e - r), 0.0)
+    scale = max(1.0, float(np.abs(np.where(ok, r, 0.0)).max(initial=0.0)))
+    allowed = 2.0 * err_e + atol * scale + rtol * np.abs(np.where(ok, r, 0.0))
+    return ok & (err_a > allowed), err_a, err_e
+
+
 def _float_mismatch(i: int, got: np.ndarray, e32: np.ndarray, r64: np.ndarray,
                     dtype: str) -> Mismatch | None:
     rtol, atol = TOLERANCE.get(dtype, TOLERANCE["float32"])
     a, e, r = got.astype(np.float64), e32, r64
-    # Positions where torch's own fp32 and fp64 disagree on finiteness are numerically
-    # unstable (overflow, 0/0 at a boundary): nothing there can be blamed on the converter.
-    unstable = (np.isnan(e) != np.isnan(r)) | (np.isinf(e) != np.isinf(r))
-    nonfinite = (~np.isfinite(a)) | (~np.isfinite(e))
-    nan_bad = (np.isnan(a) != np.isnan(e)) | (np.isposinf(a) != np.isposinf(e)) | (
-        np.isneginf(a) != np.isneginf(e))
-    nan_bad &= nonfinite & ~unstable
+    nan_bad = nonfinite_differs(a, e, r)
     if nan_bad.any():
         j = tuple(int(k) for k in np.argwhere(nan_bad)[0])
         return Mismatch(Symptom.NAN_INF_MISMATCH, i,
@@ -77,14 +96,9 @@ def _float_mismatch(i: int, got: np.ndarray, e32: np.ndarray, r64: np.ndarray,
                         f"{list(j)}: expected {e[j]!r}, got {a[j]!r}",
                         {"count": int(nan_bad.sum()), "index": list(j),
                          "expected": float(e[j]), "actual": float(a[j])})
-    ok = np.isfinite(a) & np.isfinite(e) & np.isfinite(r)
-    if not ok.any():
-        return None
-    err_a = np.where(ok, np.abs(a - r), 0.0)
-    err_e = np.where(ok, np.abs(e - r), 0.0)
-    scale = max(1.0, float(np.abs(np.where(ok, r, 0.0)).max()))
-    allowed = 2.0 * err_e + atol * scale + rtol * np.abs(np.where(ok, r, 0.0))
-    bad = ok & (err_a > allowed)
+    if not (np.isfinite(a) & np.isfinite(e) & np.isfinite(r)).any():
+        return None  # nothing finite to compare (and no inf - inf warnings)
+    bad, err_a, err_e = values_off(a, e, r, rtol, atol)
     if not bad.any():
         return None
     j = tuple(int(k) for k in np.unravel_index(int(np.argmax(np.where(bad, err_a, -1))),

@@ -189,8 +189,17 @@ def blame_dynamo(case: Case, error: str = "", optimize: bool = True) -> Blame | 
     stage = _output_stage(prog, module, inputs)
     if stage.startswith("onnx:"):
         # private torch.onnx module: read only when a finding is blamed
-        from torch.onnx._internal.exporter import _core
+        from torch.onnx._internal.exporter import _core, _fx_passes
 
+        ep = prog.exported_program
+        returned = [str(a) for a in ep.graph.output_node().args[0]]
+        named = [getattr(o.arg, "name", "") for o in ep.graph_signature.output_specs]
+        if returned != named:  # a pass rewrote the graph, not the signature the ONNX uses
+            src, tracker = where(_fx_passes.insert_type_promotion_nodes)
+            return Blame("torch.onnx", "_fx_passes.insert_type_promotion_nodes", src, tracker,
+                         "graph signature left stale", evidence=f"{stage[6:]}: the FX graph "
+                         f"returns {returned}, its graph signature (which the ONNX graph's "
+                         f"outputs follow) still names {named}")
         src, tracker = where(_core._exported_program_to_onnx_program)
         return Blame("torch.onnx", "_core._exported_program_to_onnx_program", src, tracker,
                      "graph output differs from the FX graph", evidence=stage[6:])

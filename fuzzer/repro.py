@@ -6,9 +6,11 @@ project when the finding needs one), and exits 1 when the bug reproduces, 0 when
 
 from __future__ import annotations
 
+import inspect
+import textwrap
 from typing import Any
 
-from fuzzer import targets
+from fuzzer import compare, targets
 from fuzzer.case import Case, split_ref
 from fuzzer.codegen import inputs_source, model_source
 from fuzzer.compare import TOLERANCE, judged_dtype, producer
@@ -20,80 +22,37 @@ from fuzzer.verdict import Symptom, Verdict
 ISOLATE = {Symptom.PROCESS_DEATH, Symptom.HANG, Symptom.OUT_OF_MEMORY}
 
 
+def _function(name: str, params: str, comp: targets.Component, case: Case, ret: str) -> str:
+    """The component's own snippet wrapped as a function."""
+    if comp.snippet is None:
+        raise ValueError(f"no repro source for {comp.kind} {comp.name!r}")
+    body = textwrap.indent(comp.snippet(case), "    ")
+    return f"def {name}({params}):\n{body}    return {ret}\n"
+
+
 def export_source(case: Case, exporter: targets.Component) -> str:
-    s = exporter.settings
-    names = [x.name for x in case.inputs]
-    outs = [f"out{i}" for i in range(len(case.outputs))]
-    dyn = {x.name: x.dynamic for x in case.inputs if x.dynamic}
-    if not s.get("dynamo", False):
-        return f'''def export(model, args):
-    """The TorchScript-based exporter (deprecated upstream; kept for the models it serves)."""
-    f = io.BytesIO()
-    torch.onnx.export(model, args, f, dynamo=False, opset_version={s["opset_version"]},
-                      input_names={names!r}, output_names={outs!r},
-                      dynamic_axes={dyn or None!r})
-    return f.getvalue()
-'''
-    shapes = ("(tuple(" + ", ".join(
-        ("{" + ", ".join(f"{d}: torch.export.Dim.AUTO" for d in x.dynamic) + "}")
-        if x.dynamic else "None" for x in case.inputs) + ",),)") if dyn else "None"
-    return f'''def export(model, args):
-    """The torch.export-based exporter, exactly as the finding ran it."""
-    program = torch.onnx.export(model, args, dynamo=True, optimize={s["optimize"]!r},
-                                opset_version={s["opset_version"]!r}, input_names={names!r},
-                                output_names={outs!r}, dynamic_shapes={shapes})
-    return program.model_proto.SerializeToString()
-'''
+    return _function("export", "model, args", exporter, case, "model_bytes")
 
 
-def passes_source(passes: list[targets.Component]) -> tuple[str, list[str]]:
-    """Source applying the chain's ONNX passes, and the extra imports they need."""
+def passes_source(passes: list[targets.Component], case: Case) -> str:
+    """Source applying the chain's ONNX passes in order, each from its own snippet."""
     if not passes:
-        return "def apply_passes(model_bytes):\n    return model_bytes\n", []
-    body, imports = [], []
-    for p in passes:
-        base = p.name.split("-")[0] if not p.name.startswith("onnxscript") else "onnxscript"
-        if p.name == "onnxscript-opt":
-            imports.append("import onnxscript.optimizer")
-            body.append("    proto = onnxscript.optimizer.optimize(proto)")
-        elif base == "onnxoptimizer":
-            imports.append("import onnxoptimizer")
-            body.append(f"    for name in {p.settings['steps']!r}:\n"
-                        "        proto = onnxoptimizer.optimize(proto, [name])")
-        elif base == "onnxsim":
-            imports.append("import onnxsim")
-            body.append("    proto, _ = onnxsim.simplify(proto, check_n=0)")
-        elif base == "onnxslim":
-            imports.append("import onnxslim")
-            body.append("    proto = onnxslim.slim(proto)")
-        else:
-            raise ValueError(f"no repro source for pass {p.name!r}")
-    code = ("def apply_passes(model_bytes):\n    proto = onnx.load_from_string(model_bytes)\n"
-            + "\n".join(body) + "\n    return proto.SerializeToString()\n")
-    return code, sorted(set(imports))
+        return "def apply_passes(model_bytes):\n    return model_bytes\n"
+    return "\n\n".join(_function(f"pass{i}", "model_bytes", p, case, "model_bytes")
+                         for i, p in enumerate(passes)) + (
+        "\n\ndef apply_passes(model_bytes):\n" + "".join(
+            f"    model_bytes = pass{i}(model_bytes)\n" for i in range(len(passes)))
+        + "    return model_bytes\n")
 
 
-def runtime_source(runtime: targets.Component) -> str:
-    if runtime.name == "ref":
-        return '''def run_onnx(model_bytes, args):
-    from onnx.reference import ReferenceEvaluator
+def runtime_source(runtime: targets.Component, case: Case) -> str:
+    return _function("run_onnx", "model_bytes, args", runtime, case, "actual")
 
-    ev = ReferenceEvaluator(onnx.load_from_string(model_bytes))
-    feeds = dict(zip(ev.input_names, (a.numpy() for a in args)))
-    return ev.run(None, feeds)
-'''
-    level = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-             "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}[
-        runtime.settings["graph_optimization_level"]]
-    return f'''def run_onnx(model_bytes, args):
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.{level}
-    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    by_name = dict(zip(INPUT_NAMES, args))
-    feeds = {{n: by_name.get(n, a).numpy() for n, a in zip(names, args)}}
-    return sess.run(None, feeds)
-'''
+
+def rules_source() -> str:
+    """The oracle's own comparison rules (fuzzer/compare.py), verbatim: never a second copy."""
+    return "\n\n".join(inspect.getsource(f) for f in (compare.nonfinite_differs,
+                                                      compare.values_off))
 
 
 def _judged(case: Case) -> dict[int, str]:
@@ -212,20 +171,14 @@ def compare(expected, baseline, actual, ties_x=()):
             continue
         e64, b64 = e.double().numpy(), b.double().numpy()
         a64 = a.astype(np.float64)
-        stable = (np.isnan(e64) == np.isnan(b64)) & (np.isinf(e64) == np.isinf(b64))
-        nan_bad = ((np.isnan(a64) != np.isnan(e64)) | (np.isinf(a64) != np.isinf(e64))) & stable
+        nan_bad = nonfinite_differs(a64, e64, b64)
         if nan_bad.any():
             j = tuple(int(k) for k in np.argwhere(nan_bad)[0])
             return (f"output {{i}} at {{list(j)}}: expected {{e64[j]!r}}, got {{a64[j]!r}} "
                     f"(NaN/Inf differ)")
         rtol, atol = TOLERANCE.get(JUDGED_AS.get(i, str(e.dtype).removeprefix("torch.")),
                                    TOLERANCE["float32"])
-        ok = np.isfinite(a64) & np.isfinite(e64) & np.isfinite(b64)
-        err = np.where(ok, np.abs(a64 - b64), 0.0)
-        scale = max(1.0, float(np.abs(np.where(ok, b64, 0.0)).max(initial=0.0)))
-        allowed = 2 * np.abs(np.where(ok, e64 - b64, 0.0)) + atol * scale + rtol * np.abs(
-            np.where(ok, b64, 0.0))
-        bad = ok & (err > allowed)
+        bad, err, _ = values_off(a64, e64, b64, rtol, atol)
         if bad.any():
             j = tuple(int(k) for k in np.unravel_index(int(np.argmax(np.where(bad, err, -1))),
                                                       a64.shape))
@@ -276,7 +229,7 @@ ISOLATED_MAIN = '''def isolated(timeout={timeout}):
 def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
     target = targets.parse(v.target)
     passes = list(target.components[1:-1])
-    pass_code, extra = passes_source(passes)
+    pass_code = passes_source(passes, case)
     isolate = v.symptom in ISOLATE
     head = (f'"""convfuzz finding {finding_id}: {v.key} on {v.target}.\n\n'
             f"Operator chain: {' -> '.join(case.ops)}\n"
@@ -285,7 +238,7 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
             'it does not. Found by fuzzing with convfuzz.\n"""\n')
     imports = ["import io", *(["import subprocess"] if isolate else []), "import sys", "",
                "import numpy as np", "import onnx", "import onnxruntime as ort", "import torch",
-               "import torch.nn.functional as F", *extra]
+               "import torch.nn.functional as F"]
     ties, unordered, sub = _rules(case)
     tie_code = TIE_INPUTS if sub is None else (
         model_source(sub, "TieInputs") + "\n\ndef tie_inputs(args):\n    \"\"\"The inputs of "
@@ -293,7 +246,8 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
     parts: list[Any] = [
         head, "\n".join(imports), "", f"INPUT_NAMES = {[x.name for x in case.inputs]!r}", "",
         model_source(case), tie_code, inputs_source(case),
-        export_source(case, target.exporter), pass_code, runtime_source(target.runtime),
+        export_source(case, target.exporter), pass_code, runtime_source(target.runtime, case),
+        rules_source(),
         COMPARE.format(tolerance=TOLERANCE, judged=_judged(case), ties=ties,
                        unordered=unordered), "",
         MAIN.format()]

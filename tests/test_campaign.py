@@ -342,3 +342,25 @@ def test_a_shrink_that_breaks_files_its_failure_unshrunk(tmp_path: Path,
             assert "unshrunk" in [how for _, _, how in store.linked(f["id"])]
     finally:
         store.close()
+
+
+def test_target_weights_choose_a_share_of_cases(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "store"
+    r = subprocess.run([sys.executable, "-m", "fuzzer.cli", "fuzz", "--cases", "24", "--source",
+                        "random", "--no-shrink", "-t", "torchscript-17/ort-all@0.3", "-t",
+                        "torchscript-17/ort-disabled", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "fuzzer.cli", "targets", "--store", str(out),
+                        "--json"], capture_output=True, text=True, timeout=120)
+    ran = {row["target"]: row["ran"] for row in json.loads(r.stdout)}
+    assert ran["torchscript-17/ort-disabled"] == 24
+    assert 1 <= ran["torchscript-17/ort-all"] <= 16  # ~30% of 24
+    bad = subprocess.run([sys.executable, "-m", "fuzzer.cli", "fuzz", "--cases", "1", "-t",
+                          "torchscript-17/ort-all@2"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "must be in (0, 1]" in bad.stderr

@@ -66,3 +66,18 @@ def test_known_issue_and_torchscript_only_labels() -> None:
     ts = [c for c in groups.values() if c.label == causes.TORCHSCRIPT_ONLY]
     assert ts and not any(c.file for c in ts)
     assert groups["dynamo-dispatch-dtype-not-enforced"].file
+
+
+def test_corpus_list_by_cause_json() -> None:
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "fuzzer.cli", "corpus", "list", "--causes",
+                        "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = {x["cause"]: x for x in json.loads(r.stdout)}
+    d = rows["dynamo-dispatch-dtype-not-enforced"]
+    assert len(d["instances"]) == 5 and d["file"] and d["tracker"] == "pytorch"
+    assert all(not x["file"] for x in rows.values() if x["label"] == "torchscript-only")
+    assert sum(len(x["instances"]) for x in rows.values()) == len(corpus.entries())

@@ -157,6 +157,7 @@ def test_a_corpus_report_carries_the_curators_analysis(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "fuzzer.cli", "report", "1c4e2867", "--no-checks",
                         "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    text = (tmp_path / "report.md").read_text()
+    (md,) = tmp_path.glob("*/report.md")  # one report per root cause, in its own folder
+    text = md.read_text()
     assert f"- **Analysis:** {entry.meta['note']}" in text
     assert "_get_tracing_state()" in text

@@ -82,6 +82,16 @@ def test_a_truncated_store_is_one_line_then_recovered_in_place(campaign: Path,
         r.stdout.replace("\n", " ")), r.stdout
     assert list(st.glob(f"{storage.DB}.damaged-*"))  # the damaged file is kept, not deleted
     assert {r[0] for r in rows(st, "SELECT id FROM findings")} == before
+
+
+@pytest.mark.slow  # ~25 s more: a campaign resumed on a recovered store
+def test_a_recovered_store_resumes(campaign: Path, tmp_path: Path) -> None:
+    st = tmp_path / "store"
+    shutil.copytree(campaign, st)
+    db = st / storage.DB
+    data = db.read_bytes()
+    db.write_bytes(data[:len(data) // 2] + os.urandom(20000))
+    assert cli("store", "recover", str(st)).returncode == 0
     # The recovered store is a store: the campaign goes on, and files what lost its links.
     r = cli("fuzz", "--resume", str(st), "--cases", "3", "--no-shrink")
     assert r.returncode == 0, r.stderr

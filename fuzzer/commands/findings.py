@@ -50,11 +50,19 @@ def _rows_table(title: str, rows: list[dict[str, Any]], cols: list[str]) -> Tabl
 def corpus_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON: id, target, "
                                                       "exporter, stage, symptom, attribution, "
                                                       "ops, count.")] = False,
-                store: StoreOpt = None) -> None:
+                store: StoreOpt = None,
+                by_cause: Annotated[bool, typer.Option(
+                    "--causes", help="One row per root cause (as `corpus causes`).")] = False
+                ) -> None:
     """List the findings: id, target, stage, symptom, attribution, operators, count."""
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
 
+    if by_cause:
+        if store is not None:
+            raise corpus.CorpusError("--causes reads the corpus's stored blames, not --store")
+        corpus_causes(as_json)
+        return
     rows = [e.row() for e in (corpus.store_entries(store) if store else corpus.entries())]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -102,6 +110,28 @@ def corpus_causes(as_json: Annotated[bool, typer.Option("--json", help="Print JS
         r["file"] = "yes" if r["file"] else "no"
     out.print(_rows_table(f"{len(rows)} root cause(s) in the corpus", rows,
                           ["cause", "function", "tracker", "label", "file", "instances"]))
+
+
+def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: float) -> None:
+    # on use: `convfuzz --help` and bad flags stay fast (no torch)
+    from fuzzer import causes, corpus, filing
+    from fuzzer.store import versions
+
+    groups = causes.group(corpus.entries())
+    if which is not None:
+        e = None if any(c.slug == which for c in groups) else corpus.find(which)
+        pick = [c for c in groups if c.slug == which or e in c.instances]
+    else:
+        pick = [c for c in groups if c.file or unfiled]
+    rows = []
+    with open_sandbox(timeout) as sb:
+        for c in pick:
+            md = filing.write(filing.prepare(c, sb.run, versions()), out_dir / c.slug)
+            out.print(f"{c.slug}: {md}", highlight=False)
+    if which is None:
+        rows = [{**c.row(), "written": c in pick} for c in groups]
+        (out_dir / "index.md").write_text(filing.index(rows))
+        out.print(f"index: {out_dir / 'index.md'} ({len(pick)} reports, {len(rows)} causes)")
 
 
 @corpus_app.command("show")
@@ -253,9 +283,14 @@ def report(finding: Annotated[str | None, typer.Argument(
            checks: Annotated[bool, typer.Option(
                "--checks/--no-checks", help="Run the control and the other-exporter check "
                "(a few sandboxed runs per finding).")] = True,
+           unfiled: Annotated[bool, typer.Option(
+               "--unfiled", help="With --all on the corpus: also report the causes triage "
+               "says not to file (known, documented, TorchScript-only).")] = False,
            timeout: TimeoutOpt = 120.0) -> None:
-    """Write a tracker-ready report.md (PyTorch or ONNX Runtime template, by attribution) and a
-    standalone, self-checking repro.py for a finding, or for all of them with --all."""
+    """Write a report.md (in the template of the tracker the function at fault belongs to)
+    and a short, self-checking repro.py: on the corpus, one per root cause (a cause slug or
+    any of its findings' ids; --all: every cause triage says to file); with --store, one per
+    campaign finding."""
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
     from fuzzer import report as rep
@@ -264,6 +299,9 @@ def report(finding: Annotated[str | None, typer.Argument(
 
     if (finding is None) == (not all_):
         raise corpus.CorpusError("give a finding id, or --all")
+    if store_dir is None:
+        _report_causes(finding, out_dir, unfiled, timeout)
+        return
     pool = (corpus.store_entries(store_dir) if store_dir else corpus.entries()) if all_ else [
         corpus.find(finding or "", store_dir)]
     seeds = seeds_dir or default_seeds()

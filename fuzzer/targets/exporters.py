@@ -60,8 +60,15 @@ def torchscript(opset: str) -> Component:
             raise StageFailure(_torchscript_stage(e), e) from e
         art.set_model(f"torchscript-{level}", "export", f.getvalue())
 
+    def snippet(case: Any) -> str:
+        dyn = {x.name: x.dynamic for x in case.inputs if x.dynamic}
+        return ("f = io.BytesIO()  # the TorchScript exporter (dynamo=False, deprecated)\n"
+                f"torch.onnx.export(model, args, f, dynamo=False, opset_version={level}, "
+                f"input_names={[x.name for x in case.inputs]!r}"
+                + (f", dynamic_axes={dyn!r}" if dyn else "") + ")\nmodel_bytes = f.getvalue()\n")
+
     return Component("exporter", f"torchscript-{level}", run, "torch.onnx",
-                     {"dynamo": False, "opset_version": level})
+                     {"dynamo": False, "opset_version": level}, snippet=snippet)
 
 
 component("exporter", r"torchscript-(?P<opset>\d+)", ("torchscript-17", "torchscript-11"),
@@ -147,14 +154,25 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
             except Exception as e:
                 raise StageFailure(Stage.GRAPH_OPTIMIZATION, e) from e
 
-    # ~0.5 s an export whether the model has one node or twenty-five: worth packing. With
-    # its optimizer on, blame can re-run that step with named rewrite rules off.
+    # ~0.5 s an export whether the model has one node or twenty-five: worth packing.
+    def snippet(case: Any) -> str:
+        dyn = any(x.dynamic for x in case.inputs)
+        shapes = ("(tuple(" + ", ".join(
+            ("{" + ", ".join(f"{d}: torch.export.Dim.AUTO" for d in x.dynamic) + "}")
+            if x.dynamic else "None" for x in case.inputs) + ",),)") if dyn else ""
+        return (f"program = torch.onnx.export(model, args, dynamo=True, optimize={opt!r}"
+                + (f", opset_version={level}" if level else "")
+                + f", input_names={[x.name for x in case.inputs]!r}"
+                + (f", dynamic_shapes={shapes}" if dyn else "") + ")\n"
+                "model_bytes = program.model_proto.SerializeToString()\n")
+
+    # With its optimizer on, blame can re-run that step with named rewrite rules off.
     without = None
     if opt:
         without = optimizer_without
     return Component("exporter", name, run, "torch.onnx",
                      {"dynamo": True, "optimize": opt, "opset_version": level}, pack=8,
-                     without=without)
+                     without=without, snippet=snippet)
 
 
 component("exporter", r"dynamo(?P<optimize>-noopt)?(?:-(?P<opset>\d+))?",

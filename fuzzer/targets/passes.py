@@ -16,7 +16,8 @@ from fuzzer.verdict import Stage
 Step = Callable[[onnx.ModelProto], onnx.ModelProto]
 
 
-def pipeline(name: str, family: str, steps: list[tuple[str, Step]]) -> Component:
+def pipeline(name: str, family: str, steps: list[tuple[str, Step]], code: str = ""
+             ) -> Component:
     """A pass made of named steps, applied in order; each step's model joins the history."""
     def run(art: Artifact) -> None:
         proto = onnx.load_from_string(art.model)
@@ -29,7 +30,11 @@ def pipeline(name: str, family: str, steps: list[tuple[str, Step]]) -> Component
                 raise StageFailure(Stage.GRAPH_OPTIMIZATION, f"{name}:{step}: "
                                    f"{type(e).__name__}: {e}") from e
             art.set_model(name, step, data)
-    return Component("pass", name, run, family, {"steps": [s for s, _ in steps]})
+    # `code`: the pass as repro source, rewriting `proto` (an onnx.ModelProto)
+    snippet = (lambda case: "proto = onnx.load_from_string(model_bytes)\n" + code
+               + "model_bytes = proto.SerializeToString()\n") if code else None
+    return Component("pass", name, run, family, {"steps": [s for s, _ in steps]},
+                     snippet=snippet)
 
 
 @component("pass", r"onnxscript-opt", ("onnxscript-opt",),
@@ -39,7 +44,9 @@ def onnxscript_opt() -> Component:
     import onnxscript.optimizer
 
     return pipeline("onnxscript-opt", "onnxscript",
-                    [("optimize", lambda m: onnxscript.optimizer.optimize(m))])
+                    [("optimize", lambda m: onnxscript.optimizer.optimize(m))],
+                    "import onnxscript.optimizer\n\n"
+                    "proto = onnxscript.optimizer.optimize(proto)\n")
 
 
 if importlib.util.find_spec("onnxoptimizer") is not None:
@@ -59,7 +66,9 @@ if importlib.util.find_spec("onnxoptimizer") is not None:
         def one(p: str) -> Step:
             return lambda m: onnxoptimizer.optimize(m, [p])
         return pipeline("onnxoptimizer" + (f"-{only}" if only else ""), "onnxoptimizer",
-                        [(p, one(p)) for p in names])
+                        [(p, one(p)) for p in names],
+                        f"import onnxoptimizer\n\nfor name in {names!r}:\n"
+                        "    proto = onnxoptimizer.optimize(proto, [name])\n")
 
 if importlib.util.find_spec("onnxsim") is not None:
     @component("pass", r"onnxsim", ("onnxsim",), "onnx-simplifier (onnxsim.simplify)")
@@ -70,7 +79,8 @@ if importlib.util.find_spec("onnxsim") is not None:
         def simplify(m: onnx.ModelProto) -> onnx.ModelProto:
             out, _ = onnxsim.simplify(m, check_n=0)
             return out
-        return pipeline("onnxsim", "onnxsim", [("simplify", simplify)])
+        return pipeline("onnxsim", "onnxsim", [("simplify", simplify)],
+                        "import onnxsim\n\nproto, _ = onnxsim.simplify(proto, check_n=0)\n")
 
 if importlib.util.find_spec("onnxslim") is not None:
     @component("pass", r"onnxslim", ("onnxslim",), "onnxslim.slim")
@@ -78,7 +88,8 @@ if importlib.util.find_spec("onnxslim") is not None:
         # optional extra [passes]: only this pass needs it
         import onnxslim
 
-        return pipeline("onnxslim", "onnxslim", [("slim", lambda m: onnxslim.slim(m))])
+        return pipeline("onnxslim", "onnxslim", [("slim", lambda m: onnxslim.slim(m))],
+                        "import onnxslim\n\nproto = onnxslim.slim(proto)\n")
 
 
 def _rewrite(src: str, dst: str) -> Step:

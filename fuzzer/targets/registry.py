@@ -59,6 +59,10 @@ class Component:
     # makes from `model` with those names off. Blame halves the names that fired
     # (`Artifact.notes["fired"]`) to name the one a failure needs.
     without: Callable[[bytes, frozenset[str]], bytes] | None = None
+    # The component's own call as plain source for a repro, given the Case: an exporter
+    # turns `model, args` into `model_bytes`, a pass rewrites `model_bytes`, a runtime turns
+    # `model_bytes, args` into `actual` (a list of numpy arrays). None: no repro source.
+    snippet: Callable[[Any], str] | None = None
 
 
 @dataclass(frozen=True)

@@ -178,9 +178,21 @@ def ort(level: str, off: str | None = None) -> Component:
         except Exception as e:
             raise _bfloat16_output(sess, e) or StageFailure(Stage.RUNTIME_RUN, e) from e
 
+    def snippet(case: Any) -> str:
+        names = [x.name for x in case.inputs]
+        # ORT_ENABLE_ALL is ONNX Runtime's default: no SessionOptions needed for it.
+        so = "" if level == "all" else (
+            "so = ort.SessionOptions()\nso.graph_optimization_level = "
+            f"ort.GraphOptimizationLevel.{opt.name}\n")
+        return (so + "sess = ort.InferenceSession(model_bytes, " + ("so, " if so else "")
+                + "providers=[\"CPUExecutionProvider\"]"
+                + (f", disabled_optimizers={disabled!r}" if disabled else "") + ")\n"
+                f"feeds = dict(zip({names!r}, (a.numpy() for a in args)))\n"
+                "actual = sess.run(None, {i.name: feeds[i.name] for i in sess.get_inputs()})\n")
+
     return Component("runtime", name, run, "onnxruntime",
                      {"graph_optimization_level": level, "provider": "CPUExecutionProvider",
-                      "disabled_optimizers": disabled})
+                      "disabled_optimizers": disabled}, snippet=snippet)
 
 
 component("runtime", r"ort-(?P<level>disabled|basic|extended|all)"
@@ -194,7 +206,13 @@ def reference() -> Component:
     def run(art: Artifact) -> None:
         art.outputs = run_reference(art)
 
-    return Component("runtime", "ref", run, "onnx", {})
+    def snippet(case: Any) -> str:
+        return ("from onnx.reference import ReferenceEvaluator\n\n"
+                "ev = ReferenceEvaluator(onnx.load_from_string(model_bytes))\n"
+                f"feeds = dict(zip({[x.name for x in case.inputs]!r}, (a.numpy() for a in args)))\n"
+                "actual = ev.run(None, {n: feeds[n] for n in ev.input_names})\n")
+
+    return Component("runtime", "ref", run, "onnx", {}, snippet=snippet)
 
 
 def run_reference(art: Artifact) -> list[np.ndarray]:

@@ -1,0 +1,29 @@
+"""[torchlib] aten_copy ignores broadcasting (CastLike(src, self) with no Expand)
+
+Exit 1: reproduced; 0: fixed; 3: changed (another error or result).
+"""
+import sys
+import numpy as np
+import onnxruntime as ort
+import torch
+
+class Model(torch.nn.Module):
+    def forward(self, x0, x2):
+        n1 = torch.ops.aten.copy(x0, x2)
+        return n1,
+
+model, args = Model().eval(), ( torch.tensor([-0.97193134], dtype=torch.float32), torch.tensor(-0.047940627, dtype=torch.float32), )
+expected = model(*args)
+try:
+    program = torch.onnx.export(model, args, dynamo=True, optimize=True, input_names=['x0', 'x2'])
+    model_bytes = program.model_proto.SerializeToString()
+    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    feeds = dict(zip(['x0', 'x2'], (a.numpy() for a in args)))
+    actual = sess.run(None, {i.name: feeds[i.name] for i in sess.get_inputs()})
+except Exception as e:
+    sys.exit(print('CHANGED:', type(e).__name__, e) or 3)
+if (list(actual[0].shape), str(actual[0].dtype)) == ([], 'float32') != (list(expected[0].shape), str(expected[0].dtype).removeprefix('torch.')):
+    sys.exit(print('REPRODUCED: output 0 is', actual[0].dtype, list(actual[0].shape), 'torch:', expected[0].dtype, list(expected[0].shape)) or 1)
+if any(list(np.shape(a)) != list(t.shape) for a, t in zip(actual, expected)):
+    sys.exit(print('CHANGED: other output shapes') or 3)
+print('FIXED: ONNX Runtime runs the model and this defect is gone')

@@ -1,0 +1,210 @@
+"""The repro a maintainer files: the module, the export call, the runtime call and one check
+of this defect, in a few dozen lines.
+
+The export, pass and runtime lines are the target components' own snippets. What ONNX
+Runtime does with the exported model (refuses to load it, fails to run it, or returns
+outputs) is observed first by running those same lines in a child process; the repro then
+asserts exactly that: the error class and a fragment of its message, or the wrong shape,
+dtype or values (judged with the oracle's own rules, `compare.nonfinite_differs` and
+`compare.values_off`, whose source it carries verbatim). Exit 1: reproduced; 0: fixed (the
+model runs and this defect is gone; for a dtype the exporter does not enforce, also an
+exporter error refusing it); 3: changed (any other error or difference).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fuzzer import compare, targets
+from fuzzer.case import Case
+from fuzzer.codegen import inputs_source, model_source
+from fuzzer.verdict import Verdict, failure_key
+
+REPRODUCED, FIXED, CHANGED = 1, 0, 3
+VALUES = {"wrong_values", "nan_inf_mismatch"}
+
+
+@dataclass
+class Observed:
+    """What the exported model does on the runtime, seen from a clean child process."""
+
+    error_class: str = ""  # InvalidGraph, Fail, ... ("" when it ran)
+    message: str = ""
+    where: str = ""  # export | load | run | ""
+    shapes: list[list[int]] | None = None
+    dtypes: list[str] | None = None
+    expected_shapes: list[list[int]] | None = None  # torch's
+    expected_dtypes: list[str] | None = None
+
+    @property
+    def behaviour(self) -> str:
+        if self.where == "load":
+            return f"ONNX Runtime refuses to load the exported model ({self.error_class})"
+        if self.where == "run":
+            return f"ONNX Runtime loads the model but fails to run it ({self.error_class})"
+        if self.where == "export":
+            return f"the export fails ({self.error_class})"
+        return "ONNX Runtime loads and runs the model"
+
+
+def _lines(case: Case, target: targets.Target) -> str:
+    """The export, pass and runtime calls, from the components' snippets."""
+    parts = []
+    for c in target.components:
+        if c.snippet is None:
+            raise ValueError(f"no repro source for {c.kind} {c.name!r}")
+        parts.append(c.snippet(case))
+    return "".join(parts)
+
+
+def _header(case: Case, rest: str) -> str:
+    """Imports (those the script uses), the model, its inputs and torch's answer."""
+    model = model_source(case).replace("\n\n", "\n").replace(
+        "    def __init__(self) -> None:\n        super().__init__()\n        pass\n", "")
+    make = inputs_source(case).split("return", 1)[1].strip()
+    code = (f"{model}\nmodel, args = Model().eval(), {' '.join(make.split())}\n"
+            "expected = model(*args)\n")
+    used = code + rest
+    wanted = [("io." in used, "import io"), (True, "import sys"), (True, "import numpy as np"),
+              ("onnx." in used.replace("torch.onnx.", ""), "import onnx"),
+              ("ort." in used, "import onnxruntime as ort"), (True, "import torch"),
+              ("F." in used, "import torch.nn.functional as F")]
+    return "\n".join(x for ok, x in wanted if ok) + "\n\n" + code
+
+
+PROBE = '''
+import json, traceback
+try:
+{body}    out = {{"shapes": [list(np.asarray(a).shape) for a in actual],
+           "dtypes": [str(np.asarray(a).dtype) for a in actual]}}
+except Exception as e:
+    lines = [f.line or "" for f in traceback.extract_tb(e.__traceback__)]
+    at = ("load" if any("InferenceSession(" in x or "ReferenceEvaluator(" in x for x in lines)
+          else "run" if any(".run(" in x for x in lines) else "export")
+    out = {{"error_class": type(e).__name__, "message": str(e)[:2000], "where": at}}
+out["expected_shapes"] = [list(t.shape) for t in expected]
+out["expected_dtypes"] = [str(t.dtype).removeprefix("torch.") for t in expected]
+print("OBSERVED " + json.dumps(out))
+'''
+
+
+def observe(case: Case, target: str, timeout: float = 300.0) -> Observed:
+    """Run the repro's own lines in a child process and report what happened."""
+    t = targets.parse(target)
+    probe = PROBE.format(body=textwrap.indent(_lines(case, t), "    "))
+    src = _header(case, probe) + probe
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "probe.py"
+        p.write_text(src)
+        r = subprocess.run([sys.executable, str(p)], capture_output=True, text=True,
+                           timeout=timeout)
+    line = next((x for x in r.stdout.splitlines() if x.startswith("OBSERVED ")), None)
+    if line is None:
+        return Observed("ProcessDied", f"exit {r.returncode}: {r.stderr[-500:]}", "export")
+    return Observed(**json.loads(line[len("OBSERVED "):]))
+
+
+def fragment(message: str) -> str:
+    """A stable piece of an error message: its most specific line, without the runtime's
+    status prefix, cut before node-specific parenthesised names where it can be."""
+    msg = re.sub(r"^\[ONNXRuntimeError\] : \d+ : [A-Z_]+ : ", "", message.strip())
+    line = max((x.strip() for x in msg.splitlines() if x.strip()), key=len, default="")
+    line = re.sub(r"^Node \([^)]*\) ", "", line)
+    line = line.split(" of input parameter")[0].split(" in node (")[0]
+    return line[:100].rstrip(" .:(")
+
+
+def rules_source(names: tuple[str, ...] = ("nonfinite_differs", "values_off")) -> str:
+    """The oracle's comparison rules, verbatim minus their docstrings."""
+    out = []
+    for fn in (getattr(compare, n) for n in names):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            del body[0]
+        out.append(ast.unparse(tree))
+    return "\n\n".join(out) + "\n"
+
+
+def _check_values(v: Verdict, case: Case) -> str:
+    i = max(0, int(v.evidence.get("output", 0) or 0))
+    dtype = str(case.inputs[0].dtype) if case.inputs else "float32"
+    rtol, atol = compare.TOLERANCE.get(dtype, compare.TOLERANCE["float32"])
+    nan = v.symptom is not None and v.symptom.value == "nan_inf_mismatch"
+    rule = "nonfinite_differs(a, e, r)" if nan else f"values_off(a, e, r, {rtol}, {atol})[0]"
+    return ("\n" + rules_source(("nonfinite_differs",) if nan else ("values_off",)) + "\n"
+            "base = Model().double()(*(x.double() if x.is_floating_point() else x for x in "
+            "args))  # fp64\n"
+            f"a, e, r = (np.asarray(t, dtype=np.float64) for t in (actual[{i}], "
+            f"expected[{i}].detach(), base[{i}].detach()))\n"
+            f"if (bad := {rule}).any():\n"
+            "    j = tuple(int(k) for k in np.argwhere(bad)[0])\n"
+            "    sys.exit(print(f'REPRODUCED: at {list(j)} torch gives {e[j]:.7g} (fp64 "
+            "{r[j]:.7g}), ONNX Runtime {a[j]:.7g}') or 1)\n")
+
+
+def repro(case: Case, v: Verdict, obs: Observed, title: str, dtype_kind: bool = False,
+          ) -> str:
+    """The short, self-checking repro of this defect."""
+    t = targets.parse(v.target)
+    body = textwrap.indent(_lines(case, t), "    ")
+    rule = (" The check is convfuzz's oracle rule (fuzzer/compare.py), verbatim."
+            if not obs.error_class and v.symptom and v.symptom.value in VALUES else "")
+    head = (f'"""{title}\n\nExit 1: reproduced; 0: fixed; 3: changed (another error or '
+            f'result).{rule}\n"""\n')
+    exporter_error = ("    if isinstance(e, torch.onnx.errors.OnnxExporterError):\n"
+                      "        sys.exit(print('FIXED: the exporter refuses the input types:', e)"
+                      " or 0)\n") if dtype_kind else ""
+    if obs.error_class:
+        frag = fragment(obs.message)
+        catch = (f"    if type(e).__name__ == {obs.error_class!r} and {frag!r} in str(e):\n"
+                 "        sys.exit(print('REPRODUCED:', e) or 1)\n")
+    else:
+        catch = ""
+    src = ("try:\n" + body + "except Exception as e:\n" + catch + exporter_error
+           + "    sys.exit(print('CHANGED:', type(e).__name__, e) or 3)\n")
+    for i, (shape, dtype) in enumerate(zip(obs.shapes or [], obs.dtypes or [], strict=False)):
+        if v.symptom and v.symptom.value not in VALUES:
+            src += (f"if (list(actual[{i}].shape), str(actual[{i}].dtype)) == ({shape!r}, "
+                    f"{dtype!r}) != (list(expected[{i}].shape), str(expected[{i}].dtype)"
+                    ".removeprefix('torch.')):\n"
+                    f"    sys.exit(print('REPRODUCED: output {i} is', actual[{i}].dtype, "
+                    f"list(actual[{i}].shape), 'torch:', expected[{i}].dtype, "
+                    f"list(expected[{i}].shape)) or 1)\n")
+    src += ("if any(list(np.shape(a)) != list(t.shape) for a, t in zip(actual, expected)):\n"
+            "    sys.exit(print('CHANGED: other output shapes') or 3)\n")
+    if not obs.error_class and v.symptom and v.symptom.value in VALUES:
+        src += _check_values(v, case)
+    src += "print('FIXED: ONNX Runtime runs the model and this defect is gone')\n"
+    return head + _header(case, src) + src
+
+
+def representative(case: Case, v: Verdict, run: Any) -> Case:
+    """Grow degenerate inputs (0-d, sizes of 1) to typical ones when the finding still fails
+    the same way; the minimized Case otherwise."""
+    d = case.to_dict()
+    for grow in (lambda s: [4] if not s else [4 if n == 1 else n for n in s],
+                 lambda s: s or [4]):
+        trial = json.loads(json.dumps(d))
+        for x in trial["inputs"]:
+            x["shape"] = grow(x["shape"])
+        if trial["inputs"] == d["inputs"]:
+            continue
+        try:
+            c = Case.from_dict(trial)
+            now = run(c, v.target)
+        except Exception:  # an invalid growth (ops that need a size) is no candidate
+            continue
+        if failure_key(now) == failure_key(v):
+            return c
+    return case

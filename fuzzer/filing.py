@@ -1,0 +1,189 @@
+"""One report per root cause, in the template of the tracker its function belongs to.
+
+A report has a title, what ONNX Runtime does (refuses to load, fails to run, or returns a
+wrong shape, dtype or values, with torch's answer beside it), the function at fault and its
+source, the instances when the cause has several, a control that passes (the same op with the
+trigger removed), linked upstream issues, versions, and the short repro (fuzzer/defect.py).
+No fuzzer ids, campaign counts or harness: what a maintainer needs and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fuzzer import defect, ops
+from fuzzer.case import Case
+from fuzzer.causes import DOCUMENTED, Cause
+from fuzzer.corpus import Entry
+from fuzzer.provenance import DTYPE_NOT_ENFORCED
+from fuzzer.verdict import Outcome, Verdict
+
+Runner = Callable[[Case, str], Verdict]
+
+
+@dataclass
+class Filed:
+    cause: Cause
+    case: Case  # the representative instance's Case
+    entry: Entry
+    verdict: Verdict
+    observed: defect.Observed
+    repro: str
+    control: str
+    versions: dict[str, str]
+
+
+def _variants(case: Case) -> list[tuple[str, Case]]:
+    """The same op with one trigger removed: a non-default argument back at its default, a
+    floating dtype for the inputs, or 0-d inputs grown to rank 1."""
+    out: list[tuple[str, Case]] = []
+    for i, n in enumerate(case.nodes):
+        for a in ops.get(n.op).args:
+            if a.name in n.attrs and not ops.same_value(n.attrs[a.name], a.default):
+                d = case.to_dict()
+                d["nodes"][i]["attrs"][a.name] = a.default
+                out.append((f"`{a.name}={a.default!r}` (its default) instead of "
+                            f"`{a.name}={n.attrs[a.name]!r}`", Case.from_dict(d)))
+    if any(x.dtype != "float32" for x in case.inputs):
+        d = case.to_dict()
+        for x in d["inputs"]:
+            x["dtype"], x["values"] = "float32", {"dist": "normal", "scale": 1.0}
+        out.append(("float32 inputs instead of " + ", ".join(sorted({
+            x.dtype for x in case.inputs})), Case.from_dict(d)))
+    if any(not x.shape for x in case.inputs):
+        d = case.to_dict()
+        for x in d["inputs"]:
+            x["shape"] = x["shape"] or [4]
+        out.append(("inputs of shape [4] instead of 0-d", Case.from_dict(d)))
+    return out
+
+
+def control(case: Case, target: str, run: Runner) -> str:
+    for what, trial in _variants(case):
+        try:
+            if run(trial, target).outcome == Outcome.PASS:
+                return f"With {what}, the same model exports and matches torch."
+        except Exception:  # a control that cannot run is no control
+            continue
+    return ""
+
+
+def prepare(cause: Cause, run: Runner, versions: dict[str, str]) -> Filed:
+    """Pick the instance with the least degenerate inputs, grow it where the finding allows,
+    observe what ONNX Runtime does with it, and write its repro."""
+    grown = [(defect.representative(e.case, e.verdict, run), e) for e in cause.instances]
+    case, e = min(grown, key=lambda ce: (sum(not x.shape for x in ce[0].inputs),
+                                         len(ce[0].inputs), ce[1].id))
+    obs = defect.observe(case, e.target)
+    dtype_kind = cause.blame.get("kind") == DTYPE_NOT_ENFORCED
+    src = defect.repro(case, e.verdict, obs, cause.title, dtype_kind)
+    return Filed(cause, case, e, e.verdict, obs, src, control(case, e.target, run), versions)
+
+
+def _what_runtime_does(f: Filed) -> str:
+    o, v = f.observed, f.verdict
+    if o.error_class:
+        return f"{o.behaviour}:\n\n```\n{o.message.strip()[:1500]}\n```\n"
+    ev = v.evidence
+    if v.symptom and v.symptom.value in ("wrong_shape", "wrong_dtype", "invalid_model"):
+        got = ", ".join(f"{d} {s}" for d, s in zip(o.dtypes or [], o.shapes or [],
+                                                    strict=False))
+        want = ", ".join(f"{d} {s}" for d, s in zip(o.expected_dtypes or [],
+                                                     o.expected_shapes or [], strict=False))
+        return f"{o.behaviour}, but returns {got} where torch returns {want}.\n"
+    return (f"{o.behaviour}, but the values differ: torch (fp32) gives "
+            f"`{ev.get('expected')}`, the same model in float64 `{ev.get('fp64', '-')}`, "
+            f"ONNX Runtime `{ev.get('actual')}`.\n")
+
+
+def _instances(c: Cause) -> str:
+    if len(c.instances) < 2:
+        return ""
+    rows = ["| operator | inputs | function that emitted the node |", "|---|---|---|"]
+    for e in c.instances:
+        ins = ", ".join(f"{x.dtype}{x.shape}" for x in e.case.inputs)
+        fn = (e.meta.get("blame") or {}).get("torchlib") or (e.meta.get("blame") or {}).get(
+            "function", "")
+        rows.append(f"| `{' → '.join(o.split('::')[-1] for o in e.case.ops)}` | {ins} | "
+                    f"`{fn}` |")
+    return "**Instances of this cause:**\n\n" + "\n".join(rows) + "\n\n"
+
+
+def _fault(c: Cause, e: Entry) -> str:
+    b = e.meta.get("blame") or c.blame  # the repro's instance
+    lines = [f"- **Function at fault:** `{b.get('function')}` ({b.get('component')}), "
+             f"`{b.get('source')}`"]
+    if b.get("torchlib") and b.get("torchlib", "").split(": ")[-1] != b.get("function"):
+        lines.append(f"- **Emitted by:** `{b['torchlib']}`")
+    if b.get("evidence"):
+        lines.append(f"- **Evidence:** {b['evidence']}")
+    why = c.curated.get("why") or e.meta.get("note")  # the cause's, else the curator's note
+    if why:
+        lines.append(f"- **Analysis:** {why}")
+    if c.label == DOCUMENTED:
+        lines.append("- **Documented limitation** in the software under test.")
+    if c.upstream:
+        lines.append("- **Related upstream issues:** " + ", ".join(c.upstream))
+    return "\n".join(lines) + "\n"
+
+
+def _versions(vs: dict[str, str]) -> str:
+    libs = "\n".join(f"{k}=={vs[k]}" for k in ("torch", "onnx", "onnxruntime", "onnxscript",
+                                               "numpy") if k in vs)
+    return f"{libs}\nPython {platform.python_version()}, {platform.platform()}"
+
+
+def render(f: Filed) -> str:
+    c = f.cause
+    ctrl = f"**Control:** {f.control}\n\n" if f.control else ""
+    return f"""# {c.title}
+
+**Tracker:** {c.blame.get('tracker', '?')}
+
+## What happens
+
+{_what_runtime_does(f)}
+{_fault(c, f.entry)}
+{_instances(c)}{ctrl}## Repro
+
+Standalone: torch, onnx, onnxruntime, onnxscript and numpy only. Exit 1 while the defect is
+there, 0 once it is fixed, 3 when something else happens.
+
+```python
+{f.repro.strip()}
+```
+
+## Versions
+
+```
+{_versions(f.versions)}
+```
+
+Found with convfuzz, a fuzzer for PyTorch → ONNX conversion.
+"""
+
+
+def write(f: Filed, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "repro.py").write_text(f.repro)
+    (out / "report.md").write_text(render(f))
+    (out / "cause.json").write_text(json.dumps(f.cause.row(), indent=2) + "\n")
+    return out / "report.md"
+
+
+def index(rows: list[dict[str, Any]]) -> str:
+    lines = ["# Root causes", "", "One report per root cause (`convfuzz report --all`); "
+             "`convfuzz corpus causes` lists every cause with its triage.", "",
+             "| cause | function | tracker | label | file? | instances |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        link = f"[{r['cause']}]({r['cause']}/report.md)" if r.get("written") else r["cause"]
+        lines.append(f"| {link} | `{r['function']}` | {r['tracker']} | {r['label']} | "
+                     f"{'yes' if r['file'] else 'no'}: {r['why'][:120]} | "
+                     f"{len(r['instances'])} |")
+    return "\n".join(lines) + "\n"
