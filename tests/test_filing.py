@@ -77,6 +77,7 @@ def test_squeeze_repro_exits_1_now_0_when_torchlib_is_fixed_3_when_unrelated(
     assert r.returncode == 3 and "CHANGED" in r.stdout, r.stdout + r.stderr[-2000:]
 
 
+@pytest.mark.slow  # ~25 s; the squeeze test above covers the exit codes in the default run
 def test_dtype_repro_is_fixed_by_a_dispatcher_that_checks_declared_types(
         tmp_path: Path) -> None:
     p = _repro("99aa34a8", tmp_path, dtype_kind=True)

@@ -88,6 +88,7 @@ def test_motifs_json_records_how_it_was_mined() -> None:
 
 
 def test_mining_one_tiny_architecture_finds_the_blocks() -> None:
+    pytest.importorskip("transformers")  # the `mine` extra (installed by `make install`)
     from fuzzer.mine_sources import trace_one
 
     rec = trace_one("transformers", "llama")
