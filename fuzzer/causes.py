@@ -65,6 +65,7 @@ def _other_converter(e: Entry) -> dict[str, Any]:
     ONNX Runtime findings, and for a target this install cannot resolve."""
     # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
     from fuzzer.targets import TargetError, parse
+    from fuzzer.targets.registry import FAMILIES
 
     try:
         target = parse(e.target)
@@ -78,7 +79,7 @@ def _other_converter(e: Entry) -> dict[str, Any]:
         return {}
     what = "kernel" if runtime else "lowering"
     return {"component": comp.family, "function": f"{comp.name} {what} of {e.case.ops[-1]}",
-            "source": "", "tracker": comp.family,
+            "source": "", "tracker": FAMILIES[comp.family].tracker,
             "kind": v.symptom.value if v.symptom else ""}
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from fuzzer import compare, targets
 from fuzzer.case import Case
 from fuzzer.codegen import inputs_source, model_source
+from fuzzer.targets.registry import FAMILIES
 from fuzzer.verdict import Verdict, failure_key
 
 REPRODUCED, FIXED, CHANGED = 1, 0, 3
@@ -45,16 +46,17 @@ class Observed:
     dtypes: list[str] | None = None
     expected_shapes: list[list[int]] | None = None  # torch's
     expected_dtypes: list[str] | None = None
+    runtime: str = "ONNX Runtime"  # the project that runs the model, as reports name it
 
     @property
     def behaviour(self) -> str:
         if self.where == "load":
-            return f"ONNX Runtime refuses to load the exported model ({self.error_class})"
+            return f"{self.runtime} refuses to load the exported model ({self.error_class})"
         if self.where == "run":
-            return f"ONNX Runtime loads the model but fails to run it ({self.error_class})"
+            return f"{self.runtime} loads the model but fails to run it ({self.error_class})"
         if self.where == "export":
             return f"the export fails ({self.error_class})"
-        return "ONNX Runtime loads and runs the model"
+        return f"{self.runtime} loads and runs the model"
 
 
 def _lines(case: Case, target: targets.Target) -> str:
@@ -110,8 +112,14 @@ def observe(case: Case, target: str, timeout: float = 300.0) -> Observed:
                            timeout=timeout)
     line = next((x for x in r.stdout.splitlines() if x.startswith("OBSERVED ")), None)
     if line is None:
-        return Observed("ProcessDied", f"exit {r.returncode}: {r.stderr[-500:]}", "export")
-    return Observed(**json.loads(line[len("OBSERVED "):]))
+        return Observed("ProcessDied", f"exit {r.returncode}: {r.stderr[-500:]}", "export",
+                        runtime=_runtime(t))
+    return Observed(**json.loads(line[len("OBSERVED "):]), runtime=_runtime(t))
+
+
+def _runtime(t: targets.Target) -> str:
+    """The project that runs the model: the last component's (a converter is its own)."""
+    return FAMILIES[t.components[-1].family].display
 
 
 def fragment(message: str) -> str:
@@ -136,7 +144,7 @@ def rules_source(names: tuple[str, ...] = ("nonfinite_differs", "values_off")) -
     return "\n\n".join(out) + "\n"
 
 
-def _check_values(v: Verdict, case: Case) -> str:
+def _check_values(v: Verdict, case: Case, runtime: str = "ONNX Runtime") -> str:
     i = max(0, int(v.evidence.get("output", 0) or 0))
     dtype = str(case.inputs[0].dtype) if case.inputs else "float32"
     rtol, atol = compare.TOLERANCE.get(dtype, compare.TOLERANCE["float32"])
@@ -150,13 +158,14 @@ def _check_values(v: Verdict, case: Case) -> str:
             f"if (bad := {rule}).any():\n"
             "    j = tuple(int(k) for k in np.argwhere(bad)[0])\n"
             "    sys.exit(print(f'REPRODUCED: at {list(j)} torch gives {e[j]:.7g} (fp64 "
-            "{r[j]:.7g}), ONNX Runtime {a[j]:.7g}') or 1)\n")
+            f"{{r[j]:.7g}}), {runtime} {{a[j]:.7g}}') or 1)\n")
 
 
 def repro(case: Case, v: Verdict, obs: Observed, title: str, dtype_kind: bool = False,
           ) -> str:
     """The short, self-checking repro of this defect."""
     t = targets.parse(v.target)
+    runtime = _runtime(t)
     body = textwrap.indent(_lines(case, t), "    ")
     rule = (" The check is convfuzz's oracle rule (fuzzer/compare.py), verbatim."
             if not obs.error_class and v.symptom and v.symptom.value in VALUES else "")
@@ -184,8 +193,8 @@ def repro(case: Case, v: Verdict, obs: Observed, title: str, dtype_kind: bool = 
     src += ("if any(list(np.shape(a)) != list(t.shape) for a, t in zip(actual, expected)):\n"
             "    sys.exit(print('CHANGED: other output shapes') or 3)\n")
     if not obs.error_class and v.symptom and v.symptom.value in VALUES:
-        src += _check_values(v, case)
-    src += "print('FIXED: ONNX Runtime runs the model and this defect is gone')\n"
+        src += _check_values(v, case, runtime)
+    src += f"print('FIXED: {runtime} runs the model and this defect is gone')\n"
     return head + _header(case, src) + src
 
 

@@ -98,7 +98,7 @@ def _what_runtime_does(f: Filed) -> str:
         return f"{o.behaviour}, but returns {got} where torch returns {want}.\n"
     return (f"{o.behaviour}, but the values differ: torch (fp32) gives "
             f"`{ev.get('expected')}`, the same model in float64 `{ev.get('fp64', '-')}`, "
-            f"ONNX Runtime `{ev.get('actual')}`.\n")
+            f"{o.runtime} `{ev.get('actual')}`.\n")
 
 
 def _instances(c: Cause) -> str:
@@ -138,6 +138,18 @@ def _versions(vs: dict[str, str]) -> str:
     return f"{libs}\nPython {platform.python_version()}, {platform.platform()}"
 
 
+# Packages a call needs without the repro importing them (torch.onnx's dynamo exporter).
+IMPLIED = {"torch.onnx.export(": ("onnx", "onnxscript")}
+
+
+def _imports(repro: str) -> str:
+    """The packages the repro imports or its calls need, as its Standalone line names them."""
+    names = {line.split()[1].split(".")[0] for line in repro.splitlines()
+             if line.strip().startswith("import ")}
+    names.update(p for call, pkgs in IMPLIED.items() if call in repro for p in pkgs)
+    return ", ".join(sorted(names - {"sys"}))
+
+
 def render(f: Filed) -> str:
     c = f.cause
     ctrl = f"**Control:** {f.control}\n\n" if f.control else ""
@@ -151,7 +163,7 @@ def render(f: Filed) -> str:
 {_fault(c, f.entry)}
 {_instances(c)}{ctrl}## Repro
 
-Standalone: torch, onnx, onnxruntime, onnxscript and numpy only. Exit 1 while the defect is
+Standalone: {_imports(f.repro)} only. Exit 1 while the defect is
 there, 0 once it is fixed, 3 when something else happens.
 
 ```python

@@ -113,3 +113,16 @@ def test_committed_reports_are_fileable(d: Path) -> None:
     for noise in ("convfuzz finding", "Cases", "filed as", "Attribution:"):
         assert noise not in md, noise
     assert "torchscript" not in d.name  # TorchScript-only causes are not reported by default
+
+
+@pytest.mark.parametrize("slug, runtime, tracker", [
+    ("ov-pt-copy-wrong_values-1246fc98", "OpenVINO", "openvinotoolkit/openvino"),
+    ("litert-add-crash-4e272527", "LiteRT", "google-ai-edge/litert-torch")])
+def test_converter_report_names_its_runtime_and_tracker(slug: str, runtime: str,
+                                                        tracker: str) -> None:
+    """A converter finding's report is filed on the converter's tracker and speaks of the
+    runtime that ran the model, not ONNX Runtime (the committed report, as regenerated)."""
+    text = (REPORTS / slug / "report.md").read_text()
+    assert f"**Tracker:** {tracker}\n" in text
+    assert "ONNX Runtime" not in text and "`None`" not in text
+    assert runtime in text and not text.startswith("# ?")

@@ -49,6 +49,25 @@ class StageFailure(Exception):
 
 
 @dataclass(frozen=True)
+class Family:
+    """A project blamed for findings: its name in reports and the tracker its bugs go to."""
+    display: str
+    tracker: str
+
+
+# The projects a Component.family names; reports and blame read these, never the name.
+FAMILIES: dict[str, Family] = {
+    "torch.onnx": Family("torch.onnx", "pytorch/pytorch"),
+    "onnxscript": Family("onnxscript", "microsoft/onnxscript"),
+    "onnxruntime": Family("ONNX Runtime", "microsoft/onnxruntime"),
+    "onnx": Family("ONNX", "onnx/onnx"),
+    "openvino": Family("OpenVINO", "openvinotoolkit/openvino"),
+    "executorch": Family("ExecuTorch", "pytorch/executorch"),
+    "litert": Family("LiteRT", "google-ai-edge/litert-torch"),
+}
+
+
+@dataclass(frozen=True)
 class Component:
     kind: str  # exporter | pass | runtime | converter
     name: str
