@@ -54,6 +54,8 @@ INTEGRATION: dict[str, str | set[str]] = {
     "test_coverage": {"test_ops_coverage_command_reports_the_share"},
     "test_eager_shapes": {
         "test_the_forkserver_preload_loads_the_default_seeds_once_for_every_worker"},
+    "test_filing": {"test_squeeze_repro_exits_1_now_0_when_torchlib_is_fixed_3_when_unrelated",
+                    "test_committed_reports_are_fileable"},
     "test_mine": {"test_statuses_and_progress", "test_ngrams", "test_attribute_values",
                   "test_deterministic"},
     "test_motifs": {"test_a_motif_case_exports_and_runs_on_both_exporters",
