@@ -48,8 +48,10 @@ INTEGRATION: dict[str, str | set[str]] = {
     "test_case": {"test_same_case_same_onnx_bytes"},
     "test_causes": {"test_the_fp16_abs_finding_is_blamed_on_torch_onnx_not_torchlib",
                     "test_blame_names_the_torchlib_function_and_its_source",
-                    "test_the_five_dtype_findings_are_one_dispatcher_cause"},
+                    "test_the_five_dtype_findings_are_one_dispatcher_cause",
+                    "test_corpus_list_by_cause_json"},
     "test_cli": "*",
+    "test_converters": "*",
     "test_corpus": "*",
     "test_coverage": {"test_ops_coverage_command_reports_the_share"},
     "test_eager_shapes": {
