@@ -16,6 +16,7 @@ from fuzzer.oracle import judge
 from fuzzer.report import Context, build_context, write
 from fuzzer.repro import repro_script
 from fuzzer.sandbox import Sandbox
+from fuzzer.targets.registry import TargetError, parse
 from fuzzer.verdict import Attribution, Outcome
 from tests.conftest import CASES, make_case
 
@@ -110,6 +111,10 @@ ENTRIES = corpus.entries()
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.id for e in ENTRIES])
 def test_every_corpus_repro_matches_the_finding_status(entry: corpus.Entry, tmp_path: Path,
                                                        sandbox: Sandbox) -> None:
+    try:  # a finding on a converter whose optional extra CI does not install (litert)
+        parse(entry.target)
+    except TargetError as e:
+        pytest.skip(str(e))
     src = repro_script(entry.case, entry.verdict, entry.id)
     assert "fuzzer" not in imported_modules(src)
     now = sandbox.run(entry.case, entry.target)  # a finding may kill the process
