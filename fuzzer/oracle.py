@@ -242,7 +242,8 @@ def _misbehaves(art: Artifact, ref: Reference, model: bytes, runtime: str,
             targets.resolve(runtime).run(trial)
     except StageFailure:
         return True
-    return compare(art.case, ref, trial.outputs or []) is not None
+    return compare(art.case, ref, trial.outputs or [],
+                   trial.notes.get("computes")) is not None
 
 
 _BLAMEABLE = (Stage.COMPARISON, Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN, Stage.VALIDATION)
@@ -325,7 +326,7 @@ def _invalid_at(art: Artifact) -> str | None:
 
 def _judge_outputs(target: targets.Target, art: Artifact, ref: Reference,
                    where: str = "") -> Verdict | None:
-    m = compare(art.case, ref, art.outputs or [])
+    m = compare(art.case, ref, art.outputs or [], art.notes.get("computes"))
     if m is None:
         return None
     ev: dict[str, Any] = m.evidence | {"output": m.output}
@@ -482,7 +483,7 @@ def _referee_vote(target: targets.Target, art: Artifact, ref: Reference
             bad += 1
             said.append(f"{name} fails too ({first_line(_error_text(f.error))[:120]})")
             continue
-        m = compare(art.case, ref, trial.outputs or [])
+        m = compare(art.case, ref, trial.outputs or [], trial.notes.get("computes"))
         if m is None:
             good += 1
             said.append(f"{name} agrees with torch")
