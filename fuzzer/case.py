@@ -238,18 +238,8 @@ def validate(case: Case) -> None:
     names: set[str] = set()
     for i, x in enumerate(case.inputs):
         w = f"inputs[{i}]"
-        if not _NAME.match(x.name):
-            raise CaseError(f"{w}.name: {x.name!r} is not an identifier")
-        if x.name in names:
-            raise CaseError(f"{w}.name: duplicate name {x.name!r}")
+        numel = _check_declared(x.name, x.dtype, x.shape, w, names)
         names.add(x.name)
-        if x.dtype not in DTYPES:
-            raise CaseError(f"{w}.dtype: unknown dtype {x.dtype!r} (one of {', '.join(DTYPES)})")
-        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in x.shape):
-            raise CaseError(f"{w}.shape: {x.shape!r} must be a list of non-negative ints")
-        numel = 1
-        for s in x.shape:
-            numel *= s
         if numel > MAX_NUMEL:
             raise CaseError(f"{w}.shape: {numel} elements exceeds the cap of {MAX_NUMEL}")
         if not isinstance(x.values, dict) or "dist" not in x.values:
@@ -303,18 +293,24 @@ def _nested_shape(v: Any) -> list[int] | None:
     return [len(v), *inner[0]]  # type: ignore[misc]
 
 
-def _check_const(c: Const, w: str, names: set[str]) -> None:
-    if not _NAME.match(c.name):
-        raise CaseError(f"{w}.name: {c.name!r} is not an identifier")
-    if c.name in names:
-        raise CaseError(f"{w}.name: duplicate name {c.name!r}")
-    if c.dtype not in DTYPES:
-        raise CaseError(f"{w}.dtype: unknown dtype {c.dtype!r} (one of {', '.join(DTYPES)})")
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in c.shape):
-        raise CaseError(f"{w}.shape: {c.shape!r} must be a list of non-negative ints")
+def _check_declared(name: str, dtype: str, shape: Any, w: str, names: set[str]) -> int:
+    """The checks an input and a constant share (name, dtype, shape); returns the numel."""
+    if not _NAME.match(name):
+        raise CaseError(f"{w}.name: {name!r} is not an identifier")
+    if name in names:
+        raise CaseError(f"{w}.name: duplicate name {name!r}")
+    if dtype not in DTYPES:
+        raise CaseError(f"{w}.dtype: unknown dtype {dtype!r} (one of {', '.join(DTYPES)})")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
+        raise CaseError(f"{w}.shape: {shape!r} must be a list of non-negative ints")
     numel = 1
-    for s in c.shape:
+    for s in shape:
         numel *= s
+    return numel
+
+
+def _check_const(c: Const, w: str, names: set[str]) -> None:
+    numel = _check_declared(c.name, c.dtype, c.shape, w, names)
     if c.values is not None:
         from fuzzer.values import DISTRIBUTIONS  # local: values imports torch (see validate)
 
