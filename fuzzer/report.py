@@ -20,6 +20,7 @@ from fuzzer.case import Case
 from fuzzer.edit import set_attr
 from fuzzer.repro import repro_script
 from fuzzer.seeds import load_seeds
+from fuzzer.targets.registry import FAMILIES
 from fuzzer.verdict import Attribution, Outcome, Stage, Verdict
 
 Runner = Callable[[Case, str], Verdict]
@@ -273,14 +274,12 @@ Default CPU
 """
 
 
-# Each project's tracker and the version lines its bug template asks for.
-CONVERTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "openvino": ("OpenVINO", "https://github.com/openvinotoolkit/openvino/issues",
-                 ("openvino", "torch", "onnx", "numpy")),
-    "executorch": ("ExecuTorch", "https://github.com/pytorch/executorch/issues",
-                   ("executorch", "torch", "numpy")),
-    "litert": ("litert-torch", "https://github.com/google-ai-edge/litert-torch/issues",
-               ("litert-torch", "ai-edge-litert", "torch", "numpy")),
+# Each converter project's name in its bug template and the version lines the template asks
+# for; the tracker is the family's own (fuzzer.targets.registry.FAMILIES).
+CONVERTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "openvino": ("OpenVINO", ("openvino", "torch", "onnx", "numpy")),
+    "executorch": ("ExecuTorch", ("executorch", "torch", "numpy")),
+    "litert": ("litert-torch", ("litert-torch", "ai-edge-litert", "torch", "numpy")),
 }
 
 
@@ -288,7 +287,8 @@ def converter_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str,
                      family: str = "openvino") -> str:
     """OpenVINO's bug form (its fields), ExecuTorch's and litert-torch's (describe, versions)
     share one body: what fails, the values, the standalone script, the versions."""
-    project, tracker, libs = CONVERTERS[family]
+    project, libs = CONVERTERS[family]
+    tracker = f"https://github.com/{FAMILIES[family].tracker}/issues"
     crash = f"\n```\n{v.error.strip()[:6000]}\n```\n" if (
         v.symptom and v.symptom.value in CRASHES) else ""
     vers = "\n".join(f"- {k}: {ctx.versions[k]}" for k in libs if k in ctx.versions)
