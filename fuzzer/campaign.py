@@ -26,7 +26,7 @@ from fuzzer.generate import GenConfig
 from fuzzer.job import Result, job
 from fuzzer.ops import get as get_op
 from fuzzer.ops import same_value
-from fuzzer.pack import pack_size
+from fuzzer.pack import pack_cap, pack_size
 from fuzzer.rng import derive, np_rng
 from fuzzer.sandbox import Limits
 from fuzzer.shrink import Budget, infer, shrink
@@ -61,6 +61,12 @@ class CampaignConfig:
     # Cases a packed export takes (fuzzer/pack.py): None, each target's exporter decides
     # (the dynamo exporter packs 8); 1 never packs; N packs every target N at a time.
     pack: int | None = None
+    # Targets with one exporter share its export, and its passes (fuzzer/prefix.py).
+    share: bool = True
+    # With `pack` None: a slow converter's pack size follows its measured cost per export and
+    # the failure rate of its packs (fuzzer.pack.Sizer), up to Sizer.CAP; off: its own fixed
+    # size (the dynamo exporter's 8).
+    adaptive: bool = True
     # Cases a job carries to a worker: one round trip and one wake-up of the driver for
     # several Cases (2 TorchScript workers went from 1.71x to 1.87x of one with 8).
     batch: int = 8
@@ -205,8 +211,10 @@ def targets_for(cfg: CampaignConfig, seed: int) -> list[str]:
 
 
 def pack_sizes(cfg: CampaignConfig) -> dict[str, int]:
-    """Targets worth packing and how many Cases a packed export takes."""
-    sizes = {t: cfg.pack if cfg.pack is not None else pack_size(t) for t in cfg.targets}
+    """Targets worth packing and how many Cases a packed export takes (at most, when the
+    size adapts)."""
+    size = pack_cap if cfg.pack is None and cfg.adaptive else pack_size
+    sizes = {t: cfg.pack if cfg.pack is not None else size(t) for t in cfg.targets}
     return {t: n for t, n in sizes.items() if n > 1}
 
 
@@ -335,7 +343,8 @@ class Campaign:
                 members.append((self.next, seed_i, targets_for(cfg, seed_i)))
                 self.next += 1
             self.pending.add(self.ex.submit(job(members, cfg.sampler, cfg.vocab, cfg.gen,
-                                                cfg.limits, self.packs)))
+                                                cfg.limits, self.packs, cfg.share,
+                                                cfg.adaptive and cfg.pack is None)))
 
     # -- record -----------------------------------------------------------------------------
     def record(self, finished: list[Result]) -> None:

@@ -136,10 +136,11 @@ _KIND_STAGE = {"exporter": Stage.NODE_CONVERSION, "pass": Stage.GRAPH_OPTIMIZATI
 
 
 def judge(case: Case, target_name: str, ref: Reference | None = None,
-          on_stage: Callable[[str], None] | None = None) -> Verdict:
+          on_stage: Callable[[str], None] | None = None, shared: Any = None) -> Verdict:
     """Run one Case through one target chain and return a classified Verdict. Never raises
     for anything the target does. `on_stage` hears each stage before it starts, so a sandbox
-    that loses the process still knows where it died."""
+    that loses the process still knows where it died. `shared` (a fuzzer.prefix.Prefixes
+    of this Case) runs each chain prefix once for all the Case's targets."""
     t0 = time.perf_counter()
     target = targets.parse(target_name)
     if ref is None:
@@ -151,7 +152,7 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
     art = Artifact(case, ref.module, ref.inputs)
     timings: dict[str, float] = {}
     try:
-        run_chain(target, art, timings, on_stage)
+        run_chain(target, art, timings, on_stage, shared)
         v = _judge_outputs(target, art, ref)
         if v is None:
             v = _judge_other_shapes(target, art, timings, on_stage)
@@ -261,25 +262,41 @@ def _timed(timings: dict[str, float], kind: str) -> Iterator[None]:
 
 
 def run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
-              on_stage: Callable[[str], None] | None = None) -> None:
+              on_stage: Callable[[str], None] | None = None, shared: Any = None) -> None:
     """Export, pass and run `art` through the target's components, validating the model
-    after the last graph-producing one; raises StageFailure where a component fails."""
-    for comp in target.components:
-        if on_stage:
-            on_stage(_KIND_STAGE[comp.kind].value)
-        try:
-            with _timed(timings, comp.kind):  # a failing export costs converter time too
-                comp.run(art)
-        except StageFailure:
-            raise
-        except Exception as e:  # a component that raised without classifying
-            raise StageFailure(_KIND_STAGE[comp.kind], e) from e
-        if comp.kind in ("exporter", "pass") and comp is target.components[-2]:
+    after the last graph-producing one; raises StageFailure where a component fails.
+    `shared` (fuzzer.prefix.Prefixes): a prefix another chain ran already is not run again;
+    `art` takes the state it left (or its failure is raised again)."""
+    for i, comp in enumerate(target.components):
+        def step(a: Artifact, comp: targets.Component = comp) -> None:
+            if on_stage:
+                on_stage(_KIND_STAGE[comp.kind].value)
+            try:
+                comp.run(a)
+            except StageFailure:
+                raise
+            except Exception as e:  # a component that raised without classifying
+                raise StageFailure(_KIND_STAGE[comp.kind], e) from e
+
+        def check(a: Artifact, comp: targets.Component = comp) -> None:
             if on_stage:
                 on_stage(Stage.VALIDATION.value)
-            with _timed(timings, "validation"):
-                # after the last graph-producing component
-                _validate(art.model, rewritten=fusions.project(comp) is not None)
+            _validate(a.model, rewritten=fusions.project(comp) is not None)
+
+        # a failing export costs converter time too
+        _step(shared, target, i, "", art, timings, comp.kind, step)
+        if comp.kind in ("exporter", "pass") and comp is target.components[-2]:
+            # after the last graph-producing component
+            _step(shared, target, i, "validation", art, timings, "validation", check)
+
+
+def _step(shared: Any, target: targets.Target, i: int, what: str, art: Artifact,
+          timings: dict[str, float], kind: str, fn: Callable[[Artifact], None]) -> None:
+    if shared is None or i == len(target.components) - 1:  # a chain's runtime is its own
+        with _timed(timings, kind):
+            fn(art)
+    else:
+        shared.step(target, i, what, art, timings, kind, fn)
 
 
 def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,

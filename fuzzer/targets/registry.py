@@ -76,8 +76,11 @@ class Component:
     # executorch, litert, test.
     family: str
     settings: dict[str, Any] = field(default_factory=dict)
-    # Exporters whose cost is per export, not per node, name how many Cases are worth
-    # exporting as one packed model (fuzzer/pack.py); 1: never packed.
+    # Exporters and converters whose cost is per export, not per node, are `packable`:
+    # several Cases go through one packed model (fuzzer/pack.py), as many as their measured
+    # cost makes cheapest (fuzzer.pack.Sizer); with adaptive packing off, `pack` a time
+    # (1: never packed).
+    packable: bool = False
     pack: int = 1
     # Rewriters whose rules/fusions can be switched off by name: the model this component
     # makes from `model` with those names off. Blame halves the names that fired
