@@ -45,6 +45,23 @@ def case_for(job: Mapping[str, Any], k: int = 0) -> Case:
     return draw(job["sampler"], job["members"][k][1], vocab, GenConfig(**job["gen"]))
 
 
+def root(target: str) -> str:
+    """The first component of a chain name (its exporter, or a converter): the root of the
+    tree a target joins (by name, as the driver knows it: no component is resolved)."""
+    return target.strip("/").split("/")[0]
+
+
+def trees(targets: Sequence[str], share: bool = True) -> list[tuple[str, ...]]:
+    """The targets grouped by their root (the trees of fuzzer/prefix.py), in the order
+    they first appear; without sharing each target is a tree of its own."""
+    if not share:
+        return [(t,) for t in targets]
+    groups: dict[str, list[str]] = {}
+    for t in targets:
+        groups.setdefault(root(t), []).append(t)
+    return [tuple(g) for g in groups.values()]
+
+
 # One step of a job: a tree of targets (one exporter's, fuzzer/prefix.py), the members judged
 # on it, and the most Cases one packed export takes (1: each member alone).
 Step = tuple[tuple[str, ...], tuple[int, ...], int]
@@ -56,9 +73,6 @@ def schedule(job: Mapping[str, Any], skip: Container[int] = ()) -> list[Step]:
     with a pack size above 1 is packed (the worker chooses how many Cases an export takes,
     up to that size). The driver replays the same list to know what a lost worker left
     unanswered."""
-    # on use: prefix imports the targets (torch), which the plain job needs only here
-    from fuzzer.prefix import trees
-
     packs = dict(job["packs"])
     order = list(dict.fromkeys(t for m in job["members"] for t in m[2]))
     # Chains a pack cannot take (a rewriter's, coverage is per Case) share no step with it.

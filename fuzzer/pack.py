@@ -119,20 +119,22 @@ class Sizer:
     from what packs cost so far: an export of n Cases takes a + b·n seconds (least squares
     over the exports seen, recent ones weighing more), a member fails in a pack at rate p
     (it is then judged alone, a + b more), and a pack fails as a whole when one of its n
-    members breaks it (rate q a member: 1-(1-q)^n), which costs ~two exports a halving
-    level to find. The size kept is the one with the fewest expected seconds a member, up
+    members breaks it (rate q a member: 1-(1-q)^n), which costs up to two exports a
+    culprit and halving level to find. The size kept is the one with the fewest expected seconds a member, up
     to the job's cap: a cheap converter or a failing stream packs small (1: not at all), a
     slow, reliable exporter packs large. Its state is plain data (it crosses the pipe)."""
 
     DECAY = 0.97  # per observation: ~30 exports of memory
     CAP = 32  # the most Cases a job takes for an adaptive pack
-    W, SN, ST, SNN, SNT, MEMBERS, FAILED, WHOLE, SEEN = range(9)
+    W, SN, ST, SNN, SNT, MEMBERS, FAILED, WHOLE, SEEN, PACKS = range(10)
 
     def __init__(self, state: dict[str, list[float]] | None = None) -> None:
         self.stats: dict[str, list[float]] = {k: list(v) for k, v in (state or {}).items()}
 
     def _of(self, root: str) -> list[float]:
-        return self.stats.setdefault(root, [0.0] * 9)
+        s = self.stats.setdefault(root, [0.0] * 10)
+        s += [0.0] * (10 - len(s))  # a state from an older worker
+        return s
 
     def observe(self, root: str, n: int, seconds: float) -> None:
         """An export of n Cases took `seconds` (its prefix steps: export, passes, check)."""
@@ -150,8 +152,9 @@ class Sizer:
         """A pack of `members` Cases: how many of them had to be judged alone, and whether
         the packed model failed as a whole."""
         s = self._of(root)
-        for i in (self.MEMBERS, self.FAILED, self.WHOLE):
+        for i in (self.MEMBERS, self.FAILED, self.WHOLE, self.PACKS):
             s[i] *= self.DECAY
+        s[self.PACKS] += 1
         s[self.MEMBERS] += members
         s[self.FAILED] += failed
         s[self.WHOLE] += whole
@@ -168,10 +171,12 @@ class Sizer:
             return None
         b = max(1e-4, (s[self.SNT] / w - mn * mt) / var)
         a = max(0.0, mt - b * mn)
-        # A weak prior (1 failure in 20) until packs have been seen.
+        # Weak priors (1 member in 20 fails, 1 pack in 8 breaks) until packs are seen.
         p = (s[self.FAILED] + 1) / (s[self.MEMBERS] + 20)
-        q = (s[self.WHOLE] + 0.5) / (s[self.MEMBERS] + 20)
-        return a, b, min(p, 1.0), min(q, 1.0)
+        broke = (s[self.WHOLE] + 0.25) / (s[self.PACKS] + 2)
+        mean = (s[self.MEMBERS] + 8) / (s[self.PACKS] + 1)
+        q = 1 - (1 - broke) ** (1 / mean)  # a pack of `mean` breaks at rate `broke`
+        return a, b, min(p, 1.0), q
 
     @staticmethod
     def expected(a: float, b: float, p: float, q: float, n: int) -> float:
@@ -179,8 +184,11 @@ class Sizer:
         if n == 1:
             return a + b
         whole = 1 - (1 - q) ** n
-        levels = math.ceil(math.log2(n))
-        halving = sum(2 * (a + b * n / 2 ** lv) for lv in range(1, levels + 1))
+        # Halving a broken pack with c culprits exports at most 2c of the 2^l sub-packs of
+        # each level l.
+        c = max(1.0, q * n)
+        halving = sum(min(2 ** lv, 2 * c) * (a + b * n / 2 ** lv)
+                      for lv in range(1, math.ceil(math.log2(n)) + 1))
         return (a + b * n + whole * halving) / n + p * (a + b)
 
     def size(self, root: str, cap: int, default: int) -> int:
@@ -188,7 +196,7 @@ class Sizer:
         size in turn (exports of one size alone cannot tell a from b)."""
         m = self.model(root)
         if m is None:
-            seen = int(self.stats.get(root, [0.0] * 9)[self.SEEN])
+            seen = int(self._of(root)[self.SEEN])
             other = 2 * default if default <= 2 else default // 2
             return max(1, min(cap, default if seen % 2 == 0 else other))
         return min(range(1, cap + 1), key=lambda n: self.expected(*m, n))

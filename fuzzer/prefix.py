@@ -22,23 +22,6 @@ from fuzzer.targets import Artifact, StageFailure, Target, parse
 Key = tuple[tuple[str, ...], str]  # the component names of a prefix, and "" or "validation"
 
 
-def root(target: str) -> str:
-    """The first component of a chain name (its exporter, or a converter): the root of the
-    tree a target joins (by name, as the driver knows it: no component is resolved)."""
-    return target.strip("/").split("/")[0]
-
-
-def trees(targets: Sequence[str], share: bool = True) -> list[tuple[str, ...]]:
-    """The targets grouped by their root, in the order they first appear; without sharing
-    each target is a tree of its own."""
-    if not share:
-        return [(t,) for t in targets]
-    groups: dict[str, list[str]] = {}
-    for t in targets:
-        groups.setdefault(root(t), []).append(t)
-    return [tuple(g) for g in groups.values()]
-
-
 def _keys(target: Target) -> list[Key]:
     names = tuple(c.name for c in target.components)
     out: list[Key] = [(names[:i + 1], "") for i in range(len(names) - 1)]

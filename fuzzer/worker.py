@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from fuzzer.case import Case
-from fuzzer.job import case_for, schedule
+from fuzzer.job import case_for, root, schedule
 from fuzzer.protocol import Alive, CasesMade, Done, Request, RunCase, RunJob, VerdictOf
 from fuzzer.verdict import Outcome, Stage, Symptom, Verdict, first_line
 
@@ -47,7 +47,9 @@ class Worker:
         self.risk: Any = None  # what packs learned of which Cases fail (fuzzer.pack.Risk)
         self.sizer: Any = None  # what packed exports cost (fuzzer.pack.Sizer)
         self.share = True  # the current job's targets share their chain prefixes
-        self.failed: set[int] = set()  # members of the current job that failed a target
+        # Members of the current job that failed a target, and the roots (exporters) they
+        # failed under.
+        self.failed: dict[int, set[str]] = {}
 
     def at(self, member: int) -> None:
         self.where[1] = member
@@ -109,7 +111,7 @@ class Worker:
 
     def send_verdict(self, k: int, target: str, v: Verdict) -> None:
         if v.outcome != Outcome.PASS:
-            self.failed.add(k)
+            self.failed.setdefault(k, set()).add(root(target))
         self.conn.send(VerdictOf(k, target, v.to_dict()))
 
     def run(self, case_json: str, target: str) -> None:
@@ -147,7 +149,7 @@ class Worker:
             if c is not None:
                 self.at(k)
                 self.reference(c)
-        self.failed = set()
+        self.failed = {}
         for targets, ks, size in schedule(job, errors):
             if size > 1 and len(ks) > 1:
                 self.pack(targets, [cases[k] for k in ks], ks, size,  # type: ignore[misc]
@@ -165,12 +167,17 @@ class Worker:
         (as many as the Sizer finds cheapest, when `adaptive`)."""
         # worker process only: the driver imports this module for serve()
         from fuzzer.pack import Risk, chunks, judge_pack
-        from fuzzer.prefix import root
         from fuzzer.targets import parse
 
         self.risk = self.risk or Risk()
         default = max(2, parse(targets[0]).exporter.pack)  # until its costs are known
         size = self.sizer.size(root(targets[0]), cap, default) if adaptive else cap
+
+        def suspect(k: int) -> bool:
+            """Judged alone from the start: it failed an earlier target. (Even a TorchScript
+            failure: trying such members in dynamo packs anyway split 5% of the packs and
+            cost more exports than it saved, measured on the real arm.)"""
+            return bool(self.failed.get(k))
 
         def alive() -> None:
             self.at(PACKED)
@@ -187,7 +194,7 @@ class Worker:
                 refs = [self.reference(c) for c in part]
                 verdicts = judge_pack(part, targets, refs, alone, alive, self.on_stage,
                                       self.risk,
-                                      [i for i, j in enumerate(run) if ks[j] in self.failed],
+                                      [i for i, j in enumerate(run) if suspect(ks[j])],
                                       self.sizer if adaptive else None, self.share)
             except MemoryError:  # the packed model was too big: let each member speak alone
                 verdicts = {i: alone(i, targets) for i in range(len(part))}
