@@ -23,7 +23,7 @@ from fuzzer.dataflow import case_ngrams
 from fuzzer.edit import canonical
 from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, decode, skipped
 from fuzzer.generate import GenConfig
-from fuzzer.job import Result, job
+from fuzzer.job import Result, job, root
 from fuzzer.ops import get as get_op
 from fuzzer.ops import same_value
 from fuzzer.pack import pack_cap, pack_size
@@ -122,11 +122,34 @@ class Progress:
     refiled: int = 0  # failures a stopped campaign recorded but had not filed, filed now
     fusions: set[str] = field(default_factory=set)  # named fusions/rules fired (coverage)
     missed: int = 0  # missed fusions recorded (fuzzer/fusions.py): performance findings
+    # For the dashboard: Cases judged per target family (a chain's exporter or converter),
+    # and the seconds of worker time each converter, pass and runtime took (verdict timings).
+    families: Counter[str] = field(default_factory=Counter)
+    busy: Counter[str] = field(default_factory=Counter)
+    workers: int = 1
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds while Cases were generated (not diluted by the shrink tail)."""
+        return max(1e-9, (self.generated or time.time()) - self.started)
 
     @property
     def rate(self) -> float:
-        """Cases a second while Cases were generated (not diluted by the shrink tail)."""
-        return self.cases / max(1e-9, (self.generated or time.time()) - self.started)
+        """Cases a second while Cases were generated."""
+        return self.cases / self.elapsed
+
+    def charge(self, verdicts: Sequence[Verdict]) -> None:
+        """Count a Case under each family it ran on, and its verdicts' time under the
+        component that spent it."""
+        for fam in {root(v.target) for v in verdicts}:
+            self.families[fam] += 1
+        for v in verdicts:
+            parts = v.target.split("/")
+            by_kind = {"exporter": parts[0], "converter": parts[0], "runtime": parts[-1],
+                       "pass": "+".join(parts[1:-1])}
+            for kind, s in v.evidence.get("timings", {}).items():
+                if by_kind.get(kind):
+                    self.busy[by_kind[kind]] += s
 
 
 # Hears each Case's verdicts as they are recorded; (progress, None, []) is a refresh with no
@@ -324,6 +347,7 @@ class Campaign:
         # Two jobs a worker: the next one waits in the executor's queue, so a worker never
         # idles while the driver records the last one's Cases.
         self.depth = 2 * self.ex.workers
+        self.prog.workers = self.ex.workers
         self.packs = pack_sizes(cfg)
         self.batch = max([cfg.batch, *self.packs.values()])
 
@@ -368,6 +392,7 @@ class Campaign:
             bugs = [v for v in verdicts if v.outcome == Outcome.BUG]
             for v in verdicts:
                 prog.verdicts[v.key] += 1
+            prog.charge(verdicts)
             prog.failures.extend((case, v) for v in bugs)
             if self.listener:  # before the shrink: the failure shows at once
                 self.listener(prog, case, verdicts)

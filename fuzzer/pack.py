@@ -120,9 +120,10 @@ class Sizer:
     over the exports seen, recent ones weighing more), a member fails in a pack at rate p
     (it is then judged alone, a + b more), and a pack fails as a whole when one of its n
     members breaks it (rate q a member: 1-(1-q)^n), which costs up to two exports a
-    culprit and halving level to find. The size kept is the one with the fewest expected seconds a member, up
-    to the job's cap: a cheap converter or a failing stream packs small (1: not at all), a
-    slow, reliable exporter packs large. Its state is plain data (it crosses the pipe)."""
+    culprit and halving level to find. The size kept is the one with the fewest expected
+    seconds a member, up to the job's cap: a cheap converter or a failing stream packs
+    small (1: not at all), a slow, reliable exporter packs large. Its state is plain data
+    (it crosses the pipe)."""
 
     DECAY = 0.97  # per observation: ~30 exports of memory
     CAP = 32  # the most Cases a job takes for an adaptive pack

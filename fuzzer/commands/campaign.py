@@ -31,6 +31,13 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
     t.add_column()
     t.add_row("cases", f"{prog.cases}  ({prog.rate:.2f}/s)")
     t.add_row("targets", ", ".join(targets))
+    if len(prog.families) > 1:
+        t.add_row("Cases/s by family", "  ".join(
+            f"{fam} {n / prog.elapsed:.2f}" for fam, n in prog.families.most_common()))
+    if prog.busy:
+        worker_time = prog.elapsed * prog.workers
+        t.add_row("worker time in", "  ".join(
+            f"{name} {100 * s / worker_time:.0f}%" for name, s in prog.busy.most_common(6)))
     for key, n in sorted(prog.verdicts.items(), key=lambda kv: -kv[1]):
         style = "green" if key == "pass" else ("yellow" if key in ("invalid", "unsupported")
                                                or "unsupported" in key else "red")
@@ -120,8 +127,15 @@ def fuzz(seconds: Annotated[float, typer.Option(
          pack: Annotated[int | None, typer.Option(
              "--pack", min=1, help="Cases exported as one packed model (members judged on "
              "their own values; a member the pack cannot clear is judged alone). Default: "
-             "each exporter's own (the dynamo exporter packs 8, TorchScript none); 1 never "
-             "packs.")] = None,
+             "each slow converter's pack size follows its measured cost (dynamo, "
+             "ExecuTorch, LiteRT, ov-pt; TorchScript none); 1 never packs.")] = None,
+         adaptive: Annotated[bool, typer.Option(
+             "--adaptive-pack/--fixed-pack", help="Size each slow converter's packs by its "
+             "measured cost per export and failure rate (up to 32 Cases), or pack its fixed "
+             "number (the dynamo exporter's 8).")] = True,
+         share: Annotated[bool, typer.Option(
+             "--share/--no-share", help="Targets with one exporter share its export (and "
+             "common passes): once per Case or pack, not once a target.")] = True,
          resume: Annotated[Path | None, typer.Option(
              "--resume", help="Continue the campaign stored in this directory: its settings, "
              "its seed stream from where it stopped, its findings.")] = None,
@@ -166,6 +180,7 @@ def fuzz(seconds: Annotated[float, typer.Option(
                              workers=workers, vocab=vocab, gen=gen, sampler=source,
                              limits=Limits(timeout=timeout, memory_mb=memory_mb),
                              shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
+                             share=share, adaptive=adaptive,
                              scheduler=scheduler, weights=weights, pack=pack)
         cfg.save(store)
         if resume is not None:
