@@ -77,6 +77,21 @@ def select(archs: list[Arch], names: list[str] | None = None,
     return chosen
 
 
+def check_sources(archs: list[Arch]) -> None:
+    """The package each selected architecture's source needs (transformers: the `mine`
+    extra) must be installed: else one line now, not a `build_failed` row per architecture."""
+    # on use: the sources' table imports torch
+    from fuzzer import extras
+    from fuzzer.mine_sources import SOURCES
+
+    for src in sorted({a.source for a in archs}):
+        if src not in SOURCES:
+            raise ModelsError(f"unknown mining source {src!r} in archs.json (known: "
+                              f"{', '.join(sorted(SOURCES))})")
+        if SOURCES[src].unavailable():
+            raise ModelsError(extras.message(src, "convfuzz models"))
+
+
 @dataclass
 class ModelsConfig:
     targets: list[str]

@@ -124,6 +124,7 @@ def models(arch: Annotated[list[str] | None, typer.Option(
                                   workers=workers, timeout=timeout, memory_mb=memory_mb)
         archs = ac.select(ac.load_archs(Path(cfg.seeds)), cfg.archs, cfg.modalities,
                           cfg.limit, cfg.seed)
+        ac.check_sources(archs)
     except ac.ModelsError as e:
         raise bad_input(str(e)) from None
     if not archs:
