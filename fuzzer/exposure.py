@@ -6,11 +6,12 @@ size is not 1) may occur nowhere. So exposure is decided in two steps over the c
 traced graphs (`seeds/graphs/`, lifted node by node with `fuzzer.lift.translations`):
 
 1. **structure**: the finding's Case as a pattern — its operators, the data flow between them
-   (which argument slot each edge feeds), every non-size attribute (catalogue defaults filled
-   in on both sides) and the dtype of every tensor argument — matched as a subgraph
+   (which argument slot each edge feeds), which non-size attributes are set away from their
+   catalogue default, and the dtype of every tensor argument — matched as a subgraph
    (networkx `DiGraphMatcher`, monomorphism) against each architecture's lifted graph;
 2. **trigger**: every match is lifted on its own, at the architecture's traced shapes,
-   attribute values and constants (`fuzzer.motifs.fragment`), and run on the finding's
+   attribute values and constants (`fuzzer.motifs.fragment`; its inputs draw the values the
+   finding's inputs draw, as a trigger may be in the values), and run on the finding's
    target: a match that fails the same way (`fuzzer.verdict.failure_key`) contains the
    trigger. Matches that lift to the same fragment (a block repeated per layer, or shared by
    architectures) run once.
@@ -44,10 +45,14 @@ Runner = Callable[[Case, str], Verdict]
 
 # -- labelled graphs: a finding's pattern and an architecture's lifted graph ------------------
 def _label(op: str, attrs: dict[str, Any], dtypes: list[str | None]) -> dict[str, Any]:
-    full = {**ops.get(op).defaults(), **attrs}
-    kept = {k: v for k, v in full.items() if k not in _SIZE_ATTRS and
-            not (op in _OWNS_SIZES and k in _OWNS_SIZES[op])}
-    return {"op": op, "attrs": json.dumps(kept, sort_keys=True, default=str), "dtypes": dtypes}
+    """Which attributes are away from their default (a trigger is an argument someone set;
+    its value is for the confirmation run to judge: squeeze's dim=1 and dim=2 are one
+    trigger when the dim's size is not 1), and the dtype of every argument."""
+    defaults = ops.get(op).defaults()
+    set_ = sorted(k for k, v in attrs.items() if k not in _SIZE_ATTRS and
+                  not (op in _OWNS_SIZES and k in _OWNS_SIZES[op]) and
+                  (k not in defaults or not ops.same_value(v, defaults[k])))
+    return {"op": op, "attrs": json.dumps(set_), "dtypes": dtypes}
 
 
 # Attributes that are sizes of a parameter the entry owns (they follow the model's widths).
@@ -95,20 +100,21 @@ def _node_match(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["op"] == b["op"] and a["attrs"] == b["attrs"] and a["dtypes"] == b["dtypes"]
 
 
-def matches(pat: nx.DiGraph, arch: nx.DiGraph, limit: int = 200) -> list[frozenset[int]]:
-    """Distinct node sets of `arch` the pattern maps onto (slots preserved)."""
+def matches(pat: nx.DiGraph, arch: nx.DiGraph, limit: int = 200) -> list[dict[int, str]]:
+    """Distinct embeddings of the pattern in `arch` (slots preserved), each as a map from
+    architecture node to pattern node; one per node set."""
     if len(pat) == 1:
         (p,) = pat.nodes
         want = pat.nodes[p]
-        return [frozenset([v]) for v, d in arch.nodes(data=True) if _node_match(d, want)][:limit]
+        return [{v: p} for v, d in arch.nodes(data=True) if _node_match(d, want)][:limit]
     gm = DiGraphMatcher(arch, pat, node_match=_node_match,
                         edge_match=lambda a, b: a["slot"] == b["slot"])
-    out: dict[frozenset[int], None] = {}
+    out: dict[frozenset[int], dict[int, str]] = {}
     for m in gm.subgraph_monomorphisms_iter():
-        out[frozenset(m)] = None
+        out.setdefault(frozenset(m), dict(m))
         if len(out) >= limit:
             break
-    return list(out)
+    return list(out.values())
 
 
 # -- the exposure of one finding ------------------------------------------------------------
@@ -183,16 +189,35 @@ class Index:
         return cls(out, names)
 
 
-def instance(index: Index, arch: str, nodes: frozenset[int], seed: int = 0) -> Case:
-    """A match lifted on its own at the architecture's shapes: a Case to run."""
+def instance(index: Index, arch: str, match: dict[int, str], case: Case,
+             seed: int = 0) -> tuple[Case, str]:
+    """A match lifted on its own at the architecture's shapes, attributes and constants: a
+    Case to run, and its key (the same fragment at the same relative shapes, wherever it
+    occurs, runs once). An input that stands where the finding's Case reads one of its own
+    inputs draws its values as that input does: a trigger may be in the values (an
+    underflow), and the question is whether the architecture's block fails on them."""
     _, tr, full = index.graphs[arch]
-    frag = fragment(full, tr, nodes).to_json()
+    where: dict[str, Any] = {}
+    frag = fragment(full, tr, match, where).to_json()
+    by_src = {json.dumps(src): name for name, src in where.items()}
+    mine = {x.name: x for x in case.inputs}
+    values: dict[str, dict[str, Any]] = {}
+    for a, p in match.items():
+        for i, ref in enumerate(case.node(p).args):
+            x = mine.get(split_ref(ref)[0])
+            name = by_src.get(json.dumps(tr[a].slots[i].src)) if i < len(tr[a].slots) else None
+            if x is not None and name is not None:
+                values[name] = x.values
+    for x in frag["inputs"]:
+        if x["name"] in values:
+            x["values"] = values[x["name"]]
+    key = motif_key(frag)
     d = {"schema": 1, "seed": seed, **frag, "origin": {"sampler": "exposure",
                                                       "architecture": arch}}
     d["inputs"] = [{**x, "dynamic": []} for x in d["inputs"]]
     if not d["consts"]:
         d.pop("consts")
-    return Case.from_dict(d)
+    return Case.from_dict(d), key
 
 
 def exposure(fid: str, case: Case, v: Verdict, index: Index, run: Runner | None = None,
@@ -216,10 +241,9 @@ def exposure(fid: str, case: Case, v: Verdict, index: Index, run: Runner | None 
             continue
         for m in found:
             try:
-                inst = instance(index, arch, m)
+                inst, k = instance(index, arch, m, case)
             except Exception:  # a match that does not lift (or fit) is not a trigger
                 continue
-            k = motif_key(inst.to_dict())
             if k not in by_key:
                 got = run(inst, v.target)
                 by_key[k] = got.outcome == Outcome.BUG and failure_key(got) == want
