@@ -272,7 +272,10 @@ def validate(case: Case) -> None:
             if base not in names:
                 raise CaseError(f"{w}.args: {a!r} is not defined before node {n.id!r}")
         names.add(n.id)
-    frontends.of_case(case)  # one framework a Case: a mix is malformed
+    try:
+        frontends.of_case(case)  # one framework a Case: a mix is malformed
+    except frontends.FrontendError as e:
+        raise CaseError(f"nodes: {e}") from None
     if not case.outputs:
         raise CaseError("outputs: a Case needs at least one output")
     for o in case.outputs:

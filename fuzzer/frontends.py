@@ -15,9 +15,14 @@ import functools
 import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fuzzer.case import Case, CaseError
+if TYPE_CHECKING:  # the Case imports this registry (validation), not the other way
+    from fuzzer.case import Case
+
+
+class FrontendError(ValueError):
+    """An unknown frontend, or operators of two frameworks in one Case (one line)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class Frontend:
         return self.load("catalogue")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(path: str) -> Any:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -73,7 +78,7 @@ def get(name: str) -> Frontend:
     try:
         return FRONTENDS[name]
     except KeyError:
-        raise CaseError(f"unknown frontend {name!r} (one of {', '.join(FRONTENDS)})") from None
+        raise FrontendError(f"unknown frontend {name!r} (one of {', '.join(FRONTENDS)})") from None
 
 
 def of_op(op: str) -> Frontend | None:
@@ -107,10 +112,10 @@ def of_ops(names: Iterable[str]) -> Frontend:
     for op in names:
         fe = of_op(op)
         if fe is None:
-            raise CaseError(f"operator {op!r} belongs to no frontend (prefixes: "
+            raise FrontendError(f"operator {op!r} belongs to no frontend (prefixes: "
                             f"{', '.join(f.prefix for f in FRONTENDS.values())})")
         if found is not None and fe is not found:
-            raise CaseError(f"operator {op!r} is a {fe.name} operator in a {found.name} Case "
+            raise FrontendError(f"operator {op!r} is a {fe.name} operator in a {found.name} Case "
                             "(a Case is written in one framework)")
         found = fe
     return found or FRONTENDS[DEFAULT]

@@ -61,7 +61,7 @@ def reference(case: Case) -> Reference:
     """The Case run by its own framework (fuzzer.frontends): fp32, and fp64 when needed."""
     try:
         fe = frontends.of_case(case)
-    except CaseError as e:
+    except frontends.FrontendError as e:
         raise Invalid(str(e)) from e
     return fe.load("reference")(case)
 

@@ -389,11 +389,11 @@ def convt_rule(metas: list[Meta], a: dict[str, Any]) -> list[Meta]:
     return [Meta((n, size(h), size(w), a["out_channels"]), metas[0].dtype)]
 
 
-op("conv_transpose", "conv", "keras.ops.conv_transpose({x0}, {kernel}, strides={strides}, "
+op("conv_transpose", "conv", "keras.ops.conv_transpose({x0}, {filters}, strides={strides}, "
    "padding={padding})", convt_rule, ranks=(4, 4),
    args=[Arg("kernel", 3, (2, 4)), Arg("strides", 2, (1,)), Arg("padding", "same", ("valid",)),
          Arg("out_channels", 4, (8,))],
-   params=lambda a, ms: {"kernel": ((a["kernel"], a["kernel"], a["out_channels"],
+   params=lambda a, ms: {"filters": ((a["kernel"], a["kernel"], a["out_channels"],
                                      ms[0].shape[3]), ms[0].dtype)},
    doc="Keras Conv2DTranspose's op")
 

@@ -22,7 +22,7 @@ def tf() -> ModuleType:
     require("tf2onnx", "a TensorFlow Case")
     for k, v in ENV.items():
         os.environ.setdefault(k, v)
-    import tensorflow
+    import tensorflow  # on use: worker processes only, after ENV is set
 
     try:  # only before TensorFlow's runtime starts; a second call in-process is refused
         tensorflow.config.threading.set_intra_op_parallelism_threads(1)
@@ -35,6 +35,6 @@ def tf() -> ModuleType:
 
 def keras() -> ModuleType:
     tf()
-    import keras as k
+    import keras as k  # on use: worker processes only, after TensorFlow
 
     return k
