@@ -169,6 +169,7 @@ class Traced:
 def trace_values(model: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> Traced:
     """`torch.export` the module (as `fuzzer.mine_sources.trace_one` does) and run its graph
     once, keeping every value: parameters and buffers by placeholder, every node's output."""
+    # on use: torch.export's internals load only when values are traced
     from torch.export.graph_signature import InputKind
 
     ep = torch.export.export(model, args, strict=False)

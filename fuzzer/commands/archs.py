@@ -78,7 +78,7 @@ def exposure(store: Annotated[Path | None, typer.Option(
     found = store_entries(store) if store else entries()
     rows = None
     if models is not None:
-        from fuzzer import arch_rows
+        from fuzzer import arch_rows  # on use: only with --models
 
         rows = arch_rows.rows(Store(models, readonly=True))
     index = Index.load(_seeds(seeds_dir))
