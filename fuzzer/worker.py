@@ -12,6 +12,7 @@ member) lives in shared memory, so a death is attributed without a message per s
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import resource
@@ -25,7 +26,7 @@ from typing import Any
 
 from fuzzer.case import Case
 from fuzzer.job import case_for, root, schedule
-from fuzzer.protocol import Alive, CasesMade, Done, Request, RunCase, RunJob, VerdictOf
+from fuzzer.protocol import Alive, CasesMade, Done, Request, RunCase, RunJob, RunTask, VerdictOf
 from fuzzer.verdict import Outcome, Stage, Symptom, Verdict, first_line
 
 STAGES = list(Stage)  # a stage crosses to the driver as its index
@@ -47,9 +48,7 @@ class Worker:
         self.risk: Any = None  # what packs learned of which Cases fail (fuzzer.pack.Risk)
         self.sizer: Any = None  # what packed exports cost (fuzzer.pack.Sizer)
         self.share = True  # the current job's targets share their chain prefixes
-        # Members of the current job that failed a target, and the roots (exporters) they
-        # failed under.
-        self.failed: dict[int, set[str]] = {}
+        self.failed: set[int] = set()  # members of the current job that failed a target
 
     def at(self, member: int) -> None:
         self.where[1] = member
@@ -111,7 +110,7 @@ class Worker:
 
     def send_verdict(self, k: int, target: str, v: Verdict) -> None:
         if v.outcome != Outcome.PASS:
-            self.failed.setdefault(k, set()).add(root(target))
+            self.failed.add(k)
         self.conn.send(VerdictOf(k, target, v.to_dict()))
 
     def run(self, case_json: str, target: str) -> None:
@@ -120,6 +119,22 @@ class Worker:
             self.refs.clear()  # one Case's reference, kept for its next target
         self.at(0)
         self.send_verdict(0, target, self.judge(case, target))
+
+    def task(self, req: RunTask) -> None:
+        """A RunTask: the named function judges whatever it judges, here, like a Case."""
+        os.ftruncate(self.log_fd, 0)
+        os.lseek(self.log_fd, 0, os.SEEK_SET)
+        self.at(0)
+        module, _, name = req.task.partition(":")
+        try:
+            v = getattr(importlib.import_module(module), name)(self, **req.args)
+        except MemoryError as e:
+            v = Verdict(req.target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
+        except Exception as e:  # the harness broke, not the target
+            v = Verdict(req.target, Outcome.HARNESS, detail=f"convfuzz internal error: "
+                        f"{type(e).__name__}: {first_line(str(e))}",
+                        error=traceback.format_exc())
+        self.send_verdict(0, req.target, v)
 
     def job(self, job: dict[str, Any], costs: dict[str, list[float]] | None = None) -> None:
         # worker process only: the driver imports this module for serve()
@@ -149,7 +164,7 @@ class Worker:
             if c is not None:
                 self.at(k)
                 self.reference(c)
-        self.failed = {}
+        self.failed = set()
         for targets, ks, size in schedule(job, errors):
             if size > 1 and len(ks) > 1:
                 self.pack(targets, [cases[k] for k in ks], ks, size,  # type: ignore[misc]
@@ -177,7 +192,7 @@ class Worker:
             """Judged alone from the start: it failed an earlier target. (Even a TorchScript
             failure: trying such members in dynamo packs anyway split 5% of the packs and
             cost more exports than it saved, measured on the real arm.)"""
-            return bool(self.failed.get(k))
+            return k in self.failed
 
         def alive() -> None:
             self.at(PACKED)
@@ -247,6 +262,8 @@ def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
             worker.run(req.case_json, req.target)
         elif isinstance(req, RunJob):
             worker.job(req.job, req.costs)
+        elif isinstance(req, RunTask):
+            worker.task(req)
         else:  # None: the driver closes this worker
             with contextlib.suppress(OSError):
                 os.close(fd)
