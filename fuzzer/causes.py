@@ -43,7 +43,7 @@ def blame_of(e: Entry) -> dict[str, Any]:
     from fuzzer import provenance
 
     v = e.verdict
-    other = _other_converter(e)
+    other = _other_converter(e) or _rewriter(e)
     if other:
         return other
     if v.attribution.value == "runtime":
@@ -81,6 +81,27 @@ def _other_converter(e: Entry) -> dict[str, Any]:
     return {"component": comp.family, "function": f"{comp.name} {what} of {e.case.ops[-1]}",
             "source": "", "tracker": FAMILIES[comp.family].tracker,
             "kind": v.symptom.value if v.symptom else ""}
+
+
+def _rewriter(e: Entry) -> dict[str, Any]:
+    """A failure blamed on a rewriter (the oracle named the fusion or rule whose step makes
+    the model fail): the function that decides to rewrite, from rewriters.FAULTS, with its
+    source and tracker. {} for other findings."""
+    blamed = e.verdict.evidence.get("blame") or {}
+    if e.verdict.attribution.value != "optimizer" or not blamed.get("project"):
+        return {}
+    # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
+    from fuzzer import provenance
+    from fuzzer.targets.rewriters import fault_function
+
+    rule = blamed.get("rule") or blamed.get("step", "")
+    fn, name = fault_function(blamed["project"], rule)
+    src, tracker = provenance.where(fn) if fn is not None else ("", "")
+    return {"component": blamed["project"], "function": name, "source": src,
+            "tracker": tracker or blamed["project"].split(".")[0], "kind": (
+                e.verdict.symptom.value if e.verdict.symptom else ""),
+            "evidence": f"blame: {blamed.get('component')} step {blamed.get('step')!r} "
+                        f"(after {blamed.get('after')}; {blamed.get('calls', '')})"}
 
 
 def key(meta: dict[str, Any]) -> str:
