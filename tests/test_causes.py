@@ -81,3 +81,23 @@ def test_corpus_list_by_cause_json() -> None:
     assert len(d["instances"]) == 5 and d["file"] and d["tracker"] == "pytorch"
     assert all(not x["file"] for x in rows.values() if x["label"] == "torchscript-only")
     assert sum(len(x["instances"]) for x in rows.values()) == len(corpus.entries())
+
+
+@pytest.mark.parametrize(("fid", "function", "source", "tracker"), [
+    ("7a5d046b", "SkipLayerNormFusion.check",
+     "onnxscript/rewriter/ort_fusions/skip_normalization.py", "onnxscript"),
+    ("7cb621fa", "FusionSkipLayerNormalization.fuse",
+     "onnxruntime/transformers/fusion_skiplayernorm.py", "onnxruntime"),
+])
+def test_a_rewriter_finding_is_blamed_on_the_function_that_decides_the_fusion(
+        fid: str, function: str, source: str, tracker: str) -> None:
+    """SkipLayerNormalization fused in float64 (no double in the contrib op): the corpus
+    blames the fusion's own check, in its project's tracker, one cause per project."""
+    e = corpus.find(fid)
+    b = causes.blame_of(e)
+    assert (b["function"], b["tracker"], b["kind"]) == (function, tracker, "invalid_model")
+    assert b["source"].startswith(source + ":") and int(b["source"].rsplit(":", 1)[1]) > 1
+    groups = {c.slug: c for c in causes.group(corpus.entries())}
+    slug = {"onnxscript": "onnxscript-skip_layer_norm-float64",
+            "onnxruntime": "ort-transformers-skip_layer_norm-float64"}[tracker]
+    assert groups[slug].file and [x.id for x in groups[slug].instances] == [e.id]
