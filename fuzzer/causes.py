@@ -52,7 +52,7 @@ def blame_of(e: Entry) -> dict[str, Any]:
                 "function": f"{runtime} kernel for {e.case.ops[-1]}", "source": "",
                 "tracker": "onnxruntime", "kind": v.symptom.value if v.symptom else ""}
     if e.target.startswith("dynamo"):
-        b = provenance.blame_dynamo(e.case, v.error or v.detail)
+        b = provenance.blame_dynamo(e.case, v.shown_error if v.error else v.shown_detail)
     else:
         opset = int(e.target.split("/")[0].split("-")[1])
         b = provenance.blame_torchscript(e.case, opset)

@@ -151,7 +151,7 @@ class Replay:
         return {"id": self.entry.id, "target": self.entry.target,
                 "recorded": self.entry.verdict.key, "now": self.verdict.key,
                 "status": self.status, "same_versions": self.same_versions,
-                "detail": self.verdict.detail[:200]}
+                "detail": self.verdict.shown_detail[:200]}
 
 
 def classify(recorded: Verdict, now: Verdict) -> str:

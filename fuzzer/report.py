@@ -84,9 +84,9 @@ def build_context(case: Case, v: Verdict, run: Runner | None, seeds_dir: Path | 
         if v.target.startswith("torchscript") and v.attribution == Attribution.CONVERTER:
             other = "dynamo/" + v.target.split("/", 1)[1]
             o = run(case, other)
-            ctx.other_exporter = (
-                f"The dynamo exporter (`dynamo=True`) on the same model: **{o.outcome.value}**"
-                + (f" ({o.key}: {o.detail[:160]})" if o.outcome != Outcome.PASS else "") + ".")
+            said = f" ({o.key}: {o.shown_detail[:160]})" if o.outcome != Outcome.PASS else ""
+            ctx.other_exporter = ("The dynamo exporter (`dynamo=True`) on the same model: "
+                                  f"**{o.outcome.value}**{said}.")
     return ctx
 
 
@@ -119,7 +119,7 @@ def _values(v: Verdict) -> str:
             f"{ev.get('torch_err', 0):.3g} of the fp64 baseline, while the converted output is "
             f"{ev.get('max_abs_err', 0):.3g} away — beyond the tolerance (rtol={ev['rtol']}, "
             f"atol={ev['atol']}) added to torch's own error.")
-    return "\n".join(lines) or f"- {v.detail}"
+    return "\n".join(lines) or f"- {v.shown_detail}"
 
 
 def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
@@ -197,7 +197,7 @@ def pytorch_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -
         "verify=True)\n```\n" if dynamo else
         "\nNote: this is the TorchScript-based exporter (`dynamo=False`), deprecated upstream; "
         "fixes go to the dynamo exporter, see the line on it below.\n")
-    crash = f"\n**Error:**\n\n```\n{v.error.strip()[:6000]}\n```\n" if (
+    crash = f"\n**Error:**\n\n```\n{v.shown_error.strip()[:6000]}\n```\n" if (
         v.symptom and v.symptom.value in CRASHES) else ""
     values = _values(v)  # nothing to set side by side for a crash or a rejected model
     expected = f"**Expected vs actual:**\n\n{values}\n" if values else ""
@@ -223,7 +223,7 @@ compares with eager (fp32) and an fp64 baseline.
 
 
 def ort_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -> str:
-    crash = f"\n```\n{v.error.strip()[:6000]}\n```\n" if (
+    crash = f"\n```\n{v.shown_error.strip()[:6000]}\n```\n" if (
         v.symptom and v.symptom.value in CRASHES) else ""
     return f"""### Describe the issue
 
@@ -289,7 +289,7 @@ def converter_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str,
     share one body: what fails, the values, the standalone script, the versions."""
     project, libs = CONVERTERS[family]
     tracker = f"https://github.com/{FAMILIES[family].tracker}/issues"
-    crash = f"\n```\n{v.error.strip()[:6000]}\n```\n" if (
+    crash = f"\n```\n{v.shown_error.strip()[:6000]}\n```\n" if (
         v.symptom and v.symptom.value in CRASHES) else ""
     vers = "\n".join(f"- {k}: {ctx.versions[k]}" for k in libs if k in ctx.versions)
     return f"""<!-- for {tracker} -->

@@ -142,7 +142,7 @@ class Store:
                 "INSERT OR REPLACE INTO verdicts (case_hash, target, outcome, stage, symptom, "
                 "attribution, detail, json, seconds, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (h, v.target, v.outcome.value, v.stage.value if v.stage else None,
-                 v.symptom.value if v.symptom else None, v.attribution.value, v.detail,
+                 v.symptom.value if v.symptom else None, v.attribution.value, v.shown_detail,
                  json.dumps(v.to_dict()), v.seconds, now))
 
     @_guarded
@@ -231,7 +231,7 @@ class Store:
             (fid, min_verdict.target, target_family(min_verdict.target),
              min_verdict.stage.value if min_verdict.stage else None,
              min_verdict.symptom.value if min_verdict.symptom else None,
-             min_verdict.attribution.value, error_class(min_verdict), min_verdict.detail,
+             min_verdict.attribution.value, error_class(min_verdict), min_verdict.shown_detail,
              json.dumps(minimized.ops), count, minimized.hash, original.hash,
              minimized.to_json(indent=None), json.dumps(min_verdict.to_dict()),
              json.dumps(shrink) if shrink is not None else None, json.dumps(vers), now, now))
@@ -322,10 +322,10 @@ class Store:
                                                    sort_keys=True, default=str) + "\n")
         log = [f"finding {fid}: {min_verdict.target} {min_verdict.key}",
                f"original {original.hash}: {' -> '.join(original.ops)}",
-               f"  {verdict.detail}",
+               f"  {verdict.shown_detail}",
                f"minimized {minimized.hash}: {' -> '.join(minimized.ops)}",
-               f"  {min_verdict.detail}", f"shrink: {json.dumps(shrink)}", "",
-               "error:", min_verdict.error or min_verdict.detail]
+               f"  {min_verdict.shown_detail}", f"shrink: {json.dumps(shrink)}", "",
+               "error:", min_verdict.shown_error if min_verdict.error else min_verdict.shown_detail]
         (d / "log.txt").write_text("\n".join(log) + "\n")
         if artifacts:
             self._dump_artifacts(minimized, min_verdict, d)
