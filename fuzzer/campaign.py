@@ -235,9 +235,9 @@ class Filing:
         prog.duplicates += not new
         if new:
             f = self.store.get_finding(fid)
-            minimal = Case.from_json(f["json"]).ops if f else case.ops
+            minimal = f.ops if f else case.ops
             chain = " → ".join(o.split("::")[-1] for o in minimal)
-            v = Verdict.from_dict(f["verdict"]) if f else None
+            v = f.judged if f else None
             where = f"{v.target} {v.key}" if v else ""
             prog.finding_lines.append(f"{fid[:8]} {where}: {chain}")
 
