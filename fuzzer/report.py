@@ -197,8 +197,7 @@ def pytorch_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -
         "verify=True)\n```\n" if dynamo else
         "\nNote: this is the TorchScript-based exporter (`dynamo=False`), deprecated upstream; "
         "fixes go to the dynamo exporter, see the line on it below.\n")
-    crash = f"\n**Error:**\n\n```\n{v.shown_error.strip()[:6000]}\n```\n" if (
-        v.symptom and v.symptom.value in CRASHES) else ""
+    crash = _crash(v, "\n**Error:**\n")
     values = _values(v)  # nothing to set side by side for a crash or a rejected model
     expected = f"**Expected vs actual:**\n\n{values}\n" if values else ""
     return f"""### 🐛 Describe the bug
@@ -222,24 +221,39 @@ compares with eager (fp32) and an fp64 baseline.
 """
 
 
-def ort_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -> str:
-    crash = f"\n```\n{v.shown_error.strip()[:6000]}\n```\n" if (
-        v.symptom and v.symptom.value in CRASHES) else ""
-    return f"""### Describe the issue
+def _crash(v: Verdict, label: str = "") -> str:
+    """The error text of a crash (or a rejected model), fenced; nothing for a wrong value."""
+    if not (v.symptom and v.symptom.value in CRASHES):
+        return ""
+    return f"{label}\n```\n{v.shown_error.strip()[:6000]}\n```\n"
 
-{_summary(case, v)} The ONNX reference evaluator computes the expected result on the same
-ONNX model, so the model is right and ONNX Runtime is not.
+
+def _described(case: Case, v: Verdict, ctx: Context, fid: str, repro: str, *, heading: str,
+               why: str, repro_heading: str) -> str:
+    """The part the ONNX Runtime and converter templates share: what fails and why it is the
+    project's (`why`), the values or the error, the evidence, then the standalone script."""
+    return f"""### {heading}
+
+{_summary(case, v)} {why}
 
 {_values(v)}
-{crash}
+{_crash(v)}
 {_common(case, v, ctx, fid)}
 
-### To reproduce
+### {repro_heading}
 
 ```python
 {repro.strip()}
 ```
+"""
 
+
+def ort_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -> str:
+    body = _described(case, v, ctx, fid, repro, heading="Describe the issue", why=(
+        "The ONNX reference evaluator computes the expected result on the same\n"
+        "ONNX model, so the model is right and ONNX Runtime is not."),
+        repro_heading="To reproduce")
+    return f"""{body}
 ### Urgency
 
 Found by fuzzing; no production deadline attached.
@@ -289,24 +303,12 @@ def converter_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str,
     share one body: what fails, the values, the standalone script, the versions."""
     project, libs = CONVERTERS[family]
     tracker = f"https://github.com/{FAMILIES[family].tracker}/issues"
-    crash = f"\n```\n{v.shown_error.strip()[:6000]}\n```\n" if (
-        v.symptom and v.symptom.value in CRASHES) else ""
     vers = "\n".join(f"- {k}: {ctx.versions[k]}" for k in libs if k in ctx.versions)
+    body = _described(case, v, ctx, fid, repro, heading="Describe the bug",
+                      why=f"({project}, CPU, fp32 precision, one thread.)",
+                      repro_heading="Step-by-step reproduction")
     return f"""<!-- for {tracker} -->
-### Describe the bug
-
-{_summary(case, v)} ({project}, CPU, fp32 precision, one thread.)
-
-{_values(v)}
-{crash}
-{_common(case, v, ctx, fid)}
-
-### Step-by-step reproduction
-
-```python
-{repro.strip()}
-```
-
+{body}
 ### Versions and platform
 
 {vers}
