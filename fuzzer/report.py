@@ -156,19 +156,15 @@ def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
     return "\n".join(lines)
 
 
-RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "onnx": "the ONNX reference evaluator",
-                 "openvino": "OpenVINO", "executorch": "the ExecuTorch runtime",
-                 "litert": "the LiteRT interpreter"}
-
-
 def _runtime_name(v: Verdict) -> str:
     # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
     from fuzzer.targets import TargetError, parse
 
     try:
-        return RUNTIME_NAMES.get(parse(v.target).runtime.family, "the runtime")
+        family = FAMILIES.get(parse(v.target).runtime.family)
     except TargetError:  # a finding of a target whose package is not installed here
         return "the runtime"
+    return family.runs_as if family else "the runtime"
 
 
 def _summary(case: Case, v: Verdict) -> str:
@@ -288,20 +284,12 @@ Default CPU
 """
 
 
-# Each converter project's name in its bug template and the version lines the template asks
-# for; the tracker is the family's own (fuzzer.targets.registry.FAMILIES).
-CONVERTERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "openvino": ("OpenVINO", ("openvino", "torch", "onnx", "numpy")),
-    "executorch": ("ExecuTorch", ("executorch", "torch", "numpy")),
-    "litert": ("litert-torch", ("litert-torch", "ai-edge-litert", "torch", "numpy")),
-}
-
-
 def converter_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str,
                      family: str = "openvino") -> str:
     """OpenVINO's bug form (its fields), ExecuTorch's and litert-torch's (describe, versions)
     share one body: what fails, the values, the standalone script, the versions."""
-    project, libs = CONVERTERS[family]
+    # the project's name in its template and the versions it asks for (fuzzer.targets.registry)
+    project, libs = FAMILIES[family].form or (FAMILIES[family].display, ())
     tracker = f"https://github.com/{FAMILIES[family].tracker}/issues"
     vers = "\n".join(f"- {k}: {ctx.versions[k]}" for k in libs if k in ctx.versions)
     body = _described(case, v, ctx, fid, repro, heading="Describe the bug",
@@ -329,7 +317,7 @@ def _template(v: Verdict) -> Callable[..., str]:
     if v.stage == Stage.TRACE:
         return pytorch_report
     family = (target.runtime if v.attribution == Attribution.RUNTIME else target.exporter).family
-    if family in CONVERTERS:
+    if family in FAMILIES and FAMILIES[family].form is not None:
         return partial(converter_report, family=family)
     return TEMPLATES.get(family, pytorch_report)
 
