@@ -84,9 +84,10 @@ def corpus_blame(checks: Annotated[bool, typer.Option(
 
     from fuzzer import causes, corpus
 
+    curated = causes.curated_blames()  # written by hand: stored as they are
     with open_sandbox(timeout) if checks else nullcontext() as sb:
         for e in corpus.entries():
-            m = causes.annotate(e, sb.run if sb is not None else None)
+            m = causes.annotate(e, sb.run if sb is not None else None, curated)
             b = m["blame"]
             out.print(f"{e.id}: {b.get('tracker', '?')} {b.get('function', '?')} "
                       f"({b.get('source', '')}) {b.get('kind', '')} "
