@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fuzzer import fusions, storage
+from fuzzer import frontends, fusions, storage
 from fuzzer.case import Case, split_ref
 from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
@@ -84,11 +84,14 @@ class CampaignConfig:
             raise GenerationError(f"unknown source {sampler!r} (one of {', '.join(samplers())})")
         names, weights = weighted_targets(targets)
         ops = vocabulary_of(vocab) if vocab else None
+        fe = targets_frontend(names)  # the targets' frontend decides which Cases are made
+        if ops is None and fe.vocabulary is not None:
+            ops = vocabulary_of(fe.load("vocabulary")())
         if vocabulary not in ("mined", "catalogue"):
             raise GenerationError(f"unknown vocabulary {vocabulary!r} (mined or catalogue)")
         gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
                         seeds=str(seeds or ""), vocabulary=vocabulary,
-                        near_miss=near_miss if sampler == "motif" else 0.0)
+                        near_miss=near_miss if sampler.startswith("motif") else 0.0)
         draw(sampler, 0, ops, gen)  # fails fast on missing seeds or a bad vocabulary
         return cls(seed=seed, targets=names, weights=weights, sampler=sampler, vocab=ops,
                    gen=gen, pack=pack, **run)
@@ -157,6 +160,19 @@ def weighted_targets(specs: Sequence[str] | None) -> tuple[list[str], dict[str, 
                 raise TargetError(f"target weight in {spec!r} must be in (0, 1]")
             weights[name] = share
     return names, weights
+
+
+def targets_frontend(names: Sequence[str]) -> frontends.Frontend:
+    """The one frontend (fuzzer.frontends) whose Cases every named target converts; a mix is
+    a one-line error (a Case is written in one framework)."""
+    found: dict[str, list[str]] = {}
+    for n in names:
+        found.setdefault(parse_target(n).frontend, []).append(n)
+    if len(found) > 1:
+        parts = "; ".join(f"{fe}: {', '.join(ts)}" for fe, ts in found.items())
+        raise TargetError(f"targets convert models of different frameworks ({parts}): "
+                          "run one campaign per frontend")
+    return frontends.get(next(iter(found), frontends.DEFAULT))
 
 
 @dataclass

@@ -21,8 +21,18 @@ class RunJob(NamedTuple):
     job: dict[str, Any]
 
 
+class RunTask(NamedTuple):
+    """Call `task` ("module:function", taking the Worker and `args`, returning a Verdict) in
+    the worker, for jobs that are not Cases (a whole architecture, fuzzer/models.py); the
+    answer is one VerdictOf (member 0)."""
+
+    task: str
+    args: dict[str, Any]
+    target: str
+
+
 # The driver sends None to ask the worker to exit.
-Request = RunCase | RunJob | None
+Request = RunCase | RunJob | RunTask | None
 
 
 # -- worker -> driver -------------------------------------------------------------------------

@@ -282,7 +282,7 @@ def recover(root: Path, out: Path | None = None) -> Recovery:
 # Columns that hold JSON: a salvaged row whose JSON does not parse is damaged, not placed.
 JSON_COLUMNS = {"meta": ("value",), "cases": ("ops", "json"), "verdicts": ("json",),
                 "findings": ("ops", "json", "verdict", "shrink", "versions"),
-                "missed_fusions": ("ops",)}
+                "missed_fusions": ("ops",), "arch_verdicts": ("json",)}
 
 
 def _intact(table: str, row: dict[str, Any]) -> bool:

@@ -47,7 +47,7 @@ FINDINGS = "findings"
 # reads every page: 0.2 s for 300 MB from the page cache, measured, seconds from a cold disk).
 QUICK_CHECK_BYTES = 1 << 30
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cases (
@@ -75,8 +75,16 @@ CREATE TABLE IF NOT EXISTS missed_fusions (
     fusion TEXT NOT NULL, fired_on TEXT NOT NULL, missed_on TEXT NOT NULL,
     case_hash TEXT NOT NULL, ops TEXT NOT NULL, created REAL NOT NULL,
     PRIMARY KEY (fusion, fired_on, missed_on, case_hash));
+-- whole mined architectures (`convfuzz models`, fuzzer/arch_rows.py): one verdict per
+-- architecture x target; `class` is the summary's column (fuzzer.models.CLASSES)
+CREATE TABLE IF NOT EXISTS arch_verdicts (
+    arch TEXT NOT NULL, target TEXT NOT NULL, source TEXT, modality TEXT, structure TEXT,
+    class TEXT NOT NULL, outcome TEXT NOT NULL, stage TEXT, symptom TEXT, attribution TEXT,
+    detail TEXT, json TEXT NOT NULL, seconds REAL, created REAL NOT NULL,
+    PRIMARY KEY (arch, target));
 """
-TABLES = ("meta", "cases", "verdicts", "findings", "finding_cases", "missed_fusions")
+TABLES = ("meta", "cases", "verdicts", "findings", "finding_cases", "missed_fusions",
+          "arch_verdicts")
 
 
 class StoreError(RuntimeError):
@@ -181,6 +189,16 @@ def _v1_to_v2(con: sqlite3.Connection) -> None:
     fusion TEXT NOT NULL, fired_on TEXT NOT NULL, missed_on TEXT NOT NULL,
     case_hash TEXT NOT NULL, ops TEXT NOT NULL, created REAL NOT NULL,
     PRIMARY KEY (fusion, fired_on, missed_on, case_hash))""")
+
+
+@migration(2)
+def _v2_to_v3(con: sqlite3.Connection) -> None:
+    """Version 2 had no architecture verdicts (`convfuzz models`)."""
+    con.execute("""CREATE TABLE IF NOT EXISTS arch_verdicts (
+    arch TEXT NOT NULL, target TEXT NOT NULL, source TEXT, modality TEXT, structure TEXT,
+    class TEXT NOT NULL, outcome TEXT NOT NULL, stage TEXT, symptom TEXT, attribution TEXT,
+    detail TEXT, json TEXT NOT NULL, seconds REAL, created REAL NOT NULL,
+    PRIMARY KEY (arch, target))""")
 
 
 def convfuzz_version() -> str:

@@ -12,6 +12,7 @@ member) lives in shared memory, so a death is attributed without a message per s
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import resource
@@ -24,7 +25,7 @@ from typing import Any
 
 from fuzzer.case import Case
 from fuzzer.job import case_for, schedule
-from fuzzer.protocol import Alive, CasesMade, Done, Request, RunCase, RunJob, VerdictOf
+from fuzzer.protocol import Alive, CasesMade, Done, Request, RunCase, RunJob, RunTask, VerdictOf
 from fuzzer.verdict import Outcome, Stage, Symptom, Verdict, first_line
 
 STAGES = list(Stage)  # a stage crosses to the driver as its index
@@ -105,6 +106,22 @@ class Worker:
             self.refs.clear()  # one Case's reference, kept for its next target
         self.at(0)
         self.send_verdict(0, target, self.judge(case, target))
+
+    def task(self, req: RunTask) -> None:
+        """A RunTask: the named function judges whatever it judges, here, like a Case."""
+        os.ftruncate(self.log_fd, 0)
+        os.lseek(self.log_fd, 0, os.SEEK_SET)
+        self.at(0)
+        module, _, name = req.task.partition(":")
+        try:
+            v = getattr(importlib.import_module(module), name)(self, **req.args)
+        except MemoryError as e:
+            v = Verdict(req.target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
+        except Exception as e:  # the harness broke, not the target
+            v = Verdict(req.target, Outcome.HARNESS, detail=f"convfuzz internal error: "
+                        f"{type(e).__name__}: {first_line(str(e))}",
+                        error=traceback.format_exc())
+        self.send_verdict(0, req.target, v)
 
     def job(self, job: dict[str, Any]) -> None:
         self.refs.clear()
@@ -208,6 +225,8 @@ def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
             worker.run(req.case_json, req.target)
         elif isinstance(req, RunJob):
             worker.job(req.job)
+        elif isinstance(req, RunTask):
+            worker.task(req)
         else:  # None: the driver closes this worker
             with contextlib.suppress(OSError):
                 os.close(fd)

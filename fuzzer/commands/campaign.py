@@ -86,9 +86,9 @@ def fuzz(seconds: Annotated[float, typer.Option(
              "mixed (half each), mutate (small edits of corpus Cases) or motif (mined "
              "multi-operator blocks of seeds/motifs.json - RMSNorm, GELU-tanh, rotary, "
              "SwiGLU... - with their constants and shared inputs, at new sizes; see "
-             "--near-miss).")] = "real",
+             "--near-miss) or motif-splice (a motif inside a real chain).")] = "real",
          near_miss: Annotated[float, typer.Option(
-             "--near-miss", min=0.0, max=1.0, help="motif source only: share of Cases with "
+             "--near-miss", min=0.0, max=1.0, help="motif sources only: share of Cases with "
              "exactly one precondition of the block changed (an axis, keepdim, a constant, "
              "where eps is added, the dtype, a broadcast shape, a dynamic dim). A fusion that "
              "still fires on a near miss is a rewriter bug.")] = 0.3,

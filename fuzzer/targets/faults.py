@@ -119,7 +119,10 @@ def wrong_model() -> Component:
         for i, out in enumerate(g.output):
             shifted = f"{out.name}_planted"
             for n in g.node:
+                # Consumers inside the model (bert's pooler reads its last hidden state)
+                # keep reading the true value: only the model's output is planted.
                 n.output[:] = [shifted if o == out.name else o for o in n.output]
+                n.input[:] = [shifted if x == out.name else x for x in n.input]
             one = numpy_helper.from_array(np.ones((), dtype=np.float32), f"planted_one{i}")
             g.initializer.append(one)
             g.node.append(helper.make_node("Add", [shifted, one.name], [out.name]))
