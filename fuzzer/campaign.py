@@ -87,6 +87,8 @@ class CampaignConfig:
         fe = targets_frontend(names)  # the targets' frontend decides which Cases are made
         if ops is None and fe.vocabulary is not None:
             ops = vocabulary_of(fe.load("vocabulary")())
+        if not seeds and fe.seeds:  # its own mined n-grams for the real arm
+            seeds = Path(__file__).resolve().parents[1] / fe.seeds
         if vocabulary not in ("mined", "catalogue"):
             raise GenerationError(f"unknown vocabulary {vocabulary!r} (mined or catalogue)")
         gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
