@@ -169,6 +169,8 @@ def fuzz(seconds: Annotated[float, typer.Option(
     fe = targets_frontend(names)  # the targets' frontend decides which Cases the campaign makes
     if vocab is None and fe.vocabulary is not None:
         vocab = vocabulary(fe.load("vocabulary")())
+    if seeds_dir is None and fe.seeds:  # its own mined n-grams for the real arm
+        seeds_dir = Path(__file__).resolve().parents[2] / fe.seeds
     if vocabulary_ not in ("mined", "catalogue"):
         raise GenerationError(f"unknown vocabulary {vocabulary_!r} (mined or catalogue)")
     gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
