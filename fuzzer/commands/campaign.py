@@ -261,6 +261,15 @@ def analyze(stores: Annotated[list[Path], typer.Argument(
         expo = ("" if rep.exposure is None else f"; {sum(bool(e.archs) for e in rep.exposure)} "
                 "occur in mined architectures")
         out.print(f"minimized failures: {n}{expo}")
+    if rep.archs is not None:
+        for t in rep.archs.targets:
+            out.print(f"architectures on {t.target}: {t.failing} of {t.built} built fail "
+                      f"({fmt(100 * t.share, 1)}%; {t.counts.get('correct', 0)} correct)",
+                      highlight=False)
+        sig_a = [e for e in rep.archs.enrich if e.q < Q]
+        out.print(f"architecture n-grams: {len(rep.archs.enrich)} tested ({len(rep.archs.failing)}"
+                  f" failing vs {len(rep.archs.passing)} passing architectures), "
+                  f"{len(sig_a)} at q < {Q}", highlight=False)
     out.print(f"report: {rep.files['markdown']}  (also .html, .json and "
               f"{sum(k not in ('markdown', 'html', 'json', 'markdown_copy') for k in rep.files)} "
               "PNG plots)")
