@@ -238,6 +238,14 @@ ISOLATED_MAIN = '''def isolated(timeout={timeout}):
 
 
 def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
+    """The finding's standalone script, written by its Case's frontend (fuzzer.frontends)."""
+    from fuzzer import frontends  # on use: frontends names this module's function below
+
+    return frontends.of_case(case).load("repro")(case, v, finding_id)
+
+
+def torch_repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
+    """A PyTorch Case's repro: torch, onnx, onnxruntime and numpy."""
     target = targets.parse(v.target)
     converter = target.exporter.kind == "converter"
     passes = list(target.components[1:-1])
@@ -249,7 +257,7 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
                       "onnxruntime" if ort else target.runtime.family, "numpy"])
     head = (f'"""convfuzz finding {finding_id}: {v.key} on {v.target}.\n\n'
             f"Operator chain: {' -> '.join(case.ops)}\n"
-            f"Recorded: {v.detail[:200]}\n\n"
+            f"Recorded: {v.shown_detail[:200]}\n\n"
             f"Standalone ({uses}). Exit 1: the bug reproduces; exit 0:\n"
             'it does not. Found by fuzzing with convfuzz.\n"""\n')
     imports = ["import io", *(["import subprocess"] if isolate else []), "import sys", "",

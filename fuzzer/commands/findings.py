@@ -84,9 +84,10 @@ def corpus_blame(checks: Annotated[bool, typer.Option(
 
     from fuzzer import causes, corpus
 
+    curated = causes.curated_blames()  # written by hand: stored as they are
     with open_sandbox(timeout) if checks else nullcontext() as sb:
         for e in corpus.entries():
-            m = causes.annotate(e, sb.run if sb is not None else None)
+            m = causes.annotate(e, sb.run if sb is not None else None, curated)
             b = m["blame"]
             out.print(f"{e.id}: {b.get('tracker', '?')} {b.get('function', '?')} "
                       f"({b.get('source', '')}) {b.get('kind', '')} "
@@ -114,10 +115,11 @@ def corpus_causes(as_json: Annotated[bool, typer.Option("--json", help="Print JS
 
 def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: float) -> None:
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
-    from fuzzer import causes, corpus, filing
+    from fuzzer import causes, corpus, exposure, filing
     from fuzzer.store import versions
 
     groups = causes.group(corpus.entries())
+    expo = exposure.load(corpus.CORPUS / exposure.EXPOSURE)
     if which is not None:
         e = None if any(c.slug == which for c in groups) else corpus.find(which)
         pick = [c for c in groups if c.slug == which or e in c.instances]
@@ -126,10 +128,11 @@ def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: flo
     rows = []
     with open_sandbox(timeout) as sb:
         for c in pick:
-            md = filing.write(filing.prepare(c, sb.run, versions()), out_dir / c.slug)
+            md = filing.write(filing.prepare(c, sb.run, versions(), expo), out_dir / c.slug)
             out.print(f"{c.slug}: {md}", highlight=False)
     if which is None:
-        rows = [{**c.row(), "written": c in pick} for c in groups]
+        rows = [{**c.row(), "written": c in pick, "exposure": filing.exposure_cell(
+            [expo[e.id] for e in c.instances if e.id in expo])} for c in groups]
         (out_dir / "index.md").write_text(filing.index(rows))
         out.print(f"index: {out_dir / 'index.md'} ({len(pick)} reports, {len(rows)} causes)")
 
@@ -148,7 +151,7 @@ def corpus_show(fid: FindingArg, store: StoreOpt = None,
         print(json.dumps({**e.row(), "meta": e.meta, "case": e.case.to_dict()}, indent=2,
                          default=str))
         return
-    info = {**e.row(), "detail": e.meta.get("detail") or e.verdict.detail,
+    info = {**e.row(), "detail": e.meta.get("detail") or e.verdict.shown_detail,
             "versions": ", ".join(f"{k} {v}" for k, v in (e.meta.get("versions") or {}).items()),
             "note": e.meta.get("note", ""), "folder": str(e.where or "")}
     out.print(_rows_table(f"finding {e.id}", [{"field": k, "value": v}
@@ -214,7 +217,7 @@ def shrink_case(what: Annotated[str, typer.Argument(help="A Case JSON file, or a
         print(res.case.to_json())
     err.print(f"{v.target} {v.key}: {len(case.nodes)} → {len(res.case.nodes)} node(s) "
               f"({' → '.join(res.case.ops)}) in {res.seconds:.1f} s, {res.calls} run(s)"
-              f"{' (budget exhausted)' if res.exhausted else ''}\n  {res.verdict.detail}",
+              f"{' (budget exhausted)' if res.exhausted else ''}\n  {res.verdict.shown_detail}",
               highlight=False)
 
 

@@ -53,17 +53,25 @@ class Family:
     """A project blamed for findings: its name in reports and the tracker its bugs go to."""
     display: str
     tracker: str
+    runs_as: str = "the runtime"  # a report's words for it running a model
+    # A converter's own bug template: the project's name there and the package versions it
+    # asks for (empty: the family files through the PyTorch or ONNX Runtime template).
+    form: tuple[str, tuple[str, ...]] | None = None
 
 
 # The projects a Component.family names; reports and blame read these, never the name.
 FAMILIES: dict[str, Family] = {
     "torch.onnx": Family("torch.onnx", "pytorch/pytorch"),
     "onnxscript": Family("onnxscript", "microsoft/onnxscript"),
-    "onnxruntime": Family("ONNX Runtime", "microsoft/onnxruntime"),
-    "onnx": Family("ONNX", "onnx/onnx"),
-    "openvino": Family("OpenVINO", "openvinotoolkit/openvino"),
-    "executorch": Family("ExecuTorch", "pytorch/executorch"),
-    "litert": Family("LiteRT", "google-ai-edge/litert-torch"),
+    "onnxruntime": Family("ONNX Runtime", "microsoft/onnxruntime", "ONNX Runtime"),
+    "onnx": Family("ONNX", "onnx/onnx", "the ONNX reference evaluator"),
+    "openvino": Family("OpenVINO", "openvinotoolkit/openvino", "OpenVINO",
+                       ("OpenVINO", ("openvino", "torch", "onnx", "numpy"))),
+    "executorch": Family("ExecuTorch", "pytorch/executorch", "the ExecuTorch runtime",
+                         ("ExecuTorch", ("executorch", "torch", "numpy"))),
+    "litert": Family("LiteRT", "google-ai-edge/litert-torch", "the LiteRT interpreter",
+                     ("litert-torch", ("litert-torch", "ai-edge-litert", "torch", "numpy"))),
+    "tf2onnx": Family("tf2onnx", "onnx/tensorflow-onnx"),
 }
 
 
@@ -91,6 +99,9 @@ class Component:
     # `model_bytes, args` into `actual` (a list of numpy arrays), a converter turns
     # `model, args` into `actual`. None: no repro source.
     snippet: Callable[[Any], str] | None = None
+    # Exporters and converters: the frontend (fuzzer.frontends) whose models they convert;
+    # a campaign on them generates that frontend's Cases.
+    frontend: str = "pytorch"
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,10 @@ class Target:
     def runtime(self) -> Component:
         return self.components[-1]
 
+    @property
+    def frontend(self) -> str:
+        return self.exporter.frontend
+
 
 def parse(name: str) -> Target:
     """`exporter[/pass...]/runtime`; a bare exporter defaults to ONNX Runtime at level all."""
@@ -214,5 +229,8 @@ NAMED: dict[str, str] = {
     "executorch": "torch.export, ExecuTorch lowering, portable kernels",
     "executorch-xnnpack": "torch.export, ExecuTorch lowering with the XNNPACK delegate",
     "litert": "litert-torch conversion (torch.export), LiteRT interpreter",
+    "tf2onnx-17/ort-all": "TensorFlow Cases: tf2onnx at opset 17, ONNX Runtime, all graph opts",
+    "tf2onnx-13/ort-all": "TensorFlow Cases: tf2onnx at opset 13, ONNX Runtime, all graph opts",
+    "tf2onnx-17/ref": "TensorFlow Cases: tf2onnx at opset 17, ONNX reference evaluator",
 }
 DEFAULT_TARGETS = ("torchscript-17/ort-all", "dynamo/ort-all")
