@@ -188,11 +188,9 @@ def ort_fusions() -> Component:
 
 # The pass as a user runs it (a repro's lines): optimize_for_ort applies the same fusions.
 ORT_FUSIONS_SNIPPET = (
-    "import onnx_ir as ir\n"
-    "from onnxscript.rewriter.ort_fusions import optimize_for_ort\n"
-    "ir_model, _ = optimize_for_ort(ir.serde.deserialize_model(onnx.load_from_string("
-    "model_bytes)))\n"
-    "model_bytes = ir.serde.serialize_model(ir_model).SerializeToString()\n")
+    "import onnxscript.rewriter.ort_fusions\n"
+    "model_bytes = onnxscript.ir.to_proto(onnxscript.rewriter.ort_fusions.optimize_for_ort("
+    "onnxscript.ir.from_proto(onnx.load_from_string(model_bytes)))[0]).SerializeToString()\n")
 
 
 # -- onnxruntime.transformers' optimizer -----------------------------------------------------
@@ -260,11 +258,9 @@ def ort_transformers(model_type: str, level: str | None = None) -> Component:
 
     def snippet(case: Any) -> str:
         return ("from onnxruntime.transformers.optimizer import optimize_model\n"
-                "optimized = optimize_model(onnx.load_from_string(model_bytes), model_type="
-                f"{model_type!r}, num_heads=0, hidden_size=0, opt_level={opt_level})\n"
-                "optimized.model.opset_import.add(domain='com.microsoft', version=1)"
-                "  # as save_model_to_file does\n"
-                "model_bytes = optimized.model.SerializeToString()\n")
+                "model_bytes = optimize_model(onnx.load_from_string(model_bytes), model_type="
+                f"{model_type!r}, num_heads=0, hidden_size=0, opt_level={opt_level})"
+                ".model.SerializeToString()\n")
 
     return Component("pass", name, run, "onnxruntime",
                      {"rewriter": "onnxruntime.transformers", "model_type": model_type,

@@ -24,10 +24,8 @@ expected = model(*args)
 try:
     program = torch.onnx.export(model, args, dynamo=True, optimize=True, input_names=['x0'])
     model_bytes = program.model_proto.SerializeToString()
-    import onnx_ir as ir
-    from onnxscript.rewriter.ort_fusions import optimize_for_ort
-    ir_model, _ = optimize_for_ort(ir.serde.deserialize_model(onnx.load_from_string(model_bytes)))
-    model_bytes = ir.serde.serialize_model(ir_model).SerializeToString()
+    import onnxscript.rewriter.ort_fusions
+    model_bytes = onnxscript.ir.to_proto(onnxscript.rewriter.ort_fusions.optimize_for_ort(onnxscript.ir.from_proto(onnx.load_from_string(model_bytes)))[0]).SerializeToString()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])

@@ -25,9 +25,7 @@ try:
     program = torch.onnx.export(model, args, dynamo=True, optimize=True, input_names=['x0'])
     model_bytes = program.model_proto.SerializeToString()
     from onnxruntime.transformers.optimizer import optimize_model
-    optimized = optimize_model(onnx.load_from_string(model_bytes), model_type='bert', num_heads=0, hidden_size=0, opt_level=0)
-    optimized.model.opset_import.add(domain='com.microsoft', version=1)  # as save_model_to_file does
-    model_bytes = optimized.model.SerializeToString()
+    model_bytes = optimize_model(onnx.load_from_string(model_bytes), model_type='bert', num_heads=0, hidden_size=0, opt_level=0).model.SerializeToString()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
