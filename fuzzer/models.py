@@ -132,7 +132,9 @@ def build_module(arch: Arch) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
                 errors.append(f"eager: {type(e).__name__}: {first_line(str(e))}")
                 continue
             return _Flat(cand.model, list(cand.inputs)).eval(), cand.inputs
-    raise BuildFailed(errors[-1] if errors else
+    # Every distinct reason: with another transformers than mining's, the recorded candidate
+    # may fail where mining's did not, and a later (milder) one fail differently.
+    raise BuildFailed("; ".join(dict.fromkeys(errors))[:600] if errors else
                       "no candidate with the config and inputs mining recorded")
 
 
@@ -195,8 +197,9 @@ def judge(arch: Arch, target: str, built: Built | None = None,
 
 
 def build_failed(target: str, why: str) -> Verdict:
-    return Verdict(target, Outcome.INVALID, Stage.EAGER, Symptom.CRASH,
-                   detail=f"build: {why}", error=why)
+    detail = why if why.startswith(("build:", "eager:")) else f"build: {why}"
+    return Verdict(target, Outcome.INVALID, Stage.EAGER, Symptom.CRASH, detail=first_line(detail),
+                   error=why)
 
 
 def run_in_worker(worker: Any, arch: dict[str, Any], target: str) -> Verdict:
