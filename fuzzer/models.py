@@ -84,8 +84,9 @@ class Arch:
 
 @dataclass
 class Built:
-    """The architecture ready to judge: its module (positional inputs, flat tuple out), its
-    inputs, its Case view and torch's answers."""
+    """The architecture ready to judge: its Case view and torch's answers (`ref.module`, the
+    module with positional inputs and a flat tuple out, is never exported itself: each
+    target gets a copy)."""
 
     case: Case
     ref: Reference
@@ -191,7 +192,12 @@ def judge(arch: Arch, target: str, built: Built | None = None,
             built = build(arch)
         except BuildFailed as e:
             return build_failed(target, str(e))
-    v = oracle.judge(built.case, target, built.ref, on_stage=on_stage)
+    # A fresh copy per target: an export can leave state behind in a transformers model
+    # (donut-swin exported by TorchScript first then failed torch.export's data-dependent
+    # guard in the dynamo exporter; exported first, it passes).
+    ref = built.ref
+    fresh = Reference(copy.deepcopy(ref.module), ref.inputs, ref.out32, ref.env, ref.baseline)
+    v = oracle.judge(built.case, target, fresh, on_stage=on_stage)
     v.evidence["architecture"] = arch.name
     return v
 
