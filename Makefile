@@ -5,10 +5,11 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 TORCH   ?= torch==2.13.0
 STAMP   := $(VENV)/.installed
-# OpenVINO (+180 MB) is in; ExecuTorch (~550 MB) and LiteRT (~1.2 GB, jax) are opt-in, e.g.
+# OpenVINO (+180 MB) and TensorFlow + tf2onnx (`tf`, +1.4 GB, ~11 s from a warm wheel cache)
+# are in; ExecuTorch (~550 MB) and LiteRT (~1.2 GB, jax) are opt-in, e.g.
 # `make install EXTRAS=dev,mine,analyze,passes,cluster,openvino,executorch,litert`: their
 # tests skip without them (CI's fresh install stays minutes shorter).
-EXTRAS  ?= dev,mine,analyze,passes,cluster,openvino
+EXTRAS  ?= dev,mine,analyze,passes,cluster,openvino,tf
 
 .PHONY: install fuzz test test-fast lint bench experiment clean
 

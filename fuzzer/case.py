@@ -233,7 +233,8 @@ def _parse(d: Any) -> Case:
 def validate(case: Case) -> None:
     """Structural checks plus 'every op is in the catalogue'. Shape consistency is checked by
     the materializer (it runs the shape rules); a Case that only fails in eager is `invalid`."""
-    from fuzzer import ops  # local: the catalogue imports torch; keep case.py light to import
+    # local: the catalogues import torch; keep case.py light to import
+    from fuzzer import frontends
 
     names: set[str] = set()
     for i, x in enumerate(case.inputs):
@@ -260,7 +261,7 @@ def validate(case: Case) -> None:
             raise CaseError(f"{w}.id: {n.id!r} is not an identifier")
         if n.id in names:
             raise CaseError(f"{w}.id: duplicate name {n.id!r}")
-        if n.op not in ops.REGISTRY:
+        if not frontends.known(n.op):
             raise CaseError(f"{w}.op: unknown operator {n.op!r} (see `convfuzz ops`)")
         if not isinstance(n.attrs, dict):
             raise CaseError(f"{w}.attrs: expected an object")
@@ -271,6 +272,10 @@ def validate(case: Case) -> None:
             if base not in names:
                 raise CaseError(f"{w}.args: {a!r} is not defined before node {n.id!r}")
         names.add(n.id)
+    try:
+        frontends.of_case(case)  # one framework a Case: a mix is malformed
+    except frontends.FrontendError as e:
+        raise CaseError(f"nodes: {e}") from None
     if not case.outputs:
         raise CaseError("outputs: a Case needs at least one output")
     for o in case.outputs:

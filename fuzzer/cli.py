@@ -10,7 +10,15 @@ import typer
 
 # Commands live in fuzzer.commands (one module per group); importing them registers them on
 # the app they share through fuzzer.commands.common.
-from fuzzer.commands import campaign, findings, inspect, models, motifs, store  # noqa: F401
+from fuzzer.commands import (  # noqa: F401
+    archs,
+    campaign,
+    findings,
+    inspect,
+    models,
+    motifs,
+    store,
+)
 from fuzzer.commands.common import app, err
 
 

@@ -20,6 +20,8 @@ EXTRAS: dict[str, str] = {
     "executorch": "executorch",
     "litert_torch": "litert",
     "ai_edge_litert": "litert",
+    "tensorflow": "tf",
+    "tf2onnx": "tf",
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from fuzzer import defect, ops
 from fuzzer.case import Case
 from fuzzer.causes import DOCUMENTED, Cause
 from fuzzer.corpus import Entry
+from fuzzer.exposure import Exposure
 from fuzzer.provenance import DTYPE_NOT_ENFORCED
 from fuzzer.verdict import Outcome, Verdict
 
@@ -36,6 +37,7 @@ class Filed:
     repro: str
     control: str
     versions: dict[str, str]
+    exposure: list[Exposure] = field(default_factory=list)  # of the cause's instances
 
 
 def _variants(case: Case) -> list[tuple[str, Case]]:
@@ -73,16 +75,20 @@ def control(case: Case, target: str, run: Runner) -> str:
     return ""
 
 
-def prepare(cause: Cause, run: Runner, versions: dict[str, str]) -> Filed:
+def prepare(cause: Cause, run: Runner, versions: dict[str, str],
+            exposure: dict[str, Exposure] | None = None) -> Filed:
     """Pick the instance with the least degenerate inputs, grow it where the finding allows,
-    observe what ONNX Runtime does with it, and write its repro."""
+    observe what ONNX Runtime does with it, and write its repro. `exposure`: the corpus's
+    exposure by trigger (corpus/exposure.json), by finding id."""
     grown = [(defect.representative(e.case, e.verdict, run), e) for e in cause.instances]
     case, e = min(grown, key=lambda ce: (sum(not x.shape for x in ce[0].inputs),
                                          len(ce[0].inputs), ce[1].id))
     obs = defect.observe(case, e.target)
     dtype_kind = cause.blame.get("kind") == DTYPE_NOT_ENFORCED
     src = defect.repro(case, e.verdict, obs, cause.title, dtype_kind)
-    return Filed(cause, case, e, e.verdict, obs, src, control(case, e.target, run), versions)
+    expo = [exposure[i.id] for i in cause.instances if exposure and i.id in exposure]
+    return Filed(cause, case, e, e.verdict, obs, src, control(case, e.target, run), versions,
+                 expo)
 
 
 def _what_runtime_does(f: Filed) -> str:
@@ -132,6 +138,30 @@ def _fault(c: Cause, e: Entry) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _exposure(f: Filed) -> str:
+    """Which real architectures the cause reaches: its trigger, not its operators."""
+    if not f.exposure:
+        return ""
+    lines = [f"- {x.line()}" if len(f.exposure) == 1 else
+             f"- `{' → '.join(o.split('::')[-1] for o in x.ops)}` ({x.target}): {x.line()}"
+             for x in f.exposure]
+    return ("## Real-world exposure\n\nAmong the architectures convfuzz mines from "
+            "transformers configs (`convfuzz exposure`):\n\n" + "\n".join(lines) + "\n\n")
+
+
+def exposure_cell(xs: list[Exposure]) -> str:
+    """The index's column: architectures with the trigger, of those with the operators."""
+    if not xs:
+        return "-"
+    occurs = sorted({a for x in xs for a in x.occurs})
+    ops = max(x.operator_archs for x in xs)
+    breaks = sorted({a for x in xs for a in x.breaks})
+    cell = f"{len(occurs)} of {ops}"
+    if any(x.models for x in xs):
+        cell += f", breaks {len(breaks)}"
+    return cell
+
+
 def _versions(vs: dict[str, str]) -> str:
     libs = "\n".join(f"{k}=={vs[k]}" for k in ("torch", "onnx", "onnxruntime", "onnxscript",
                                                "numpy") if k in vs)
@@ -161,7 +191,7 @@ def render(f: Filed) -> str:
 
 {_what_runtime_does(f)}
 {_fault(c, f.entry)}
-{_instances(c)}{ctrl}## Repro
+{_instances(c)}{ctrl}{_exposure(f)}## Repro
 
 Standalone: {_imports(f.repro)} only. Exit 1 while the defect is
 there, 0 once it is fixed, 3 when something else happens.
@@ -190,12 +220,14 @@ def write(f: Filed, out: Path) -> Path:
 
 def index(rows: list[dict[str, Any]]) -> str:
     lines = ["# Root causes", "", "One report per root cause (`convfuzz report --all`); "
-             "`convfuzz corpus causes` lists every cause with its triage.", "",
-             "| cause | function | tracker | label | file? | instances |",
-             "|---|---|---|---|---|---|"]
+             "`convfuzz corpus causes` lists every cause with its triage. *Exposure*: mined "
+             "architectures whose own block fails the same way (the trigger), of those that "
+             "contain the operators (`convfuzz exposure`, corpus/exposure.json).", "",
+             "| cause | function | tracker | label | file? | instances | exposure |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         link = f"[{r['cause']}]({r['cause']}/report.md)" if r.get("written") else r["cause"]
         lines.append(f"| {link} | `{r['function']}` | {r['tracker']} | {r['label']} | "
                      f"{'yes' if r['file'] else 'no'}: {r['why'][:120]} | "
-                     f"{len(r['instances'])} |")
+                     f"{len(r['instances'])} | {r.get('exposure', '-')} |")
     return "\n".join(lines) + "\n"

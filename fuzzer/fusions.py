@@ -73,6 +73,46 @@ def known() -> tuple[str, ...]:
     return tuple(names)
 
 
+# Names that remove, fold or re-lay-out operators without combining computations: the generic
+# cleanups (identity and no-op elimination, cast and reshape collapsing, a chain of the same
+# op merged into one, pad/bias normalization, layout changes) and gemm_to_matmul_add, which
+# splits a Gemm. Everything else known is a *fusion*: several operators computed by one fused
+# or contrib op (LayerNorm, SkipLayerNorm, Gelu/FastGelu, BiasGelu, attention, rotary,
+# RMSNorm, FusedMatMul, MatMul+Add -> Gemm, BatchNorm into Conv, Min+Max -> Clip, slices ->
+# Split). Coverage reports both, apart: a cleanup fires on almost any chain.
+_CLEANUP_PREFIXES = ("onnxscript.rewriter:no_op:", "onnxscript.rewriter:broadcast_to_matmul:",
+                     "onnxscript.rewriter:cast_constant_of_shape:",
+                     "onnxscript.rewriter:collapse_slices:",
+                     "onnxscript.rewriter:FuseSuccessive", "onnxscript.rewriter:Cast",
+                     "onnxscript.rewriter:RemoveOptionalBias",
+                     "onnxscript.rewriter:NormalizePadFormat")
+_CLEANUPS = frozenset({
+    "onnxscript.rewriter:MaterializeReshapeShape", "onnxscript.rewriter:ExpandIdentity",
+    "onnxscript.rewriter:Flatten2Reshape", "onnxscript.rewriter:ReshapeReshape",
+    "onnxscript.rewriter:TransposeIdentity", "onnxscript.rewriter:TransposeTranspose",
+    "onnxscript.rewriter:UnsqueezeUnsqueeze", "onnxscript.rewriter:SqueezeReshape1d",
+    "onnxscript.rewriter:ScatterAllDynamic", "onnxscript.rewriter:ScatterAllStatic",
+    "onnxscript.ort_fusions:gemm_to_matmul_add",
+    f"{ORT}:NhwcMaxPool", f"{ORT}:ReorderInput", f"{ORT}:ReorderOutput"})
+
+
+def kind(name: str) -> str:
+    """`fusion` or `cleanup` for a `project:name` (see _CLEANUPS); a count suffix (#2) is
+    the same rule's kind."""
+    base = name.split("#", 1)[0]
+    if base in _CLEANUPS or base.startswith(_CLEANUP_PREFIXES):
+        return "cleanup"
+    return "fusion"
+
+
+def split_kinds(names: Iterable[str]) -> dict[str, list[str]]:
+    """Names grouped as {"fusion": [...], "cleanup": [...]}, each sorted."""
+    out: dict[str, list[str]] = {"fusion": [], "cleanup": []}
+    for n in sorted(set(names)):
+        out[kind(n)].append(n)
+    return out
+
+
 def verdict_fusions(v: Any) -> dict[str, int]:
     """The fusions a verdict (object or dict) records."""
     ev = v.evidence if hasattr(v, "evidence") else (v.get("evidence") or {})

@@ -33,7 +33,7 @@ from fuzzer.sampling import GenConfig, GenerationError, sampler
 _SIZE_ATTRS = ("size", "shape", "start", "end", "out_features", "split_size")
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"  # the repo's, as the real arm's
 _MAX_SIZE = 64  # sizes stay small: a motif Case should cost what a chain Case costs
-NAMED_BOOST = 4
+NAMED_SHARE = 0.85  # of the draws: named blocks (see _pool)
 
 
 @functools.lru_cache(maxsize=4)
@@ -48,15 +48,27 @@ def _motifs(path: str) -> tuple[Motif, ...]:
 @functools.lru_cache(maxsize=16)
 def _pool(path: str, vocab: tuple[str, ...] | None) -> tuple[tuple[Motif, ...], np.ndarray]:
     """The motifs whose operators are in the vocabulary (and that the catalogue still has),
-    with the cumulative weights they are drawn by: the number of architectures, times
-    NAMED_BOOST for the named blocks (the ones fusions are written for; without it mask
-    plumbing like add -> unsqueeze, in 300 architectures, would be most of the draws)."""
+    with the cumulative weights they are drawn by. A `NAMED_SHARE` of the draws goes to the
+    named blocks (the ones fusions are written for), split evenly between the block names
+    (else rms_norm and swiglu, in 120 architectures, would crowd out gelu_tanh and attention
+    written out, in 7-11), and within a name by architectures times operators: the larger
+    instances hold the whole block (the weight multiply after an RMSNorm, the bias after a
+    projection) that a fusion's pattern ends with. The rest goes to the unnamed motifs by
+    their number of architectures (mask plumbing like add -> unsqueeze is in 300)."""
     allowed = set(vocab) if vocab else set(ops.REGISTRY)
     pool = tuple(m for m in _motifs(path) if set(m.ops) <= allowed)
     if not pool:
         raise GenerationError("no mined motif is in the vocabulary")
-    w = np.array([len(m.archs) * (NAMED_BOOST if m.name else 1) for m in pool],
-                 dtype=np.float64)
+    names = sorted({n for m in pool for n in m.name})
+    w = np.zeros(len(pool), dtype=np.float64)
+    unnamed = np.array([0.0 if m.name else len(m.archs) for m in pool])
+    share = NAMED_SHARE if names and unnamed.sum() else (1.0 if names else 0.0)
+    for name in names:
+        within = np.array([len(m.archs) * len(m.ops) if name in m.name else 0.0
+                           for m in pool])
+        w += share / len(names) * within / within.sum()
+    if unnamed.sum():
+        w += (1.0 - share) * unnamed / unnamed.sum()
     return pool, (w / w.sum()).cumsum()
 
 
@@ -75,6 +87,23 @@ def instance_case(m: Motif, seed: int) -> Case:
                               bool(c.get("scalar", False))) for c in inst["consts"]],
                 origin={"sampler": "motif", "motif": m.key, "motif_name": list(m.name),
                         "ngram": [n["op"] for n in inst["nodes"]], "parent": None})
+
+
+def as_parameters(case: Case) -> tuple[Case, list[str]]:
+    """Rank-1 floating inputs become parameters (initializers): in the models they are weights
+    and biases (a norm's gamma and beta, a projection's bias) that the trace reached through
+    an op outside the mined region, so the miner saw an input. Fusions demand them constant
+    (`is_constant_with_specified_dimension` in onnxruntime.transformers, initializers in ONNX
+    Runtime's C++ fusions): as graph inputs, a LayerNorm or SkipLayerNorm never fuses."""
+    weights = [x for x in case.inputs if len(x.shape) == 1 and x.dtype in FLOAT_DTYPES
+               and not x.dynamic]
+    if not weights or len(weights) == len(case.inputs):
+        return case, []  # a Case needs an input
+    names = {x.name for x in weights}
+    return dataclasses.replace(
+        case, inputs=[x for x in case.inputs if x.name not in names],
+        consts=[*case.consts, *(Const(x.name, list(x.shape), x.dtype, None, dict(x.values))
+                                for x in weights)]), sorted(names)
 
 
 def _input_values(inst: dict[str, Any], x: dict[str, Any]) -> dict[str, Any]:
@@ -394,7 +423,7 @@ def motif_case(seed: int, vocab: Sequence[str] | None = None,
     pool, cdf = _pool(path, tuple(sorted(vocab)) if vocab else None)
     rng = np_rng(seed, "generate", "motif")
     m = pool[min(int(cdf.searchsorted(rng.random(), "right")), len(pool) - 1)]
-    case = instance_case(m, seed)
+    case, params = as_parameters(instance_case(m, seed))
     try:
         case, sizes = resize(rng, case)
     except CaseError:
@@ -408,6 +437,7 @@ def motif_case(seed: int, vocab: Sequence[str] | None = None,
     elif cfg.dynamic and near.random() < cfg.dynamic:
         case = _dynamic_dim0(case)
     case = dataclasses.replace(case, origin={**case.origin, "sizes": sizes, "near_miss": miss,
+                                             "params": params,
                                              "ngram": case.ops})
     return case
 

@@ -107,6 +107,23 @@ def _linear(n: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]] | None:
     return "aten::linear", ["input"], {"out_features": w[1][0], "with_bias": "bias" in n["src"]}
 
 
+@translator("aten::conv1d", "aten::conv2d", "aten::conv3d")
+def _conv(n: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]] | None:
+    """The catalogue's convolution owns its weight: out_channels and kernel_size from it."""
+    w = n["tensors"].get("weight")
+    nd = int(n["op"][-2])
+    if not w or len(w[1]) != nd + 2:
+        return None
+    a = n["args"]
+    attrs = {"out_channels": w[1][0], "kernel_size": list(w[1][2:]),
+             "with_bias": "bias" in n["src"]}
+    for k in ("stride", "padding", "dilation", "groups"):
+        if k in a:
+            v = a[k]
+            attrs[k] = [v] * nd if isinstance(v, int) and k != "groups" else v
+    return n["op"], ["input"], attrs
+
+
 @translator("aten::layer_norm", "aten::rms_norm")
 def _norm(n: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]] | None:
     shape = n["args"].get("normalized_shape")
@@ -269,9 +286,12 @@ class Fragment:
                 "outputs": self.outputs}
 
 
-def fragment(g: nx.DiGraph, tr: dict[int, Translated], region: Iterable[int]) -> Fragment:
+def fragment(g: nx.DiGraph, tr: dict[int, Translated], region: Iterable[int],
+             where: dict[str, Any] | None = None) -> Fragment:
     """Inputs x0.., constants c0.. (scalars) and w0.. (parameters), nodes n0.. in topological
-    order; outputs are the region's nodes read outside it or by nothing."""
+    order (n<i> is the i-th smallest node id of the region); outputs are the region's nodes
+    read outside it or by nothing. `where`, when given, gets each input's and parameter's
+    traced source (fuzzer.lift binds the architecture's own values by it)."""
     order = sorted(region)  # node ids are execution order: a topological order
     ids = {v: f"n{i}" for i, v in enumerate(order)}
     frag = Fragment()
@@ -304,6 +324,8 @@ def fragment(g: nx.DiGraph, tr: dict[int, Translated], region: Iterable[int]) ->
                     frag.inputs.append({"name": name, "shape": list(shape), "dtype": dtype,
                                         "values": _values(dtype)})
                 seen[key] = name
+                if where is not None:
+                    where[name] = src
             args.append(seen[key])
         frag.nodes.append({"id": ids[v], "op": t.op, "args": args, "attrs": t.attrs})
     inside = set(order)

@@ -145,6 +145,7 @@ def _walk_fx(gm: Any, g: OpGraph, env: dict[Any, Any], origin: dict[Any, Any]) -
         outs = [r for r in (tensor_rec(v) for v in vals) if r is not None]
         i = g.add(op, is_aten, args, tensors, outs, srcs((node.args, node.kwargs)),
                   _fx_srcs(node, schema_args, origin))
+        g.nodes[i]["fx"] = node.name  # the FX value it is: fuzzer.lift reads values by it
         env[node] = [i]
         origin[node] = [i, 0]
     return result

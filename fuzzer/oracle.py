@@ -20,7 +20,7 @@ import onnx
 import torch
 from onnx import shape_inference
 
-from fuzzer import fusions, targets
+from fuzzer import frontends, fusions, targets
 from fuzzer.blame import blame
 from fuzzer.case import Case, CaseError
 from fuzzer.compare import Reference, close, compare
@@ -58,6 +58,16 @@ class Invalid(Exception):
 
 
 def reference(case: Case) -> Reference:
+    """The Case run by its own framework (fuzzer.frontends): fp32, and fp64 when needed."""
+    try:
+        fe = frontends.of_case(case)
+    except frontends.FrontendError as e:
+        raise Invalid(str(e)) from e
+    return fe.load("reference")(case)
+
+
+def torch_reference(case: Case) -> Reference:
+    """The PyTorch frontend's reference: torch eager."""
     try:
         module, inputs = materialize(case)
     except CaseError as e:
@@ -142,6 +152,11 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
     that loses the process still knows where it died."""
     t0 = time.perf_counter()
     target = targets.parse(target_name)
+    theirs = frontends.of_case(case).name
+    if theirs != target.frontend:  # a Case another framework's converter cannot read
+        why = f"target {target.name} converts {target.frontend} models, this Case is {theirs}"
+        return Verdict(target.name, Outcome.INVALID, Stage.EAGER, Symptom.CRASH, detail=why,
+                       error=why, seconds=time.perf_counter() - t0)
     if ref is None:
         try:
             ref = reference(case)

@@ -238,6 +238,14 @@ ISOLATED_MAIN = '''def isolated(timeout={timeout}):
 
 
 def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
+    """The finding's standalone script, written by its Case's frontend (fuzzer.frontends)."""
+    from fuzzer import frontends  # on use: frontends names this module's function below
+
+    return frontends.of_case(case).load("repro")(case, v, finding_id)
+
+
+def torch_repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
+    """A PyTorch Case's repro: torch, onnx, onnxruntime and numpy."""
     target = targets.parse(v.target)
     converter = target.exporter.kind == "converter"
     passes = list(target.components[1:-1])

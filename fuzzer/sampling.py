@@ -33,7 +33,7 @@ class GenerationError(RuntimeError):
 Sampler = Callable[[int, Sequence[str] | None, GenConfig | None], Case]
 
 # The modules holding the built-in samplers; a new sampler module adds its name here.
-BUILTIN = ("fuzzer.generate", "fuzzer.mutate", "fuzzer.motif_sampler")
+BUILTIN = ("fuzzer.generate", "fuzzer.mutate", "fuzzer.motif_sampler", "fuzzer.splice")
 _REGISTRY: dict[str, Sampler] = {}
 
 

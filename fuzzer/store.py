@@ -377,8 +377,7 @@ def _dump(case_json: str, target: str, folder: str, chain: bool) -> None:
     import numpy as np
     import torch
 
-    from fuzzer import targets
-    from fuzzer.model import materialize
+    from fuzzer import frontends, targets
     from fuzzer.worker import thread_lock_for_tqdm
 
     thread_lock_for_tqdm()  # killed on a hang, it would leave a named semaphore behind
@@ -388,11 +387,11 @@ def _dump(case_json: str, target: str, folder: str, chain: bool) -> None:
     os.dup2(fd, 2)
     torch.set_num_threads(1)
     case = Case.from_json(case_json)
-    module, inputs = materialize(case)
+    ref = frontends.reference(case)  # the Case in its own framework (torch, TF)
+    module, inputs = ref.module, ref.inputs
     np.savez(d / "inputs.npz", **{x.name: t.numpy() for x, t in zip(case.inputs, inputs,
                                                                     strict=True)})
-    with torch.no_grad():
-        expected = [t.detach().numpy() for t in module(*inputs)]
+    expected = [t.detach().numpy() for t in ref.out32]
     art = targets.Artifact(case, module, inputs)
     for comp in targets.parse(target).components if chain else ():
         try:

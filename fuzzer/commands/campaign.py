@@ -25,6 +25,21 @@ from fuzzer.commands.common import (
 )
 
 
+def targets_frontend(names: list[str]) -> Any:
+    """The one frontend (fuzzer.frontends) whose Cases every named target converts; a mix is
+    a one-line error (a Case is written in one framework)."""
+    from fuzzer import frontends, targets  # on use: `convfuzz --help` stays fast
+
+    found: dict[str, list[str]] = {}
+    for n in names:
+        found.setdefault(targets.parse(n).frontend, []).append(n)
+    if len(found) > 1:
+        parts = "; ".join(f"{fe}: {', '.join(ts)}" for fe, ts in found.items())
+        raise targets.TargetError(f"targets convert models of different frameworks ({parts}): "
+                                  "run one campaign per frontend")
+    return frontends.get(next(iter(found), frontends.DEFAULT))
+
+
 def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
     t = Table(title="convfuzz campaign", show_header=False, min_width=60)
     t.add_column(style="bold")
@@ -88,9 +103,9 @@ def fuzz(seconds: Annotated[float, typer.Option(
              "mixed (half each), mutate (small edits of corpus Cases) or motif (mined "
              "multi-operator blocks of seeds/motifs.json - RMSNorm, GELU-tanh, rotary, "
              "SwiGLU... - with their constants and shared inputs, at new sizes; see "
-             "--near-miss).")] = "real",
+             "--near-miss) or motif-splice (a motif inside a real chain).")] = "real",
          near_miss: Annotated[float, typer.Option(
-             "--near-miss", min=0.0, max=1.0, help="motif source only: share of Cases with "
+             "--near-miss", min=0.0, max=1.0, help="motif sources only: share of Cases with "
              "exactly one precondition of the block changed (an axis, keepdim, a constant, "
              "where eps is added, the dtype, a broadcast shape, a dynamic dim). A fusion that "
              "still fires on a near miss is a rewriter bug.")] = 0.3,
@@ -151,11 +166,16 @@ def fuzz(seconds: Annotated[float, typer.Option(
         raise GenerationError(f"unknown source {source!r} (one of {', '.join(samplers())})")
     names, weights = target_names(target), target_weights(target)
     vocab = vocabulary(op) if op else None
+    fe = targets_frontend(names)  # the targets' frontend decides which Cases the campaign makes
+    if vocab is None and fe.vocabulary is not None:
+        vocab = vocabulary(fe.load("vocabulary")())
+    if seeds_dir is None and fe.seeds:  # its own mined n-grams for the real arm
+        seeds_dir = Path(__file__).resolve().parents[2] / fe.seeds
     if vocabulary_ not in ("mined", "catalogue"):
         raise GenerationError(f"unknown vocabulary {vocabulary_!r} (mined or catalogue)")
     gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
                     seeds=str(seeds_dir or ""), vocabulary=vocabulary_,
-                    near_miss=near_miss if source == "motif" else 0.0)
+                    near_miss=near_miss if source.startswith("motif") else 0.0)
     draw(source, 0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
     store = Store(out_dir or Path("runs") / str(seed))
     try:  # the store's lock and connection go however the campaign ends

@@ -114,10 +114,11 @@ def corpus_causes(as_json: Annotated[bool, typer.Option("--json", help="Print JS
 
 def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: float) -> None:
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
-    from fuzzer import causes, corpus, filing
+    from fuzzer import causes, corpus, exposure, filing
     from fuzzer.store import versions
 
     groups = causes.group(corpus.entries())
+    expo = exposure.load(corpus.CORPUS / exposure.EXPOSURE)
     if which is not None:
         e = None if any(c.slug == which for c in groups) else corpus.find(which)
         pick = [c for c in groups if c.slug == which or e in c.instances]
@@ -126,10 +127,11 @@ def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: flo
     rows = []
     with open_sandbox(timeout) as sb:
         for c in pick:
-            md = filing.write(filing.prepare(c, sb.run, versions()), out_dir / c.slug)
+            md = filing.write(filing.prepare(c, sb.run, versions(), expo), out_dir / c.slug)
             out.print(f"{c.slug}: {md}", highlight=False)
     if which is None:
-        rows = [{**c.row(), "written": c in pick} for c in groups]
+        rows = [{**c.row(), "written": c in pick, "exposure": filing.exposure_cell(
+            [expo[e.id] for e in c.instances if e.id in expo])} for c in groups]
         (out_dir / "index.md").write_text(filing.index(rows))
         out.print(f"index: {out_dir / 'index.md'} ({len(pick)} reports, {len(rows)} causes)")
 

@@ -14,10 +14,13 @@ for _fam in FAMILIES:
 
 
 def get(name: str) -> OpSpec:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown operator {name!r} (see `convfuzz ops`)") from None
+    """The entry of `name`: this (PyTorch) catalogue's, else its frontend's (`tf::` ...)."""
+    found = REGISTRY.get(name)
+    if found is not None:
+        return found
+    from fuzzer import frontends  # on use: the registry loads other catalogues lazily
+
+    return frontends.spec(name)
 
 
 __all__ = ["ALIASES", "REGISTRY", "Meta", "OpSpec", "Operand", "canonical", "get", "same_value"]

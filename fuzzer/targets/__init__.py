@@ -18,7 +18,7 @@ from fuzzer.targets.registry import (
     resolve,
 )
 
-for _mod in ("exporters", "passes", "rewriters", "runtimes", "converters", "faults"):
+for _mod in ("exporters", "passes", "rewriters", "runtimes", "converters", "tf2onnx", "faults"):
     importlib.import_module(f"fuzzer.targets.{_mod}")
 
 __all__ = ["DEFAULT_TARGETS", "NAMED", "PATTERNS", "Artifact", "Component", "Opsets",

@@ -64,6 +64,7 @@ FAMILIES: dict[str, Family] = {
     "openvino": Family("OpenVINO", "openvinotoolkit/openvino"),
     "executorch": Family("ExecuTorch", "pytorch/executorch"),
     "litert": Family("LiteRT", "google-ai-edge/litert-torch"),
+    "tf2onnx": Family("tf2onnx", "onnx/tensorflow-onnx"),
 }
 
 
@@ -91,6 +92,9 @@ class Component:
     # `model_bytes, args` into `actual` (a list of numpy arrays), a converter turns
     # `model, args` into `actual`. None: no repro source.
     snippet: Callable[[Any], str] | None = None
+    # Exporters and converters: the frontend (fuzzer.frontends) whose models they convert;
+    # a campaign on them generates that frontend's Cases.
+    frontend: str = "pytorch"
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,10 @@ class Target:
     def runtime(self) -> Component:
         return self.components[-1]
 
+    @property
+    def frontend(self) -> str:
+        return self.exporter.frontend
+
 
 def parse(name: str) -> Target:
     """`exporter[/pass...]/runtime`; a bare exporter defaults to ONNX Runtime at level all."""
@@ -214,5 +222,8 @@ NAMED: dict[str, str] = {
     "executorch": "torch.export, ExecuTorch lowering, portable kernels",
     "executorch-xnnpack": "torch.export, ExecuTorch lowering with the XNNPACK delegate",
     "litert": "litert-torch conversion (torch.export), LiteRT interpreter",
+    "tf2onnx-17/ort-all": "TensorFlow Cases: tf2onnx at opset 17, ONNX Runtime, all graph opts",
+    "tf2onnx-13/ort-all": "TensorFlow Cases: tf2onnx at opset 13, ONNX Runtime, all graph opts",
+    "tf2onnx-17/ref": "TensorFlow Cases: tf2onnx at opset 17, ONNX reference evaluator",
 }
 DEFAULT_TARGETS = ("torchscript-17/ort-all", "dynamo/ort-all")
