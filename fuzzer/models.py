@@ -34,6 +34,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 CLASSES = ("correct", "wrong_values", "invalid_model", "crash", "unsupported", "build_failed",
            "harness_error")
 FAILING = ("wrong_values", "invalid_model", "crash")
+WRONG_OUTPUT = (Symptom.WRONG_VALUES, Symptom.WRONG_SHAPE, Symptom.WRONG_DTYPE,
+                Symptom.NAN_INF_MISMATCH)
 
 
 def verdict_class(v: Verdict) -> str:
@@ -49,7 +51,9 @@ def verdict_class(v: Verdict) -> str:
         return "unsupported"
     if v.outcome == Outcome.HARNESS:
         return "harness_error"
-    if v.stage == Stage.COMPARISON:
+    # By symptom, not stage: blame moves a comparison failure a rewrite caused to the
+    # graph_optimization stage, and it is still a model computing the wrong thing.
+    if v.stage == Stage.COMPARISON or v.symptom in WRONG_OUTPUT:
         return "wrong_values"
     if v.symptom == Symptom.INVALID_MODEL:
         return "invalid_model"

@@ -33,6 +33,8 @@ def test_verdict_classes_follow_the_taxonomy() -> None:
     cases = [
         (Verdict("t", Outcome.PASS), "correct"),
         (Verdict("t", Outcome.BUG, Stage.COMPARISON, Symptom.WRONG_SHAPE), "wrong_values"),
+        (Verdict("t", Outcome.BUG, Stage.GRAPH_OPTIMIZATION, Symptom.WRONG_VALUES),
+         "wrong_values"),  # blamed on a rewrite: still wrong values
         (Verdict("t", Outcome.BUG, Stage.VALIDATION, Symptom.INVALID_MODEL), "invalid_model"),
         (Verdict("t", Outcome.BUG, Stage.RUNTIME_RUN, Symptom.PROCESS_DEATH), "crash"),
         (Verdict("t", Outcome.UNSUPPORTED, Stage.NODE_CONVERSION, Symptom.UNSUPPORTED),
