@@ -21,6 +21,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from fuzzer import arch_analysis
 from fuzzer.dataflow import case_graph, case_ngrams
 from fuzzer.rows import EVALUATED, Campaign, CaseRow, Finding, StoreInfo, VRow, load
 from fuzzer.seeds import MAX_N as MINED_N
@@ -318,7 +319,8 @@ class Taxonomy:
 def _refusal_key(v: VRow) -> str:
     """One key per refused operator: signatures would split a refusal by the whole Case's
     operator set, and normalize_error would merge all refusals (it strips quoted names)."""
-    text = first_line(v.raw.get("error") or v.raw.get("detail") or "")
+    said = Verdict.from_dict(v.raw)
+    text = first_line(said.shown_error if said.error else said.shown_detail)
     text = re.sub(r"\d+", "<n>", re.sub(r"'/[^']*'", "<node>", text))
     return f"{target_family(v.target)}|{v.stage}|{text}"
 
@@ -391,6 +393,8 @@ class Report:
     taxonomy: Taxonomy
     notes: list[str]
     files: dict[str, str] = field(default_factory=dict)
+    # whole architectures (`convfuzz models` verdicts in the stores); None: none there
+    archs: arch_analysis.ArchAnalysis | None = None
 
     @property
     def primary(self) -> Comparison | None:
@@ -458,6 +462,9 @@ def compute(stores: list[Path], seeds: Path | None = None, min_support: int = 3)
     if seed_db is not None:
         for e in [*enrich_raw, *(enrich_min or [])]:
             e.archs = len(seed_db.archs_containing(e.ngram))
+    archs = arch_analysis.compute(stores)
+    if archs is not None and seed_db is not None:
+        archs.enrich = enrichment(*arch_analysis.sequence_sets(archs, seed_db), min_support)
     return Report(camp.stores, arms, rates, comps, arm_chi2(camp.cases),
                   length_adjusted(camp.cases), sensitivity(camp.cases), enrich_raw,
-                  enrich_min, expo, by_arm, taxonomy(camp), notes)
+                  enrich_min, expo, by_arm, taxonomy(camp), notes, archs=archs)

@@ -141,10 +141,11 @@ class Exposure:
             return ", ".join(short) + (f" and {len(xs) - k} more" if len(xs) > k else "")
 
         chain = " → ".join(o.split("::")[-1] for o in self.ops)
-        how = ("with its trigger (the same operators, data flow, attributes and dtypes, "
-               "lifted at each architecture's own shapes and failing the same way)"
-               if self.confirmed else "with the same operators, data flow, attributes and "
-               "dtypes (trigger not run)")
+        how = ("with its trigger (the same operators, data flow, attributes set and dtypes; "
+               "the block, lifted at the architecture's own shapes and attribute values, "
+               "fails the same way)"
+               if self.confirmed else "with the same operators, data flow, attributes set "
+               "and dtypes (trigger not run)")
         s = (f"the chain `{chain}` occurs {how} in {len(self.occurs)} of the mined "
              f"architectures" + (f" ({names(self.occurs)})" if self.occurs else "")
              + f"; {self.operator_archs} contain its operators")

@@ -35,6 +35,8 @@ class Frontend:
     # "module:attr" of () -> the operator names a campaign draws from when none are given;
     # None: the samplers' own default (the mined vocabulary).
     vocabulary: str | None = None
+    # Its mined seeds (the `real` arm's n-grams), relative to the repository; "" = seeds/.
+    seeds: str = ""
     # The package the reference imports (a missing one is a one-line error, fuzzer.extras).
     package: str = "torch"
     doc: str = ""
@@ -70,7 +72,7 @@ register(Frontend(
 register(Frontend(
     "tensorflow", "tf::", "fuzzer.tf.catalogue:REGISTRY", "fuzzer.tf.model:reference",
     "fuzzer.tf.repro:repro_script", vocabulary="fuzzer.tf.catalogue:vocabulary",
-    package="tensorflow",
+    package="tensorflow", seeds="seeds/tf",
     doc="tf.function graphs with a named TensorSpec signature; TF eager is the reference"))
 
 

@@ -35,7 +35,7 @@ from fuzzer.verdict import (
     Stage,
     Symptom,
     Verdict,
-    at_shapes,
+    as_shapes,
     first_line,
 )
 
@@ -183,7 +183,9 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
         v.evidence["fusions"] = fused
     if "fused_present" in art.notes:
         v.evidence["fused_present"] = art.notes["fused_present"]
-    if v.outcome == Outcome.BUG and v.stage in _BLAMEABLE and "shapes" not in v.evidence:
+    # Not at other shapes: blame re-runs the model at the traced shape, where it passes, and
+    # would name the runtime's highest optimization level for any failure found there.
+    if v.outcome == Outcome.BUG and v.stage in _BLAMEABLE and v.shapes is None:
         blamed = _blame(target, art, lambda model, rt: _misbehaves(art, ref, model, rt,
                                                                    timings))
         if blamed is None and v.stage == Stage.COMPARISON and fusions.has_rewriter(target):
@@ -315,14 +317,15 @@ def _step(shared: Any, target: targets.Target, i: int, what: str, art: Artifact,
 
 
 def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,
-                     f: StageFailure, where: str = "") -> Verdict:
+                     f: StageFailure, shapes: list[list[int]] | None = None) -> Verdict:
     symptom = f.symptom or classify(f.stage, f.error)
-    text = where + _error_text(f.error)
+    text = _error_text(f.error)
     v = Verdict(target.name, Outcome.UNSUPPORTED if symptom == Symptom.UNSUPPORTED
-                else Outcome.BUG, f.stage, symptom, detail=first_line(text), error=text)
+                else Outcome.BUG, f.stage, symptom, detail=first_line(text), error=text,
+                shapes=None if shapes is None else as_shapes(shapes))
     if v.outcome != Outcome.BUG:
         return v
-    invalid = (_invalid_at(art) if where and art.model is not None
+    invalid = (_invalid_at(art) if shapes and art.model is not None
                and f.stage in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN) else None)
     if invalid:
         # At another size the spec itself rejects the model (e.g. Split sizes traced for
@@ -357,7 +360,7 @@ def _invalid_at(art: Artifact) -> str | None:
 
 
 def _judge_outputs(target: targets.Target, art: Artifact, ref: Reference,
-                   where: str = "") -> Verdict | None:
+                   shapes: list[list[int]] | None = None) -> Verdict | None:
     m = compare(art.case, ref, art.outputs or [], art.notes.get("computes"))
     if m is None:
         return None
@@ -366,7 +369,7 @@ def _judge_outputs(target: targets.Target, art: Artifact, ref: Reference,
     if art.model is not None:  # a converter has no ONNX model for referees to run
         ev["referees" if target.runtime.referees != ("ref",) else "reference_evaluator"] = said
     return Verdict(target.name, Outcome.BUG, Stage.COMPARISON, m.symptom, attribution,
-                   where + m.detail, where + m.detail, ev)
+                   m.detail, m.detail, ev, shapes=None if shapes is None else as_shapes(shapes))
 
 
 # Sizes a dynamic dim of traced size s takes at the extra shapes: every dim of the same traced
@@ -411,20 +414,16 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
         except Invalid:
             continue  # eager rejects this size: nothing to hold the converter to
         alt = Artifact(art.case, art.module, ref.inputs, model=art.model)
-        where = at_shapes(shapes)
         if on_stage:
             on_stage(Stage.RUNTIME_RUN.value)
         try:
             with _timed(timings, "runtime"):  # the runtime under test, at another shape
                 target.runtime.run(alt)
         except StageFailure as f:
-            v = _failure_verdict(target, alt, ref, f, where)
+            v = _failure_verdict(target, alt, ref, f, shapes)
         else:
-            v = _judge_outputs(target, alt, ref, where)
+            v = _judge_outputs(target, alt, ref, shapes)
         if v is not None:
-            # Blame re-runs the model at the traced shape, where it passes: it would name
-            # the runtime's highest optimization level for any failure found here.
-            v.evidence["shapes"] = shapes
             return v
         art.notes["shapes_checked"] = art.notes.get("shapes_checked", 0) + 1
     return None

@@ -232,6 +232,44 @@ def _enrich_blocks(rows: list[Enriched], img: str, units: str, with_archs: bool
             ("img", img, "n-gram enrichment"), _enrich_table(rows, with_archs)]
 
 
+def _arch_blocks(rep: Report) -> list[Block]:
+    """Whole architectures (`convfuzz models`) beside the synthetic Cases."""
+    a = rep.archs
+    b: list[Block] = [("h", 2, "Whole architectures (convfuzz models)")]
+    if a is None:
+        b.append(("p", "No architecture verdicts in these stores (`convfuzz models`)."))
+        return b
+    cls = ("correct", "wrong_values", "invalid_model", "crash", "unsupported", "build_failed")
+    b += [("p", "Mined architectures built from their tiny configs, converted whole and judged "
+                "by the oracle. Failing = wrong values + invalid model + crash, of those torch "
+                "built (95% Wilson interval); the paper found ~8% of HuggingFace models "
+                "behaving incorrectly after conversion."),
+          ("table", ["target", *cls, "failing / built"],
+           [[t.target, *(str(t.counts.get(c, 0)) for c in cls),
+             f"{t.failing}/{t.built} = {pct(t.share)} [{pct(t.lo)}, {pct(t.hi)}]"]
+            for t in a.targets])]
+    if a.failures:
+        b.append(("table", ["architecture", "target", "class", "stage/symptom", "detail"],
+                  [[f["arch"], f["target"], f["class"], f["key"], f["detail"]]
+                   for f in a.failures[:EXPOSURE_ROWS]]))
+    b.append(("h", 3, "Sequence hypothesis at architecture level"))
+    if not a.enrich:
+        b.append(("p", f"{len(a.failing)} failing and {len(a.passing)} passing "
+                       "architectures: no n-gram reached the support to test (or no seeds)."))
+        return b
+    sig = [e for e in a.enrich if e.q < Q]
+    up = sum(enriched(e) for e in sig)
+    b += [("p", f"Do failing architectures share operator sequences that passing ones "
+                f"lack? {len(a.failing)} architectures failing on some target against "
+                f"{len(a.passing)} converted correctly by every target; their mined "
+                f"n-grams (1–3 operators along data flow): {len(a.enrich)} tested, "
+                f"{len(sig)} at q < {Q} ({up} enriched in failing architectures). "
+                "Fisher's exact test per n-gram, Benjamini–Hochberg. The 20 smallest "
+                "p-values:"),
+          _enrich_table(a.enrich, False)]
+    return b
+
+
 def blocks(rep: Report, note: str | None, seeds: Path | None) -> list[Block]:
 
     t = rep.taxonomy
@@ -331,6 +369,7 @@ def blocks(rep: Report, note: str | None, seeds: Path | None) -> list[Block]:
                [[e.chain, e.target, e.symptom or "—", ", ".join(e.arms), str(e.count),
                  "longer than mined n-grams" if e.archs is None else str(e.archs),
                  ", ".join(e.examples)] for e in rep.exposure[:top]])]
+    b += _arch_blocks(rep)
     b += [("h", 2, "Taxonomy (stage × symptom)"),
           ("img", rep.files.get("taxonomy", ""), "stage x symptom"),
           ("table", ["stage", *t.symptoms],

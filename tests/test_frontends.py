@@ -4,6 +4,8 @@ shape-checked without TensorFlow (the driver never imports it)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fuzzer import frontends
@@ -77,3 +79,10 @@ def test_every_tf_entry_renders_and_its_shape_rule_accepts_its_own_draws() -> No
         src = spec.render(list(n.args), n.attrs, params)
         compile(src, name, "eval")  # the template is TF source with every field filled
         assert "{" not in src.replace("{'", "")
+
+
+def test_the_real_arm_walks_the_mined_keras_ngrams() -> None:
+    seeds = str(Path(__file__).resolve().parent.parent / frontends.get("tensorflow").seeds)
+    cases = [draw("real", s, catalogue.vocabulary(), GenConfig(seeds=seeds)) for s in range(6)]
+    assert all(op.startswith("tf::") for c in cases for op in c.ops)
+    assert all(c.origin["sampler"] == "real" for c in cases)
