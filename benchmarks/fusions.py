@@ -62,11 +62,34 @@ def arm(name: str, seconds: float, seed: int, targets: list[str], out: Path) -> 
     for t, n, b in rows:
         per_target.setdefault(t, {"fired": []}).update(ran=n, failed=b)
     missed = store.missed_fusions()
+    near = near_miss_firings(store)
     store.close()
     fired = sorted({f for t in per_target.values() for f in t["fired"]})
     return {"arm": name, "seconds": wall, "cases": prog.cases, "fired": fired,
             "kinds": split_kinds(fired),
-            "targets": per_target, "missed": missed}
+            "targets": per_target, "missed": missed, "near_miss": near}
+
+
+def near_miss_firings(store: Store) -> list[dict]:
+    """Per (near-miss kind, fusion): on how many verdicts it fired and how many of those
+    failed (wrong values, invalid model, crash: the rewriter's finding when blame names it)."""
+    rows: dict[tuple[str, str], dict] = {}
+    for case_json, verdict_json in store.db.execute(
+            "SELECT c.json, v.json FROM verdicts v JOIN cases c ON c.hash = v.case_hash "
+            "WHERE v.json LIKE '%\"fusions\"%'"):
+        miss = (json.loads(case_json).get("origin") or {}).get("near_miss")
+        if not miss:
+            continue
+        v = json.loads(verdict_json)
+        for f in (v.get("evidence") or {}).get("fusions") or {}:
+            r = rows.setdefault((miss["kind"], f), {"kind": miss["kind"], "fusion": f,
+                                                     "fired": 0, "failed": 0, "details": []})
+            r["fired"] += 1
+            if v["outcome"] == "bug":
+                r["failed"] += 1
+                if len(r["details"]) < 3:
+                    r["details"].append(f"{v['target']}: {(v.get('detail') or '')[:160]}")
+    return sorted(rows.values(), key=lambda r: (-r["failed"], r["kind"], r["fusion"]))
 
 
 def table(results: list[dict]) -> str:
@@ -115,6 +138,9 @@ def main() -> None:
         for t, d in sorted(r["targets"].items()):
             print(f"  {t}: {d.get('ran', 0)} ran, {d.get('failed', 0)} failed, "
                   f"{len(d['fired'])} fired")
+        for n in r["near_miss"]:
+            print(f"  near miss {n['kind']:13s} {n['fusion']}: fired {n['fired']}, "
+                  f"failed {n['failed']}" + "".join(f"\n      {d}" for d in n["details"]))
         for m in r["missed"]:
             print(f"  missed {m['fusion']} on {m['missed_on']} ({m['cases']} Cases; fired on "
                   f"{m['fired_on']}): {' -> '.join(m['shortest'])}")

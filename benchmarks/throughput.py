@@ -6,10 +6,13 @@
   (generation, torch reference, onnx.checker, judging, IPC, the driver);
 - cases/s of the default campaign (both exporters, real arm) with and without packing
   several Cases into one dynamo export;
+- cases/s of five chains, four of them below one dynamo export, and of the default campaign,
+  with prefix sharing and adaptive packing off and on (issue 26);
 - resident memory of the campaign's whole process tree at the start and end of a long run.
 
     python benchmarks/throughput.py [--cases 3000] [--workers 1 2] [--repeat 5]
                                     [--default-seconds 120] [--soak-minutes 10]
+                                    [--chains-seconds 120] [--chains-repeat 1]
 """
 
 from __future__ import annotations
@@ -59,13 +62,17 @@ def tree_rss_mb(root: int) -> float:
 def measure(workers: int, targets: list[str], seed: int, cases: int | None = None,
             seconds: float | None = None,
             rss: list[tuple[float, float, float]] | None = None,
-            pack: int | None = None, sampler: str = "random") -> dict[str, Any]:
+            pack: int | None = None, sampler: str = "random", share: bool = True,
+            adaptive: bool = True) -> dict[str, Any]:
     spent: Counter[str] = Counter()
+    packs: Counter[int] = Counter()  # verdicts cleared in a pack, by its size
     t0 = 0.0
 
     def listen(prog: Any, case: Any, verdicts: Any) -> None:
         for v in verdicts:
             spent.update(v.evidence.get("timings", {}))
+            if "pack" in v.evidence:
+                packs[v.evidence["pack"]] += 1
         if rss is not None and prog.cases % 50 == 0:
             rss.append((time.perf_counter() - t0, tree_rss_mb(os.getpid()),
                         own_rss_mb()))
@@ -79,7 +86,8 @@ def measure(workers: int, targets: list[str], seed: int, cases: int | None = Non
         t0 = time.perf_counter()
         prog = run_campaign(CampaignConfig(seed=seed, seconds=seconds, cases=cases,
                                            targets=targets, workers=workers, sampler=sampler,
-                                           shrink=None, coverage=False, pack=pack),
+                                           shrink=None, coverage=False, pack=pack,
+                                           share=share, adaptive=adaptive),
                             store, listen)
         wall = time.perf_counter() - t0
         store.close()
@@ -87,7 +95,8 @@ def measure(workers: int, targets: list[str], seed: int, cases: int | None = Non
     return {"workers": workers, "cases": prog.cases, "seconds": wall,
             "cases_per_s": prog.cases / wall,
             "inside_share": sum(spent[k] for k in INSIDE) / worker_time,
-            "shares": {k: v / worker_time for k, v in spent.items()}}
+            "shares": {k: v / worker_time for k, v in spent.items()},
+            "packs": packs}
 
 
 def breakdown(r: dict[str, Any]) -> str:
@@ -95,6 +104,50 @@ def breakdown(r: dict[str, Any]) -> str:
     rest = 1 - sum(r["shares"].values())
     return ", ".join(f"{k} {100 * v:.1f}%" for k, v in parts) + \
         f", other (judging, IPC, driver, idle) {100 * rest:.1f}%"
+
+
+# Issue 26: one exporter, several chains below it.
+CHAINS = ["torchscript-17/ort-all", "dynamo/ort-all", "dynamo/ort-disabled",
+          "dynamo/onnxscript-opt/ort-disabled", "dynamo/onnxsim/ort-disabled"]
+
+
+def packed_sizes(r: dict[str, Any]) -> str:
+    total = sum(r["packs"].values())
+    if not total:
+        return "none cleared in a pack"
+    mean = sum(n * c for n, c in r["packs"].items()) / total
+    return f"mean pack {mean:.1f} Cases ({total} verdicts cleared in packs)"
+
+
+def chains(a: argparse.Namespace) -> list[str]:
+    """The five chains, then the default campaign, each with prefix sharing and adaptive
+    packing off and on, interleaved (off, on, off, on, ...): this machine's speed drifts."""
+    out = []
+    for name, targets in (("five chains", CHAINS), ("default campaign",
+                                                    list(DEFAULT_TARGETS))):
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        last: dict[bool, dict[str, Any]] = {}
+        for rep in range(a.chains_repeat):
+            for on in (False, True):
+                r = measure(1, targets, a.seed + rep, seconds=a.chains_seconds,
+                            sampler=a.default_source, share=on, adaptive=on)
+                rates[on].append(r["cases_per_s"])
+                last[on] = r
+                print(f"  {name}, run {rep + 1}, sharing+adaptive {'on' if on else 'off'}: "
+                      f"{r['cases']} Cases in {r['seconds']:.0f} s = {r['cases_per_s']:.2f} "
+                      f"Cases/s; {packed_sizes(r)}\n    worker time: {breakdown(r)}",
+                      flush=True)
+        off, on_ = (sorted(rates[k])[len(rates[k]) // 2] for k in (False, True))
+        print(f"{name} ({' + '.join(targets)}; {a.default_source} arm, 1 worker, "
+              f"{a.chains_seconds:g} s a run, median of {a.chains_repeat}): "
+              f"off {off:.2f} Cases/s, on {on_:.2f} Cases/s = x{on_ / off:.2f}", flush=True)
+        if targets == CHAINS:
+            out.append(f"five chains >= 2.5x with sharing+adaptive packing: x{on_ / off:.2f} "
+                       f"{'met' if on_ / off >= 2.5 else 'MISSED'}")
+        else:
+            out.append(f"dynamo Cases/s >= 8 on the default campaign, 1 worker: {on_:.2f} "
+                       f"{'met' if on_ >= 8 else 'MISSED'}")
+    return out
 
 
 def main() -> None:
@@ -113,6 +166,11 @@ def main() -> None:
                     help="per run of the default campaign, unpacked then packed; 0 skips")
     ap.add_argument("--default-source", default="real", choices=["real", "random"],
                     help="the arm of the default campaign runs")
+    ap.add_argument("--chains-seconds", type=float, default=120.0,
+                    help="per run of the five chains and of the default campaign, prefix "
+                    "sharing and adaptive packing off then on (issue 26); 0 skips")
+    ap.add_argument("--chains-repeat", type=int, default=1,
+                    help="off/on pairs of each (interleaved)")
     a = ap.parse_args()
     print(f"target {a.target}; {os.cpu_count()} cores")
     # Worker counts alternate, repeated: this VM's speed drifts by +-10% over minutes, which a
@@ -129,7 +187,7 @@ def main() -> None:
         return "met" if ok else "MISSED"
 
     base = None
-    for w in a.workers:
+    for w in a.workers if a.repeat > 0 else []:
         r = sorted(runs[w], key=lambda x: x["cases_per_s"])[len(runs[w]) // 2]  # the median
         base = base or r["cases_per_s"]
         print(f"workers={w}: median of {a.repeat} runs of {r['cases']} cases: "
@@ -161,6 +219,8 @@ def main() -> None:
                 verdicts.append(f"overhead <= 15% (default campaign, packed): "
                                 f"{100 * (1 - r['inside_share']):.1f}% "
                                 f"{mark(1 - r['inside_share'] <= 0.15)}")
+    if a.chains_seconds > 0:
+        verdicts += chains(a)
     if a.soak_minutes > 0:
         samples: list[tuple[float, float, float]] = []
         r = measure(1, [a.target], a.seed + 7, seconds=a.soak_minutes * 60, rss=samples)
@@ -179,7 +239,7 @@ def main() -> None:
               f"{own1:.0f} MB ({100 * (own1 / own0 - 1):+.1f}%)", flush=True)
         verdicts.append(f"RSS growth <= 10% over {a.soak_minutes:g} min: "
                         f"{100 * (tree1 / tree0 - 1):+.1f}% {mark(tree1 / tree0 - 1 <= 0.10)}")
-    print("targets (issue 7):\n" + "\n".join(f"  {v}" for v in verdicts), flush=True)
+    print("targets (issues 7, 26):\n" + "\n".join(f"  {v}" for v in verdicts), flush=True)
 
 
 if __name__ == "__main__":

@@ -319,7 +319,8 @@ class Taxonomy:
 def _refusal_key(v: VRow) -> str:
     """One key per refused operator: signatures would split a refusal by the whole Case's
     operator set, and normalize_error would merge all refusals (it strips quoted names)."""
-    text = first_line(v.raw.get("error") or v.raw.get("detail") or "")
+    said = Verdict.from_dict(v.raw)
+    text = first_line(said.shown_error if said.error else said.shown_detail)
     text = re.sub(r"\d+", "<n>", re.sub(r"'/[^']*'", "<node>", text))
     return f"{target_family(v.target)}|{v.stage}|{text}"
 

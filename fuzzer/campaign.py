@@ -16,22 +16,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fuzzer import fusions, storage
+from fuzzer import frontends, fusions, storage
 from fuzzer.case import Case, split_ref
 from fuzzer.coverage import Architectural
 from fuzzer.dataflow import case_ngrams
 from fuzzer.edit import canonical
 from fuzzer.executors import DaskExecutor, Executor, LocalExecutor, decode, skipped
 from fuzzer.generate import GenConfig
-from fuzzer.job import Result, job
+from fuzzer.generate import vocabulary as vocabulary_of
+from fuzzer.job import Result, job, root
 from fuzzer.ops import get as get_op
 from fuzzer.ops import same_value
-from fuzzer.pack import pack_size
+from fuzzer.pack import pack_cap, pack_size
 from fuzzer.rng import derive, np_rng
+from fuzzer.sampling import GenerationError, draw, samplers
 from fuzzer.sandbox import Limits
 from fuzzer.shrink import Budget, infer, shrink
 from fuzzer.store import Store, StoreError
-from fuzzer.targets import DEFAULT_TARGETS
+from fuzzer.targets import DEFAULT_TARGETS, TargetError
+from fuzzer.targets import parse as parse_target
 from fuzzer.verdict import Outcome, Verdict, failure_key, first_line
 
 
@@ -61,9 +64,55 @@ class CampaignConfig:
     # Cases a packed export takes (fuzzer/pack.py): None, each target's exporter decides
     # (the dynamo exporter packs 8); 1 never packs; N packs every target N at a time.
     pack: int | None = None
+    # Targets with one exporter share its export, and its passes (fuzzer/prefix.py).
+    share: bool = True
+    # With `pack` None: a slow converter's pack size follows its measured cost per export and
+    # the failure rate of its packs (fuzzer.pack.Sizer), up to Sizer.CAP; off: its own fixed
+    # size (the dynamo exporter's 8).
+    adaptive: bool = True
     # Cases a job carries to a worker: one round trip and one wake-up of the driver for
     # several Cases (2 TorchScript workers went from 1.71x to 1.87x of one with 8).
     batch: int = 8
+
+    @classmethod
+    def from_options(cls, *, seed: int, targets: Sequence[str] | None, sampler: str,
+                     max_len: int, nondefault: float, dynamic: float,
+                     vocab: Sequence[str] | None = None, seeds: str | Path | None = None,
+                     vocabulary: str = "mined", pack: int | None = None,
+                     near_miss: float = 0.0, **run: Any) -> CampaignConfig:
+        """A campaign from its settings as `fuzz` takes them and the store keeps them
+        (to_meta): target specs (`T@0.2` runs T on a 20% share of the Cases; None, the
+        defaults), the operators named (None: the sampler's vocabulary), the seeds
+        directory ("" or None: the default). `run` is what belongs to this run alone
+        (seconds, cases, workers, limits, shrink, scheduler) and is never saved. Bad
+        settings raise (GenerationError, TargetError, KeyError) before any store opens."""
+        if sampler not in samplers():
+            raise GenerationError(f"unknown source {sampler!r} (one of {', '.join(samplers())})")
+        names, weights = weighted_targets(targets)
+        ops = vocabulary_of(vocab) if vocab else None
+        fe = targets_frontend(names)  # the targets' frontend decides which Cases are made
+        if ops is None and fe.vocabulary is not None:
+            ops = vocabulary_of(fe.load("vocabulary")())
+        if not seeds and fe.seeds:  # its own mined n-grams for the real arm
+            seeds = Path(__file__).resolve().parents[1] / fe.seeds
+        if vocabulary not in ("mined", "catalogue"):
+            raise GenerationError(f"unknown vocabulary {vocabulary!r} (mined or catalogue)")
+        gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
+                        seeds=str(seeds or ""), vocabulary=vocabulary,
+                        near_miss=near_miss if sampler.startswith("motif") else 0.0)
+        draw(sampler, 0, ops, gen)  # fails fast on missing seeds or a bad vocabulary
+        return cls(seed=seed, targets=names, weights=weights, sampler=sampler, vocab=ops,
+                   gen=gen, pack=pack, **run)
+
+    @classmethod
+    def resumed(cls, store_dir: Path, **run: Any) -> CampaignConfig:
+        """The campaign stored in `store_dir` (its saved settings), with this run's `run`."""
+        saved = cls.saved(store_dir)
+        missing = [k for k in _REQUIRED if k not in saved]
+        if missing:
+            raise StoreError(f"{store_dir}: the store's campaign settings lack "
+                             f"{', '.join(missing)}")
+        return cls.from_options(**{k: saved[k] for k in SETTINGS if k in saved}, **run)
 
     def to_meta(self) -> dict[str, Any]:
         """The settings a resume needs, as the store keeps them (meta "config")."""
@@ -95,6 +144,45 @@ class CampaignConfig:
         return dict(saved)
 
 
+# What a campaign's stream depends on: the settings `fuzz` takes, the store keeps (meta
+# "config") and a resume restores; the first six every saved campaign has.
+SETTINGS = ("seed", "targets", "sampler", "max_len", "nondefault", "dynamic", "vocab", "seeds",
+            "vocabulary", "pack", "near_miss")
+_REQUIRED = SETTINGS[:6]
+
+
+def weighted_targets(specs: Sequence[str] | None) -> tuple[list[str], dict[str, float]]:
+    """Canonical target names, and the share of Cases of those given one (`T@0.25`; the
+    others run every Case). None: the default targets."""
+    specs = list(specs or DEFAULT_TARGETS)
+    names = [parse_target(spec.rsplit("@", 1)[0]).name for spec in specs]
+    weights = {}
+    for spec, name in zip(specs, names, strict=True):
+        if "@" in spec:
+            w = spec.rsplit("@", 1)[1]
+            try:
+                share = float(w)
+            except ValueError:
+                raise TargetError(f"target weight {w!r} in {spec!r} is not a number") from None
+            if not 0.0 < share <= 1.0:
+                raise TargetError(f"target weight in {spec!r} must be in (0, 1]")
+            weights[name] = share
+    return names, weights
+
+
+def targets_frontend(names: Sequence[str]) -> frontends.Frontend:
+    """The one frontend (fuzzer.frontends) whose Cases every named target converts; a mix is
+    a one-line error (a Case is written in one framework)."""
+    found: dict[str, list[str]] = {}
+    for n in names:
+        found.setdefault(parse_target(n).frontend, []).append(n)
+    if len(found) > 1:
+        parts = "; ".join(f"{fe}: {', '.join(ts)}" for fe, ts in found.items())
+        raise TargetError(f"targets convert models of different frameworks ({parts}): "
+                          "run one campaign per frontend")
+    return frontends.get(next(iter(found), frontends.DEFAULT))
+
+
 @dataclass
 class Progress:
     started: float = field(default_factory=time.time)
@@ -116,11 +204,34 @@ class Progress:
     refiled: int = 0  # failures a stopped campaign recorded but had not filed, filed now
     fusions: set[str] = field(default_factory=set)  # named fusions/rules fired (coverage)
     missed: int = 0  # missed fusions recorded (fuzzer/fusions.py): performance findings
+    # For the dashboard: Cases judged per target family (a chain's exporter or converter),
+    # and the seconds of worker time each converter, pass and runtime took (verdict timings).
+    families: Counter[str] = field(default_factory=Counter)
+    busy: Counter[str] = field(default_factory=Counter)
+    workers: int = 1
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds while Cases were generated (not diluted by the shrink tail)."""
+        return max(1e-9, (self.generated or time.time()) - self.started)
 
     @property
     def rate(self) -> float:
-        """Cases a second while Cases were generated (not diluted by the shrink tail)."""
-        return self.cases / max(1e-9, (self.generated or time.time()) - self.started)
+        """Cases a second while Cases were generated."""
+        return self.cases / self.elapsed
+
+    def charge(self, verdicts: Sequence[Verdict]) -> None:
+        """Count a Case under each family it ran on, and its verdicts' time under the
+        component that spent it."""
+        for fam in {root(v.target) for v in verdicts}:
+            self.families[fam] += 1
+        for v in verdicts:
+            parts = v.target.split("/")
+            by_kind = {"exporter": parts[0], "converter": parts[0], "runtime": parts[-1],
+                       "pass": "+".join(parts[1:-1])}
+            for kind, s in v.evidence.get("timings", {}).items():
+                if by_kind.get(kind):
+                    self.busy[by_kind[kind]] += s
 
 
 # Hears each Case's verdicts as they are recorded; (progress, None, []) is a refresh with no
@@ -205,8 +316,10 @@ def targets_for(cfg: CampaignConfig, seed: int) -> list[str]:
 
 
 def pack_sizes(cfg: CampaignConfig) -> dict[str, int]:
-    """Targets worth packing and how many Cases a packed export takes."""
-    sizes = {t: cfg.pack if cfg.pack is not None else pack_size(t) for t in cfg.targets}
+    """Targets worth packing and how many Cases a packed export takes (at most, when the
+    size adapts)."""
+    size = pack_cap if cfg.pack is None and cfg.adaptive else pack_size
+    sizes = {t: cfg.pack if cfg.pack is not None else size(t) for t in cfg.targets}
     return {t: n for t, n in sizes.items() if n > 1}
 
 
@@ -235,9 +348,9 @@ class Filing:
         prog.duplicates += not new
         if new:
             f = self.store.get_finding(fid)
-            minimal = Case.from_json(f["json"]).ops if f else case.ops
+            minimal = f.ops if f else case.ops
             chain = " → ".join(o.split("::")[-1] for o in minimal)
-            v = Verdict.from_dict(f["verdict"]) if f else None
+            v = f.judged if f else None
             where = f"{v.target} {v.key}" if v else ""
             prog.finding_lines.append(f"{fid[:8]} {where}: {chain}")
 
@@ -316,6 +429,7 @@ class Campaign:
         # Two jobs a worker: the next one waits in the executor's queue, so a worker never
         # idles while the driver records the last one's Cases.
         self.depth = 2 * self.ex.workers
+        self.prog.workers = self.ex.workers
         self.packs = pack_sizes(cfg)
         self.batch = max([cfg.batch, *self.packs.values()])
 
@@ -335,7 +449,8 @@ class Campaign:
                 members.append((self.next, seed_i, targets_for(cfg, seed_i)))
                 self.next += 1
             self.pending.add(self.ex.submit(job(members, cfg.sampler, cfg.vocab, cfg.gen,
-                                                cfg.limits, self.packs)))
+                                                cfg.limits, self.packs, cfg.share,
+                                                cfg.adaptive and cfg.pack is None)))
 
     # -- record -----------------------------------------------------------------------------
     def record(self, finished: list[Result]) -> None:
@@ -359,6 +474,7 @@ class Campaign:
             bugs = [v for v in verdicts if v.outcome == Outcome.BUG]
             for v in verdicts:
                 prog.verdicts[v.key] += 1
+            prog.charge(verdicts)
             prog.failures.extend((case, v) for v in bugs)
             if self.listener:  # before the shrink: the failure shows at once
                 self.listener(prog, case, verdicts)

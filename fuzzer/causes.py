@@ -9,7 +9,9 @@ limitations the software under test declares (torchlib's declared input types), 
 committed list of known upstream issues (`corpus/known_issues.json`: references and the rule
 that matches a finding), so a known or documented case is labelled instead of reported.
 `corpus/causes.json` holds what a curator wrote about a cause: its title, the kind of defect,
-whether to file it and why.
+whether to file it and why; and, under "blames", a finding's blame written by hand where the
+computed one is too coarse (a converter's lowering named down to its source line), which
+`corpus blame` stores instead of computing it again.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def blame_of(e: Entry) -> dict[str, Any]:
     from fuzzer import provenance
 
     v = e.verdict
-    other = _other_converter(e)
+    other = _other_converter(e) or _rewriter(e)
     if other:
         return other
     if v.attribution.value == "runtime":
@@ -52,7 +54,7 @@ def blame_of(e: Entry) -> dict[str, Any]:
                 "function": f"{runtime} kernel for {e.case.ops[-1]}", "source": "",
                 "tracker": "onnxruntime", "kind": v.symptom.value if v.symptom else ""}
     if e.target.startswith("dynamo"):
-        b = provenance.blame_dynamo(e.case, v.error or v.detail)
+        b = provenance.blame_dynamo(e.case, v.shown_error if v.error else v.shown_detail)
     else:
         opset = int(e.target.split("/")[0].split("-")[1])
         b = provenance.blame_torchscript(e.case, opset)
@@ -81,6 +83,27 @@ def _other_converter(e: Entry) -> dict[str, Any]:
     return {"component": comp.family, "function": f"{comp.name} {what} of {e.case.ops[-1]}",
             "source": "", "tracker": FAMILIES[comp.family].tracker,
             "kind": v.symptom.value if v.symptom else ""}
+
+
+def _rewriter(e: Entry) -> dict[str, Any]:
+    """A failure blamed on a rewriter (the oracle named the fusion or rule whose step makes
+    the model fail): the function that decides to rewrite, from rewriters.FAULTS, with its
+    source and tracker. {} for other findings."""
+    blamed = e.verdict.evidence.get("blame") or {}
+    if e.verdict.attribution.value != "optimizer" or not blamed.get("project"):
+        return {}
+    # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
+    from fuzzer import provenance
+    from fuzzer.targets.rewriters import fault_function
+
+    rule = blamed.get("rule") or blamed.get("step", "")
+    fn, name = fault_function(blamed["project"], rule)
+    src, tracker = provenance.where(fn) if fn is not None else ("", "")
+    return {"component": blamed["project"], "function": name, "source": src,
+            "tracker": tracker or blamed["project"].split(".")[0], "kind": (
+                e.verdict.symptom.value if e.verdict.symptom else ""),
+            "evidence": f"blame: {blamed.get('component')} step {blamed.get('step')!r} "
+                        f"(after {blamed.get('after')}; {blamed.get('calls', '')})"}
 
 
 def key(meta: dict[str, Any]) -> str:
@@ -170,12 +193,19 @@ def dynamo_check(e: Entry, run: Callable[[Any, str], Verdict]) -> str:
     return "pass" if v.outcome in (Outcome.PASS, Outcome.UNSUPPORTED) else "fail"
 
 
-def annotate(e: Entry, run: Callable[[Any, str], Verdict] | None) -> dict[str, Any]:
-    """Compute and store the finding's blame (and dynamo check) in its finding.json."""
+def curated_blames(root: Path = CORPUS) -> dict[str, dict[str, Any]]:
+    """The blames a curator wrote by hand, by corpus folder (causes.json "blames")."""
+    return dict(_json(root / "causes.json").get("blames", {}))
+
+
+def annotate(e: Entry, run: Callable[[Any, str], Verdict] | None,
+             curated: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Compute and store the finding's blame (and dynamo check) in its finding.json; a blame
+    `curated` for it (by folder) is stored as written instead."""
     if e.where is None:
         raise ValueError(f"{e.id}: no folder to write to")
     meta = dict(e.meta)
-    meta["blame"] = blame_of(e)
+    meta["blame"] = dict(curated[e.id]) if curated and e.id in curated else blame_of(e)
     if run is not None and e.target.startswith("torchscript"):
         meta["dynamo_check"] = dynamo_check(e, run)
     (e.where / "finding.json").write_text(json.dumps(meta, indent=2, sort_keys=True,

@@ -17,7 +17,7 @@ from typing import Any
 
 from fuzzer.case import Case
 from fuzzer.storage import is_store
-from fuzzer.store import Store, StoreError, versions
+from fuzzer.store import FindingRow, Store, StoreError, versions
 from fuzzer.verdict import Outcome, Verdict, failure_key, target_family
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -71,14 +71,15 @@ def entries(root: Path = CORPUS) -> list[Entry]:
     return [_load_dir(d) for d in sorted(root.iterdir()) if (d / "finding.json").is_file()]
 
 
-def _store_entry(store: Store, f: dict[str, Any]) -> Entry:
-    orig = store.case(f["original_hash"])
-    d = store.finding_dir(f["id"])
+def _store_entry(store: Store, f: FindingRow) -> Entry:
+    orig = store.case(f.original_hash)
+    d = store.finding_dir(f.id)
     if orig is None and (d / "original.json").is_file():
         orig = Case.from_json((d / "original.json").read_text())
-    meta = {k: v for k, v in f.items() if k != "json"}
-    meta["signature"] = f["id"]
-    return Entry(f["id"], meta, Case.from_json(f["json"]), orig, d)
+    # finding.json's fields: the row's columns but the Case, which is case.json
+    meta = {k: v for k, v in f.to_dict().items() if k != "json"}
+    meta["signature"] = f.id
+    return Entry(f.id, meta, Case.from_json(f.case_json), orig, d)
 
 
 def store_entries(store_dir: Path) -> list[Entry]:
@@ -151,7 +152,7 @@ class Replay:
         return {"id": self.entry.id, "target": self.entry.target,
                 "recorded": self.entry.verdict.key, "now": self.verdict.key,
                 "status": self.status, "same_versions": self.same_versions,
-                "detail": self.verdict.detail[:200]}
+                "detail": self.verdict.shown_detail[:200]}
 
 
 def classify(recorded: Verdict, now: Verdict) -> str:

@@ -34,6 +34,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 CLASSES = ("correct", "wrong_values", "invalid_model", "crash", "unsupported", "build_failed",
            "harness_error")
 FAILING = ("wrong_values", "invalid_model", "crash")
+WRONG_OUTPUT = (Symptom.WRONG_VALUES, Symptom.WRONG_SHAPE, Symptom.WRONG_DTYPE,
+                Symptom.NAN_INF_MISMATCH)
 
 
 def verdict_class(v: Verdict) -> str:
@@ -49,7 +51,9 @@ def verdict_class(v: Verdict) -> str:
         return "unsupported"
     if v.outcome == Outcome.HARNESS:
         return "harness_error"
-    if v.stage == Stage.COMPARISON:
+    # By symptom, not stage: blame moves a comparison failure a rewrite caused to the
+    # graph_optimization stage, and it is still a model computing the wrong thing.
+    if v.stage == Stage.COMPARISON or v.symptom in WRONG_OUTPUT:
         return "wrong_values"
     if v.symptom == Symptom.INVALID_MODEL:
         return "invalid_model"
@@ -84,8 +88,9 @@ class Arch:
 
 @dataclass
 class Built:
-    """The architecture ready to judge: its module (positional inputs, flat tuple out), its
-    inputs, its Case view and torch's answers."""
+    """The architecture ready to judge: its Case view and torch's answers (`ref.module`, the
+    module with positional inputs and a flat tuple out, is never exported itself: each
+    target gets a copy)."""
 
     case: Case
     ref: Reference
@@ -132,7 +137,9 @@ def build_module(arch: Arch) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
                 errors.append(f"eager: {type(e).__name__}: {first_line(str(e))}")
                 continue
             return _Flat(cand.model, list(cand.inputs)).eval(), cand.inputs
-    raise BuildFailed(errors[-1] if errors else
+    # Every distinct reason: with another transformers than mining's, the recorded candidate
+    # may fail where mining's did not, and a later (milder) one fail differently.
+    raise BuildFailed("; ".join(dict.fromkeys(errors))[:600] if errors else
                       "no candidate with the config and inputs mining recorded")
 
 
@@ -189,14 +196,20 @@ def judge(arch: Arch, target: str, built: Built | None = None,
             built = build(arch)
         except BuildFailed as e:
             return build_failed(target, str(e))
-    v = oracle.judge(built.case, target, built.ref, on_stage=on_stage)
+    # A fresh copy per target: an export can leave state behind in a transformers model
+    # (donut-swin exported by TorchScript first then failed torch.export's data-dependent
+    # guard in the dynamo exporter; exported first, it passes).
+    ref = built.ref
+    fresh = Reference(copy.deepcopy(ref.module), ref.inputs, ref.out32, ref.env, ref.baseline)
+    v = oracle.judge(built.case, target, fresh, on_stage=on_stage)
     v.evidence["architecture"] = arch.name
     return v
 
 
 def build_failed(target: str, why: str) -> Verdict:
-    return Verdict(target, Outcome.INVALID, Stage.EAGER, Symptom.CRASH,
-                   detail=f"build: {why}", error=why)
+    detail = why if why.startswith(("build:", "eager:")) else f"build: {why}"
+    return Verdict(target, Outcome.INVALID, Stage.EAGER, Symptom.CRASH, detail=first_line(detail),
+                   error=why)
 
 
 def run_in_worker(worker: Any, arch: dict[str, Any], target: str) -> Verdict:

@@ -35,7 +35,7 @@ from fuzzer.verdict import (
     Stage,
     Symptom,
     Verdict,
-    at_shapes,
+    as_shapes,
     first_line,
 )
 
@@ -146,10 +146,11 @@ _KIND_STAGE = {"exporter": Stage.NODE_CONVERSION, "pass": Stage.GRAPH_OPTIMIZATI
 
 
 def judge(case: Case, target_name: str, ref: Reference | None = None,
-          on_stage: Callable[[str], None] | None = None) -> Verdict:
+          on_stage: Callable[[str], None] | None = None, shared: Any = None) -> Verdict:
     """Run one Case through one target chain and return a classified Verdict. Never raises
     for anything the target does. `on_stage` hears each stage before it starts, so a sandbox
-    that loses the process still knows where it died."""
+    that loses the process still knows where it died. `shared` (a fuzzer.prefix.Prefixes
+    of this Case) runs each chain prefix once for all the Case's targets."""
     t0 = time.perf_counter()
     target = targets.parse(target_name)
     theirs = frontends.of_case(case).name
@@ -166,7 +167,7 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
     art = Artifact(case, ref.module, ref.inputs)
     timings: dict[str, float] = {}
     try:
-        run_chain(target, art, timings, on_stage)
+        run_chain(target, art, timings, on_stage, shared)
         v = _judge_outputs(target, art, ref)
         if v is None:
             v = _judge_other_shapes(target, art, timings, on_stage)
@@ -182,7 +183,9 @@ def judge(case: Case, target_name: str, ref: Reference | None = None,
         v.evidence["fusions"] = fused
     if "fused_present" in art.notes:
         v.evidence["fused_present"] = art.notes["fused_present"]
-    if v.outcome == Outcome.BUG and v.stage in _BLAMEABLE and "shapes" not in v.evidence:
+    # Not at other shapes: blame re-runs the model at the traced shape, where it passes, and
+    # would name the runtime's highest optimization level for any failure found there.
+    if v.outcome == Outcome.BUG and v.stage in _BLAMEABLE and v.shapes is None:
         blamed = _blame(target, art, lambda model, rt: _misbehaves(art, ref, model, rt,
                                                                    timings))
         if blamed is None and v.stage == Stage.COMPARISON and fusions.has_rewriter(target):
@@ -276,36 +279,53 @@ def _timed(timings: dict[str, float], kind: str) -> Iterator[None]:
 
 
 def run_chain(target: targets.Target, art: Artifact, timings: dict[str, float],
-              on_stage: Callable[[str], None] | None = None) -> None:
+              on_stage: Callable[[str], None] | None = None, shared: Any = None) -> None:
     """Export, pass and run `art` through the target's components, validating the model
-    after the last graph-producing one; raises StageFailure where a component fails."""
-    for comp in target.components:
-        if on_stage:
-            on_stage(_KIND_STAGE[comp.kind].value)
-        try:
-            with _timed(timings, comp.kind):  # a failing export costs converter time too
-                comp.run(art)
-        except StageFailure:
-            raise
-        except Exception as e:  # a component that raised without classifying
-            raise StageFailure(_KIND_STAGE[comp.kind], e) from e
-        if comp.kind in ("exporter", "pass") and comp is target.components[-2]:
+    after the last graph-producing one; raises StageFailure where a component fails.
+    `shared` (fuzzer.prefix.Prefixes): a prefix another chain ran already is not run again;
+    `art` takes the state it left (or its failure is raised again)."""
+    for i, comp in enumerate(target.components):
+        def step(a: Artifact, comp: targets.Component = comp) -> None:
+            if on_stage:
+                on_stage(_KIND_STAGE[comp.kind].value)
+            try:
+                comp.run(a)
+            except StageFailure:
+                raise
+            except Exception as e:  # a component that raised without classifying
+                raise StageFailure(_KIND_STAGE[comp.kind], e) from e
+
+        def check(a: Artifact, comp: targets.Component = comp) -> None:
             if on_stage:
                 on_stage(Stage.VALIDATION.value)
-            with _timed(timings, "validation"):
-                # after the last graph-producing component
-                _validate(art.model, rewritten=fusions.project(comp) is not None)
+            _validate(a.model, rewritten=fusions.project(comp) is not None)
+
+        # a failing export costs converter time too
+        _step(shared, target, i, "", art, timings, comp.kind, step)
+        if comp.kind in ("exporter", "pass") and comp is target.components[-2]:
+            # after the last graph-producing component
+            _step(shared, target, i, "validation", art, timings, "validation", check)
+
+
+def _step(shared: Any, target: targets.Target, i: int, what: str, art: Artifact,
+          timings: dict[str, float], kind: str, fn: Callable[[Artifact], None]) -> None:
+    if shared is None or i == len(target.components) - 1:  # a chain's runtime is its own
+        with _timed(timings, kind):
+            fn(art)
+    else:
+        shared.step(target, i, what, art, timings, kind, fn)
 
 
 def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,
-                     f: StageFailure, where: str = "") -> Verdict:
+                     f: StageFailure, shapes: list[list[int]] | None = None) -> Verdict:
     symptom = f.symptom or classify(f.stage, f.error)
-    text = where + _error_text(f.error)
+    text = _error_text(f.error)
     v = Verdict(target.name, Outcome.UNSUPPORTED if symptom == Symptom.UNSUPPORTED
-                else Outcome.BUG, f.stage, symptom, detail=first_line(text), error=text)
+                else Outcome.BUG, f.stage, symptom, detail=first_line(text), error=text,
+                shapes=None if shapes is None else as_shapes(shapes))
     if v.outcome != Outcome.BUG:
         return v
-    invalid = (_invalid_at(art) if where and art.model is not None
+    invalid = (_invalid_at(art) if shapes and art.model is not None
                and f.stage in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN) else None)
     if invalid:
         # At another size the spec itself rejects the model (e.g. Split sizes traced for
@@ -340,7 +360,7 @@ def _invalid_at(art: Artifact) -> str | None:
 
 
 def _judge_outputs(target: targets.Target, art: Artifact, ref: Reference,
-                   where: str = "") -> Verdict | None:
+                   shapes: list[list[int]] | None = None) -> Verdict | None:
     m = compare(art.case, ref, art.outputs or [], art.notes.get("computes"))
     if m is None:
         return None
@@ -349,7 +369,7 @@ def _judge_outputs(target: targets.Target, art: Artifact, ref: Reference,
     if art.model is not None:  # a converter has no ONNX model for referees to run
         ev["referees" if target.runtime.referees != ("ref",) else "reference_evaluator"] = said
     return Verdict(target.name, Outcome.BUG, Stage.COMPARISON, m.symptom, attribution,
-                   where + m.detail, where + m.detail, ev)
+                   m.detail, m.detail, ev, shapes=None if shapes is None else as_shapes(shapes))
 
 
 # Sizes a dynamic dim of traced size s takes at the extra shapes: every dim of the same traced
@@ -394,20 +414,16 @@ def _judge_other_shapes(target: targets.Target, art: Artifact, timings: dict[str
         except Invalid:
             continue  # eager rejects this size: nothing to hold the converter to
         alt = Artifact(art.case, art.module, ref.inputs, model=art.model)
-        where = at_shapes(shapes)
         if on_stage:
             on_stage(Stage.RUNTIME_RUN.value)
         try:
             with _timed(timings, "runtime"):  # the runtime under test, at another shape
                 target.runtime.run(alt)
         except StageFailure as f:
-            v = _failure_verdict(target, alt, ref, f, where)
+            v = _failure_verdict(target, alt, ref, f, shapes)
         else:
-            v = _judge_outputs(target, alt, ref, where)
+            v = _judge_outputs(target, alt, ref, shapes)
         if v is not None:
-            # Blame re-runs the model at the traced shape, where it passes: it would name
-            # the runtime's highest optimization level for any failure found here.
-            v.evidence["shapes"] = shapes
             return v
         art.notes["shapes_checked"] = art.notes.get("shapes_checked", 0) + 1
     return None

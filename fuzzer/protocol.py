@@ -16,9 +16,12 @@ class RunCase(NamedTuple):
 
 
 class RunJob(NamedTuple):
-    """Generate a job's Cases and judge each on its targets (a fuzzer.job.Job as a dict)."""
+    """Generate a job's Cases and judge each on its targets (a fuzzer.job.Job as a dict).
+    `costs`: what earlier jobs measured of packed exports (fuzzer.pack.Sizer), kept by the
+    driver's sandbox so a recycled worker does not learn it again."""
 
     job: dict[str, Any]
+    costs: dict[str, list[float]] | None = None
 
 
 class RunTask(NamedTuple):
@@ -57,7 +60,9 @@ class Alive(NamedTuple):
 
 
 class Done(NamedTuple):
-    """Every verdict of the job has been sent."""
+    """Every verdict of the job has been sent; `costs`: the worker's packing measurements."""
+
+    costs: dict[str, list[float]] | None = None
 
 
 Reply = CasesMade | VerdictOf | Alive | Done

@@ -270,7 +270,7 @@ def recover(root: Path, out: Path | None = None) -> Recovery:
             try:
                 counts = _insert(st, salvaged, before)
                 counts[TABLES.index("cases")].floor = floor
-                from_rows = [f["id"] for f in st.findings()]
+                from_rows = [f.id for f in st.findings()]
                 rebuilt, bad = _rebuild(st, dest)
             finally:
                 st.close()
@@ -320,7 +320,7 @@ def _insert(st: Store, salvaged: dict[str, tuple[list[str], list[tuple[Any, ...]
 def _rebuild(st: Store, dest: Path) -> tuple[list[str], dict[str, str]]:
     """Finding rows back from the intact folders the salvaged rows lack."""
     rebuilt, bad = [], {}
-    have = {f["id"] for f in st.findings()}
+    have = {f.id for f in st.findings()}
     for d in _folders(dest):
         try:
             original, minimized, v, shrink = _folder_finding(d)

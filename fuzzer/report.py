@@ -85,9 +85,9 @@ def build_context(case: Case, v: Verdict, run: Runner | None, seeds_dir: Path | 
         if v.target.startswith("torchscript") and v.attribution == Attribution.CONVERTER:
             other = "dynamo/" + v.target.split("/", 1)[1]
             o = run(case, other)
-            ctx.other_exporter = (
-                f"The dynamo exporter (`dynamo=True`) on the same model: **{o.outcome.value}**"
-                + (f" ({o.key}: {o.detail[:160]})" if o.outcome != Outcome.PASS else "") + ".")
+            said = f" ({o.key}: {o.shown_detail[:160]})" if o.outcome != Outcome.PASS else ""
+            ctx.other_exporter = ("The dynamo exporter (`dynamo=True`) on the same model: "
+                                  f"**{o.outcome.value}**{said}.")
     return ctx
 
 
@@ -120,7 +120,7 @@ def _values(v: Verdict) -> str:
             f"{ev.get('torch_err', 0):.3g} of the fp64 baseline, while the converted output is "
             f"{ev.get('max_abs_err', 0):.3g} away — beyond the tolerance (rtol={ev['rtol']}, "
             f"atol={ev['atol']}) added to torch's own error.")
-    return "\n".join(lines) or f"- {v.detail}"
+    return "\n".join(lines) or f"- {v.shown_detail}"
 
 
 def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
@@ -159,19 +159,15 @@ def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
     return "\n".join(lines)
 
 
-RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "onnx": "the ONNX reference evaluator",
-                 "openvino": "OpenVINO", "executorch": "the ExecuTorch runtime",
-                 "litert": "the LiteRT interpreter"}
-
-
 def _runtime_name(v: Verdict) -> str:
     # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
     from fuzzer.targets import TargetError, parse
 
     try:
-        return RUNTIME_NAMES.get(parse(v.target).runtime.family, "the runtime")
+        family = FAMILIES.get(parse(v.target).runtime.family)
     except TargetError:  # a finding of a target whose package is not installed here
         return "the runtime"
+    return family.runs_as if family else "the runtime"
 
 
 def _summary(case: Case, v: Verdict) -> str:
@@ -200,8 +196,7 @@ def pytorch_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -
         "verify=True)\n```\n" if dynamo else
         "\nNote: this is the TorchScript-based exporter (`dynamo=False`), deprecated upstream; "
         "fixes go to the dynamo exporter, see the line on it below.\n")
-    crash = f"\n**Error:**\n\n```\n{v.error.strip()[:6000]}\n```\n" if (
-        v.symptom and v.symptom.value in CRASHES) else ""
+    crash = _crash(v, "\n**Error:**\n")
     values = _values(v)  # nothing to set side by side for a crash or a rejected model
     expected = f"**Expected vs actual:**\n\n{values}\n" if values else ""
     return f"""### 🐛 Describe the bug
@@ -225,24 +220,39 @@ compares with eager (fp32) and an fp64 baseline.
 """
 
 
-def ort_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -> str:
-    crash = f"\n```\n{v.error.strip()[:6000]}\n```\n" if (
-        v.symptom and v.symptom.value in CRASHES) else ""
-    return f"""### Describe the issue
+def _crash(v: Verdict, label: str = "") -> str:
+    """The error text of a crash (or a rejected model), fenced; nothing for a wrong value."""
+    if not (v.symptom and v.symptom.value in CRASHES):
+        return ""
+    return f"{label}\n```\n{v.shown_error.strip()[:6000]}\n```\n"
 
-{_summary(case, v)} The ONNX reference evaluator computes the expected result on the same
-ONNX model, so the model is right and ONNX Runtime is not.
+
+def _described(case: Case, v: Verdict, ctx: Context, fid: str, repro: str, *, heading: str,
+               why: str, repro_heading: str) -> str:
+    """The part the ONNX Runtime and converter templates share: what fails and why it is the
+    project's (`why`), the values or the error, the evidence, then the standalone script."""
+    return f"""### {heading}
+
+{_summary(case, v)} {why}
 
 {_values(v)}
-{crash}
+{_crash(v)}
 {_common(case, v, ctx, fid)}
 
-### To reproduce
+### {repro_heading}
 
 ```python
 {repro.strip()}
 ```
+"""
 
+
+def ort_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -> str:
+    body = _described(case, v, ctx, fid, repro, heading="Describe the issue", why=(
+        "The ONNX reference evaluator computes the expected result on the same\n"
+        "ONNX model, so the model is right and ONNX Runtime is not."),
+        repro_heading="To reproduce")
+    return f"""{body}
 ### Urgency
 
 Found by fuzzing; no production deadline attached.
@@ -277,39 +287,19 @@ Default CPU
 """
 
 
-# Each converter project's name in its bug template and the version lines the template asks
-# for; the tracker is the family's own (fuzzer.targets.registry.FAMILIES).
-CONVERTERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "openvino": ("OpenVINO", ("openvino", "torch", "onnx", "numpy")),
-    "executorch": ("ExecuTorch", ("executorch", "torch", "numpy")),
-    "litert": ("litert-torch", ("litert-torch", "ai-edge-litert", "torch", "numpy")),
-}
-
-
 def converter_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str,
                      family: str = "openvino") -> str:
     """OpenVINO's bug form (its fields), ExecuTorch's and litert-torch's (describe, versions)
     share one body: what fails, the values, the standalone script, the versions."""
-    project, libs = CONVERTERS[family]
+    # the project's name in its template and the versions it asks for (fuzzer.targets.registry)
+    project, libs = FAMILIES[family].form or (FAMILIES[family].display, ())
     tracker = f"https://github.com/{FAMILIES[family].tracker}/issues"
-    crash = f"\n```\n{v.error.strip()[:6000]}\n```\n" if (
-        v.symptom and v.symptom.value in CRASHES) else ""
     vers = "\n".join(f"- {k}: {ctx.versions[k]}" for k in libs if k in ctx.versions)
+    body = _described(case, v, ctx, fid, repro, heading="Describe the bug",
+                      why=f"({project}, CPU, fp32 precision, one thread.)",
+                      repro_heading="Step-by-step reproduction")
     return f"""<!-- for {tracker} -->
-### Describe the bug
-
-{_summary(case, v)} ({project}, CPU, fp32 precision, one thread.)
-
-{_values(v)}
-{crash}
-{_common(case, v, ctx, fid)}
-
-### Step-by-step reproduction
-
-```python
-{repro.strip()}
-```
-
+{body}
 ### Versions and platform
 
 {vers}
@@ -330,7 +320,7 @@ def _template(v: Verdict) -> Callable[..., str]:
     if v.stage == Stage.TRACE:
         return pytorch_report
     family = (target.runtime if v.attribution == Attribution.RUNTIME else target.exporter).family
-    if family in CONVERTERS:
+    if family in FAMILIES and FAMILIES[family].form is not None:
         return partial(converter_report, family=family)
     return TEMPLATES.get(family, pytorch_report)
 

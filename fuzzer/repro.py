@@ -257,7 +257,7 @@ def torch_repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
                       "onnxruntime" if ort else target.runtime.family, "numpy"])
     head = (f'"""convfuzz finding {finding_id}: {v.key} on {v.target}.\n\n'
             f"Operator chain: {' -> '.join(case.ops)}\n"
-            f"Recorded: {v.detail[:200]}\n\n"
+            f"Recorded: {v.shown_detail[:200]}\n\n"
             f"Standalone ({uses}). Exit 1: the bug reproduces; exit 0:\n"
             'it does not. Found by fuzzing with convfuzz.\n"""\n')
     imports = ["import io", *(["import subprocess"] if isolate else []), "import sys", "",

@@ -1,6 +1,7 @@
-"""Campaign stores read back for analysis: every Case with its verdicts, the findings, and
-what each store was (seed, sampler, targets), as plain rows. Read-only, and free of torch:
-analysis runs on a machine that only has the stores.
+"""The store's rows as types: a finding and a finding's link as fuzzer/store.py returns them;
+and campaign stores read back for analysis: every Case with its verdicts, the findings, and
+what each store was (seed, sampler, targets). Free of torch: analysis runs on a machine that
+only has the stores.
 """
 
 from __future__ import annotations
@@ -12,11 +13,65 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fuzzer.storage import StoreError, damaged, open_readonly
+from fuzzer.verdict import Verdict
 
 EVALUATED = ("pass", "bug", "unsupported")
+
+
+# -- the store's own rows -------------------------------------------------------------------
+@dataclass(frozen=True)
+class FindingRow:
+    """A row of the store's findings table, its JSON columns parsed. The fields are the
+    columns, in their order (FINDING_FIELDS), except that the minimized Case's column `json`
+    is `case_json`."""
+    id: str  # the Signature of the minimized Case
+    target: str
+    family: str
+    stage: str | None
+    symptom: str | None
+    attribution: str | None
+    error_class: str
+    detail: str | None  # as a user reads it (other shapes included)
+    ops: list[str]
+    count: int
+    case_hash: str
+    original_hash: str
+    case_json: str  # the minimized Case
+    verdict: dict[str, Any]  # the minimized Case's verdict, as JSON
+    shrink: dict[str, Any] | None
+    versions: dict[str, str] | None
+    created: float
+    updated: float
+
+    @classmethod
+    def from_db(cls, row: Sequence[Any]) -> FindingRow:
+        vals = list(row)
+        for i in _JSON_FIELDS:
+            vals[i] = json.loads(vals[i]) if vals[i] is not None else None
+        return cls(*vals)
+
+    @property
+    def judged(self) -> Verdict:
+        return Verdict.from_dict(self.verdict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Column name -> value, in the table's order (what `corpus show --json` prints)."""
+        return {"json" if k == "case_json" else k: getattr(self, k)
+                for k in self.__dataclass_fields__}
+
+
+FINDING_FIELDS = tuple("json" if k == "case_json" else k for k in FindingRow.__dataclass_fields__)
+_JSON_FIELDS = tuple(FINDING_FIELDS.index(k) for k in ("ops", "verdict", "shrink", "versions"))
+
+
+class Link(NamedTuple):
+    """A failing Case linked to the finding it reproduces."""
+    case_hash: str
+    target: str
+    how: str  # shrunk | matched | unshrunk ...
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzer.case import Case
-from fuzzer.job import case_for, schedule
+from fuzzer.job import Step, case_for, schedule
 from fuzzer.protocol import (
     Alive,
     CasesMade,
@@ -96,6 +96,9 @@ class Sandbox:
         self._served = 0
         self._log = Path(tempfile.gettempdir()) / f"convfuzz-worker-{os.getpid()}-{id(self)}.log"
         self.deaths = 0
+        # What packed exports cost, as the last job's worker measured it (fuzzer.pack.Sizer):
+        # handed to every job, so a recycled worker sizes its packs from the start.
+        self.costs: dict[str, list[float]] | None = None
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
@@ -203,7 +206,7 @@ class Sandbox:
         jsons: list[str | None] = [None] * len(members)
         errors: dict[int, str] = {}
         got: dict[tuple[int, str], Verdict] = {}
-        self._request(RunJob(job))
+        self._request(RunJob(job, self.costs))
         while True:
             msg = self._await()
             if isinstance(msg, _Loss):
@@ -216,6 +219,7 @@ class Sandbox:
                 if self._proc is None:
                     break  # it hit its memory cap: the rest run in a fresh worker
             elif isinstance(msg, Done):
+                self.costs = msg.costs or self.costs
                 break
             elif not isinstance(msg, Alive):
                 self._unexpected(msg)
@@ -225,20 +229,22 @@ class Sandbox:
                     jsons[k] = case_for(job, k).to_json(indent=None)
                 except Exception as e:
                     errors[k] = f"{type(e).__name__}: {first_line(str(e))}"
-        for target, ks in schedule(job, errors):
+        for targets, ks, _ in schedule(job, errors):
             for k in ks:
-                if (k, target) not in got:
-                    got[(k, target)] = self.run(Case.from_json(jsons[k] or ""), target)
+                for target in targets:
+                    if (k, target) not in got:
+                        got[(k, target)] = self.run(Case.from_json(jsons[k] or ""), target)
         return [(jsons[k] or "", [] if k in errors else [got[(k, t)] for t in m[2]],
                  errors.get(k, "")) for k, m in enumerate(members)]
 
-    def _blame(self, loss: _Loss, steps: list[tuple[str, tuple[int, ...]]],
-               got: dict[tuple[int, str], Verdict]) -> None:
+    def _blame(self, loss: _Loss, steps: list[Step], got: dict[tuple[int, str], Verdict]
+               ) -> None:
         """The lost verdict goes to the first unanswered target of the member the worker
         was judging alone; lost in a packed export or while generating, nobody is blamed
         (each member is judged again alone, and a culprit fails again by itself)."""
         member = loss.member
-        todo = [t for t, ks in steps if member in ks and (member, t) not in got]
+        todo = [t for ts, ks, _ in steps if member in ks for t in ts
+                if (member, t) not in got]
         if not todo:
             self._lost("", loss)  # nothing to blame: just replace the worker
             return

@@ -27,17 +27,15 @@ from typing import Any, TypeVar
 
 from fuzzer import storage
 from fuzzer.case import Case
+from fuzzer.rows import FINDING_FIELDS, FindingRow, Link
 from fuzzer.sandbox import PRELOAD
 from fuzzer.storage import StoreError
 from fuzzer.verdict import Symptom, Verdict, error_class, failure_key, signature, target_family
 
-__all__ = ["FINDING_FIELDS", "Store", "StoreError", "dump_artifacts", "versions"]
+__all__ = ["FINDING_FIELDS", "FindingRow", "Link", "Store", "StoreError", "dump_artifacts",
+           "versions"]
 F = TypeVar("F", bound=Callable[..., Any])
 WRITES = {"set_meta", "record_many", "add_finding", "link", "add_missed", "restore_finding"}
-
-FINDING_FIELDS = ("id", "target", "family", "stage", "symptom", "attribution", "error_class",
-                  "detail", "ops", "count", "case_hash", "original_hash", "json", "verdict",
-                  "shrink", "versions", "created", "updated")
 
 
 def _guarded(fn: F) -> F:
@@ -142,7 +140,7 @@ class Store:
                 "INSERT OR REPLACE INTO verdicts (case_hash, target, outcome, stage, symptom, "
                 "attribution, detail, json, seconds, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (h, v.target, v.outcome.value, v.stage.value if v.stage else None,
-                 v.symptom.value if v.symptom else None, v.attribution.value, v.detail,
+                 v.symptom.value if v.symptom else None, v.attribution.value, v.shown_detail,
                  json.dumps(v.to_dict()), v.seconds, now))
 
     @_guarded
@@ -231,7 +229,7 @@ class Store:
             (fid, min_verdict.target, target_family(min_verdict.target),
              min_verdict.stage.value if min_verdict.stage else None,
              min_verdict.symptom.value if min_verdict.symptom else None,
-             min_verdict.attribution.value, error_class(min_verdict), min_verdict.detail,
+             min_verdict.attribution.value, error_class(min_verdict), min_verdict.shown_detail,
              json.dumps(minimized.ops), count, minimized.hash, original.hash,
              minimized.to_json(indent=None), json.dumps(min_verdict.to_dict()),
              json.dumps(shrink) if shrink is not None else None, json.dumps(vers), now, now))
@@ -250,7 +248,7 @@ class Store:
         if self._by_key is None:
             self._by_key = {}
             for f in self.findings():
-                self._index(f["id"], Case.from_json(f["json"]), Verdict.from_dict(f["verdict"]))
+                self._index(f.id, Case.from_json(f.case_json), f.judged)
         return self._by_key.get(failure_key(v), [])
 
     def _index(self, fid: str, minimized: Case, v: Verdict) -> None:
@@ -279,13 +277,13 @@ class Store:
         return [(Case.from_json(c), Verdict.from_dict(json.loads(v))) for c, v in rows]
 
     @_guarded
-    def findings(self) -> list[dict[str, Any]]:
+    def findings(self) -> list[FindingRow]:
         rows = self.db.execute(f"SELECT {', '.join(FINDING_FIELDS)} FROM findings "
                                "ORDER BY created").fetchall()
-        return [_finding_row(r) for r in rows]
+        return [FindingRow.from_db(r) for r in rows]
 
     @_guarded
-    def get_finding(self, fid: str, prefix: bool = True) -> dict[str, Any] | None:
+    def get_finding(self, fid: str, prefix: bool = True) -> FindingRow | None:
         """A finding by id (or a unique id prefix). Raises StoreError when ambiguous."""
         cols = ", ".join(FINDING_FIELDS)
         row = self.db.execute(f"SELECT {cols} FROM findings WHERE id = ?", (fid,)).fetchone()
@@ -295,11 +293,11 @@ class Store:
             if len(rows) > 1:
                 raise StoreError(f"finding id {fid!r} is ambiguous ({len(rows)} match)")
             row = rows[0] if rows else None
-        return _finding_row(row) if row else None
+        return FindingRow.from_db(row) if row else None
 
     @_guarded
-    def linked(self, fid: str) -> list[tuple[str, str, str]]:
-        return [tuple(r) for r in self.db.execute(
+    def linked(self, fid: str) -> list[Link]:
+        return [Link(*r) for r in self.db.execute(
             "SELECT case_hash, target, how FROM finding_cases WHERE finding_id = ? "
             "ORDER BY created", (fid,))]
 
@@ -322,10 +320,10 @@ class Store:
                                                    sort_keys=True, default=str) + "\n")
         log = [f"finding {fid}: {min_verdict.target} {min_verdict.key}",
                f"original {original.hash}: {' -> '.join(original.ops)}",
-               f"  {verdict.detail}",
+               f"  {verdict.shown_detail}",
                f"minimized {minimized.hash}: {' -> '.join(minimized.ops)}",
-               f"  {min_verdict.detail}", f"shrink: {json.dumps(shrink)}", "",
-               "error:", min_verdict.error or min_verdict.detail]
+               f"  {min_verdict.shown_detail}", f"shrink: {json.dumps(shrink)}", "",
+               "error:", min_verdict.shown_error if min_verdict.error else min_verdict.shown_detail]
         (d / "log.txt").write_text("\n".join(log) + "\n")
         if artifacts:
             self._dump_artifacts(minimized, min_verdict, d)
@@ -339,13 +337,6 @@ class Store:
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(self._artifacts.submit(dump_artifacts, minimized,
                                                     min_verdict.target, d, chain=chain))
-
-
-def _finding_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    d = dict(zip(FINDING_FIELDS, row, strict=True))
-    for k in ("ops", "verdict", "shrink", "versions"):
-        d[k] = json.loads(d[k]) if d[k] is not None else None
-    return d
 
 
 @functools.lru_cache(maxsize=1)

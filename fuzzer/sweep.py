@@ -54,7 +54,7 @@ def summarize(verdicts: list[Verdict]) -> list[Group]:
     groups: dict[tuple[str, str, str], Group] = {}
     for v in verdicts:
         exporter = v.target.split("/")[0].split("-")[0]
-        err = normalize_error(v.error) if v.outcome != Outcome.PASS else ""
+        err = normalize_error(v.shown_error) if v.outcome != Outcome.PASS else ""
         k = (exporter, v.key, err)
         g = groups.setdefault(k, Group(exporter, v.key, err, [], v))
         g.opsets.append(opset_of(v.target))

@@ -60,6 +60,10 @@ class Verdict:
     error: str = ""  # full error text (for reports)
     evidence: dict[str, Any] = field(default_factory=dict)  # numbers behind the call
     seconds: float = 0.0
+    # The inputs' shapes when the failure was found at another size of a dynamic dim than
+    # the traced one (None: at the Case's own shapes). detail/error are the failure's own
+    # text; shown_detail/shown_error lead it with these shapes.
+    shapes: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def failed(self) -> bool:
@@ -72,22 +76,67 @@ class Verdict:
             return self.outcome.value
         return f"{self.stage.value}/{self.symptom.value}"
 
+    @property
+    def where(self) -> str:
+        """How the text a user reads begins: the other shapes, or nothing."""
+        return "" if self.shapes is None else f"{AT_SHAPES} {_listed(self.shapes)}: "
+
+    @property
+    def shown_detail(self) -> str:
+        return self.where + self.detail
+
+    @property
+    def shown_error(self) -> str:
+        return self.where + self.error
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data; `evidence` is shared, not copied (it is JSON already)."""
         return {"target": self.target, "outcome": self.outcome.value,
                 "stage": self.stage.value if self.stage else None,
                 "symptom": self.symptom.value if self.symptom else None,
                 "attribution": self.attribution.value, "detail": self.detail,
-                "error": self.error, "evidence": self.evidence, "seconds": self.seconds}
+                "error": self.error, "evidence": self.evidence, "seconds": self.seconds,
+                # only when set: every other verdict's JSON is as it always was
+                **({} if self.shapes is None else {"shapes": _listed(self.shapes)})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Verdict:
+        shapes, detail, error = _shapes_of(d)
         return cls(target=d["target"], outcome=Outcome(d["outcome"]),
                    stage=Stage(d["stage"]) if d.get("stage") else None,
                    symptom=Symptom(d["symptom"]) if d.get("symptom") else None,
                    attribution=Attribution(d.get("attribution") or "none"),
-                   detail=d.get("detail", ""), error=d.get("error", ""),
-                   evidence=d.get("evidence") or {}, seconds=d.get("seconds", 0.0))
+                   detail=detail, error=error, evidence=d.get("evidence") or {},
+                   seconds=d.get("seconds", 0.0), shapes=shapes)
+
+
+# How a failure found at another size of a dynamic dim is told, the shapes following.
+AT_SHAPES = "at input shape(s)"
+
+
+def _listed(shapes: tuple[tuple[int, ...], ...]) -> list[list[int]]:
+    return [list(s) for s in shapes]
+
+
+def as_shapes(shapes: Any) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(int(n) for n in s) for s in shapes)
+
+
+def _shapes_of(d: dict[str, Any]) -> tuple[tuple[tuple[int, ...], ...] | None, str, str]:
+    """(shapes, detail, error) of a verdict's JSON. One written before the shapes had a
+    field of their own (stores, finding folders and corpus entries of then) kept them in
+    evidence["shapes"] and led both texts with them: that lead, rendered from the evidence
+    and matched exactly, is taken off again (nothing is parsed)."""
+    detail, error = d.get("detail", ""), d.get("error", "")
+    if d.get("shapes") is not None:
+        return as_shapes(d["shapes"]), detail, error
+    old = (d.get("evidence") or {}).get("shapes")
+    if not isinstance(old, list):
+        return None, detail, error
+    lead = f"{AT_SHAPES} {old}: "
+    if not (detail.startswith(lead) and error.startswith(lead)):
+        return None, detail, error
+    return as_shapes(old), detail[len(lead):], error[len(lead):]
 
 
 # -- error normalization and signatures -----------------------------------------------------
@@ -128,44 +177,20 @@ def target_family(target: str) -> str:
 _LISTS = re.compile(r"\[[^\[\]]*\]|\([^()]*\)")
 
 
-# How a failure found at another size of a dynamic dim is told (the shapes follow); written
-# by at_shapes() and read back only by _without_shapes(), both here.
-_AT_SHAPES = "at input shape(s) "
-
-
-def at_shapes(shapes: list[list[int]]) -> str:
-    """The lead of a failure's text when it was found at the inputs' other `shapes` (the
-    shapes themselves go in the verdict's evidence too)."""
-    return f"{_AT_SHAPES}{shapes}: "
-
-
-def _without_shapes(text: str) -> str:
-    """Drops the shape list a failure at another size of a dynamic dim leads with (any
-    stage): its structure counts the Case's inputs, which change as the shrinker deletes
-    nodes, so a runtime failure there kept every node (386 'findings' of one Split bug in a
-    `--dynamic 1.0` campaign)."""
-    if not text.startswith(_AT_SHAPES + "["):
-        return text
-    depth = 0
-    for i, ch in enumerate(text[len(_AT_SHAPES):], len(_AT_SHAPES)):
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        if depth == 0:
-            return _AT_SHAPES.rstrip() + text[i + 1:]
-    return text
-
-
 def error_class(v: Verdict) -> str:
     """The normalized error without the graph context the exporter appends; for comparison
     failures also without index lists and parenthesized numbers, which change with every
     shape the shrinker tries (and with every Case of the same bug)."""
     # TorchScript appends "[Caused by the value '...' defined in (<graph>)" to the first line.
-    # The shapes go before normalize_error cuts the text to length: left in, their length
-    # moved the cut.
-    text = normalize_error(_without_shapes(v.error or v.detail)).split("[Caused by")[0].strip()
+    # Other shapes (if any) are named but not listed: the list counts the Case's inputs,
+    # which change as the shrinker deletes nodes, so a runtime failure there kept every node
+    # (386 'findings' of one Split bug in a `--dynamic 1.0` campaign); and listed, its
+    # length moved where normalize_error cuts the text.
+    where = "" if v.shapes is None else f"{AT_SHAPES}: "
+    text = normalize_error(where + (v.error or v.detail)).split("[Caused by")[0].strip()
     if v.stage == Stage.COMPARISON:
         # Innermost first, until none is left: a nested list would otherwise keep "[, ]",
-        # whose commas count its items (the leading shape list, the case that taught this,
-        # is dropped by _without_shapes already).
+        # whose commas count its items.
         while True:
             stripped = _LISTS.sub("", text)
             if stripped == text:

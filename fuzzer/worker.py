@@ -20,11 +20,12 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 from fuzzer.case import Case
-from fuzzer.job import case_for, schedule
+from fuzzer.job import case_for, root, schedule
 from fuzzer.protocol import Alive, CasesMade, Done, Request, RunCase, RunJob, RunTask, VerdictOf
 from fuzzer.verdict import Outcome, Stage, Symptom, Verdict, first_line
 
@@ -45,6 +46,8 @@ class Worker:
         # reported once, in the timings of its first verdict.
         self.costs: dict[str, dict[str, float]] = {}
         self.risk: Any = None  # what packs learned of which Cases fail (fuzzer.pack.Risk)
+        self.sizer: Any = None  # what packed exports cost (fuzzer.pack.Sizer)
+        self.share = True  # the current job's targets share their chain prefixes
         self.failed: set[int] = set()  # members of the current job that failed a target
 
     def at(self, member: int) -> None:
@@ -78,7 +81,7 @@ class Worker:
             v.evidence.setdefault("timings", {}).update(costs)
         return v
 
-    def judge(self, case: Case, target: str) -> Verdict:
+    def judge(self, case: Case, target: str, shared: Any = None) -> Verdict:
         # worker process only: the driver imports this module for serve()
         from fuzzer import oracle
 
@@ -87,13 +90,23 @@ class Worker:
         self.where[0] = -1
         try:
             return self.charged(case.hash, oracle.judge(case, target, self.reference(case),
-                                                        on_stage=self.on_stage))
+                                                        on_stage=self.on_stage,
+                                                        shared=shared))
         except MemoryError as e:
             return Verdict(target, Outcome.BUG, None, Symptom.OUT_OF_MEMORY, detail=str(e))
         except Exception as e:  # the harness broke, not the target: say so, keep serving
             return Verdict(target, Outcome.HARNESS, detail=f"convfuzz internal error: "
                            f"{type(e).__name__}: {first_line(str(e))}",
                            error=traceback.format_exc())
+
+    def judge_tree(self, case: Case, targets: Sequence[str]) -> dict[str, Verdict]:
+        """One Case on targets that share an exporter: each prefix runs once (with sharing
+        on), each chain is judged on its own."""
+        # worker process only: the driver imports this module for serve()
+        from fuzzer.prefix import Prefixes
+
+        shared = Prefixes(targets) if self.share and len(targets) > 1 else None
+        return {t: self.judge(case, t, shared) for t in targets}
 
     def send_verdict(self, k: int, target: str, v: Verdict) -> None:
         if v.outcome != Outcome.PASS:
@@ -123,8 +136,13 @@ class Worker:
                         error=traceback.format_exc())
         self.send_verdict(0, req.target, v)
 
-    def job(self, job: dict[str, Any]) -> None:
+    def job(self, job: dict[str, Any], costs: dict[str, list[float]] | None = None) -> None:
+        # worker process only: the driver imports this module for serve()
+        from fuzzer.pack import Sizer
+
         self.refs.clear()
+        self.share = job.get("share", True)
+        self.sizer = Sizer(costs) if costs is not None else (self.sizer or Sizer())
         cases: list[Case | None] = []
         errors: dict[int, str] = {}  # members the generator could not draw: skipped
         self.at(GENERATING)
@@ -147,38 +165,57 @@ class Worker:
                 self.at(k)
                 self.reference(c)
         self.failed = set()
-        for target, ks in schedule(job, errors):
-            if len(ks) == 1:
-                self.at(ks[0])
-                k = ks[0]
-                self.send_verdict(k, target, self.judge(cases[k], target))  # type: ignore[arg-type]
-            else:
-                self.pack(target, [cases[k] for k in ks], ks)  # type: ignore[misc]
-        self.conn.send(Done())
+        for targets, ks, size in schedule(job, errors):
+            if size > 1 and len(ks) > 1:
+                self.pack(targets, [cases[k] for k in ks], ks, size,  # type: ignore[misc]
+                          job.get("adaptive", True))
+                continue
+            for k in ks:
+                self.at(k)
+                for t, v in self.judge_tree(cases[k], targets).items():  # type: ignore[arg-type]
+                    self.send_verdict(k, t, v)
+        self.conn.send(Done(self.sizer.plain()))
 
-    def pack(self, target: str, cases: list[Case], ks: tuple[int, ...]) -> None:
+    def pack(self, targets: tuple[str, ...], cases: list[Case], ks: tuple[int, ...],
+             cap: int, adaptive: bool) -> None:
+        """Members ks on a tree of targets, through packed exports of up to `cap` Cases
+        (as many as the Sizer finds cheapest, when `adaptive`)."""
         # worker process only: the driver imports this module for serve()
-        from fuzzer.pack import Risk, judge_pack
+        from fuzzer.pack import Risk, chunks, judge_pack
+        from fuzzer.targets import parse
 
         self.risk = self.risk or Risk()
+        default = max(2, parse(targets[0]).exporter.pack)  # until its costs are known
+        size = self.sizer.size(root(targets[0]), cap, default) if adaptive else cap
 
-        def alone(j: int) -> Verdict:
-            self.at(ks[j])
-            return self.judge(cases[j], target)
+        def suspect(k: int) -> bool:
+            """Judged alone from the start: it failed an earlier target. (Even a TorchScript
+            failure: trying such members in dynamo packs anyway split 5% of the packs and
+            cost more exports than it saved, measured on the real arm.)"""
+            return k in self.failed
 
         def alive() -> None:
             self.at(PACKED)
             self.conn.send(Alive())
 
-        try:
-            refs = [self.reference(c) for c in cases]
-            verdicts = judge_pack(cases, target, refs, alone,
-                                  alive, self.on_stage, self.risk,
-                                  [j for j, k in enumerate(ks) if k in self.failed])
-        except MemoryError:  # the packed model was too big: let each member speak alone
-            verdicts = {j: alone(j) for j in range(len(cases))}
-        for j, v in sorted(verdicts.items()):
-            self.send_verdict(ks[j], target, self.charged(cases[j].hash, v))
+        for run in chunks(range(len(ks)), size):
+            part = [cases[j] for j in run]
+
+            def alone(i: int, ts: Sequence[str], run: list[int] = run) -> dict[str, Verdict]:
+                self.at(ks[run[i]])
+                return self.judge_tree(cases[run[i]], ts)
+
+            try:
+                refs = [self.reference(c) for c in part]
+                verdicts = judge_pack(part, targets, refs, alone, alive, self.on_stage,
+                                      self.risk,
+                                      [i for i, j in enumerate(run) if suspect(ks[j])],
+                                      self.sizer if adaptive else None, self.share)
+            except MemoryError:  # the packed model was too big: let each member speak alone
+                verdicts = {i: alone(i, targets) for i in range(len(part))}
+            for i, vs in sorted(verdicts.items()):
+                for t in targets:
+                    self.send_verdict(ks[run[i]], t, self.charged(part[i].hash, vs[t]))
 
 
 def thread_lock_for_tqdm() -> None:
@@ -224,7 +261,7 @@ def serve(conn: Connection, memory_mb: int, log_path: str, where: Any) -> None:
         if isinstance(req, RunCase):
             worker.run(req.case_json, req.target)
         elif isinstance(req, RunJob):
-            worker.job(req.job)
+            worker.job(req.job, req.costs)
         elif isinstance(req, RunTask):
             worker.task(req)
         else:  # None: the driver closes this worker

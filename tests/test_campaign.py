@@ -258,7 +258,7 @@ def test_failures_recorded_but_never_shrunk_are_filed_when_the_store_is_reopened
         prog = run_campaign(again, store)
         assert prog.refiled == len(left) and prog.cases == 0
         assert store.unfiled() == []
-        linked = {(h, t) for f in store.findings() for h, t, _ in store.linked(f["id"])}
+        linked = {(h, t) for f in store.findings() for h, t, _ in store.linked(f.id)}
         assert {(c.hash, v.target) for c, v in left} <= linked
         assert prog.findings == len(store.findings())
         assert run_campaign(again, store).refiled == 0  # nothing is filed twice
@@ -280,8 +280,8 @@ def test_a_failure_queued_behind_the_shrink_of_its_bug_is_matched_not_shrunk(
             seed=3, seconds=None, cases=24, targets=["fault-pair-relu-sigmoid/ort-all"],
             sampler="random", vocab=["aten::relu", "aten::sigmoid"], coverage=False,
             shrink=ShrinkConfig(seconds=30, calls=40)), store)
-        (planted,) = [f for f in store.findings() if "planted bug" in f["detail"]]
-        hows = [how for _, _, how in store.linked(planted["id"])]
+        (planted,) = [f for f in store.findings() if "planted bug" in f.detail]
+        hows = [how for _, _, how in store.linked(planted.id)]
         assert hows.count("shrunk") == 1 and hows.count("matched") >= 3, hows
         assert prog.findings == len(store.findings())
     finally:
@@ -337,9 +337,9 @@ def test_a_shrink_that_breaks_files_its_failure_unshrunk(tmp_path: Path,
         findings = store.findings()
         assert findings and store.unfiled() == []
         for f in findings:
-            assert f["shrink"] == {"error": "RuntimeError: worker lost: planted"}
-            assert f["case_hash"] == f["original_hash"]  # filed as found
-            assert "unshrunk" in [how for _, _, how in store.linked(f["id"])]
+            assert f.shrink == {"error": "RuntimeError: worker lost: planted"}
+            assert f.case_hash == f.original_hash  # filed as found
+            assert "unshrunk" in [how for _, _, how in store.linked(f.id)]
     finally:
         store.close()
 

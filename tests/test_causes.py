@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import pytest
 
 from fuzzer import causes, corpus
@@ -81,3 +85,40 @@ def test_corpus_list_by_cause_json() -> None:
     assert len(d["instances"]) == 5 and d["file"] and d["tracker"] == "pytorch"
     assert all(not x["file"] for x in rows.values() if x["label"] == "torchscript-only")
     assert sum(len(x["instances"]) for x in rows.values()) == len(corpus.entries())
+
+
+@pytest.mark.parametrize(("fid", "function", "source", "tracker"), [
+    ("7a5d046b", "SkipLayerNormFusion.check",
+     "onnxscript/rewriter/ort_fusions/skip_normalization.py", "onnxscript"),
+    ("7cb621fa", "FusionSkipLayerNormalization.fuse",
+     "onnxruntime/transformers/fusion_skiplayernorm.py", "onnxruntime"),
+])
+def test_a_rewriter_finding_is_blamed_on_the_function_that_decides_the_fusion(
+        fid: str, function: str, source: str, tracker: str) -> None:
+    """SkipLayerNormalization fused in float64 (no double in the contrib op): the corpus
+    blames the fusion's own check, in its project's tracker, one cause per project."""
+    e = corpus.find(fid)
+    b = causes.blame_of(e)
+    assert (b["function"], b["tracker"], b["kind"]) == (function, tracker, "invalid_model")
+    assert b["source"].startswith(source + ":") and int(b["source"].rsplit(":", 1)[1]) > 1
+    groups = {c.slug: c for c in causes.group(corpus.entries())}
+    slug = {"onnxscript": "onnxscript-skip_layer_norm-float64",
+            "onnxruntime": "ort-transformers-skip_layer_norm-float64"}[tracker]
+    assert groups[slug].file and [x.id for x in groups[slug].instances] == [e.id]
+
+
+def test_corpus_blame_keeps_the_blames_written_by_hand(tmp_path: Path) -> None:
+    """The ov-pt and litert blames name the converter's lowering down to its source; the
+    computed ones only name the component and operator. `corpus blame` stores the curated
+    ones (causes.json "blames") as written, and the corpus holds what causes.json says."""
+    curated = causes.curated_blames()
+    assert set(curated) == {"ov-pt-copy-wrong_values-1246fc98", "litert-add-crash-4e272527"}
+    for fid, b in curated.items():
+        assert corpus.find(fid).meta["blame"] == b, fid  # what a re-run would store
+    fid = "ov-pt-copy-wrong_values-1246fc98"
+    shutil.copytree(corpus.CORPUS / fid, tmp_path / fid)
+    (e,) = corpus.entries(tmp_path)
+    assert causes.annotate(e, None, curated)["blame"] == curated[fid]
+    stored = json.loads((tmp_path / fid / "finding.json").read_text())
+    assert stored["blame"]["source"] == "src/frontends/pytorch/src/op_table.cpp"
+    assert causes.annotate(e, None)["blame"] != curated[fid]  # computed: coarser

@@ -192,9 +192,11 @@ def test_a_failure_at_another_size_is_not_blamed_on_the_optimizer(sandbox: Sandb
     case = Case.from_json((CASES / "unbind_dynamic.json").read_text())
     v = sandbox.run(case, "torchscript-17/ort-all")
     assert (v.outcome, v.stage, v.symptom) == (Outcome.BUG, Stage.RUNTIME_RUN, Symptom.CRASH)
-    assert v.detail.startswith("at input shape(s) [[2, 1, 1, 1]]: ") and "Split" in v.detail
+    assert v.shapes == ((2, 1, 1, 1),) and "Split" in v.detail
+    assert not v.detail.startswith("at input")  # the shapes are a field, not text
+    assert v.shown_detail == "at input shape(s) [[2, 1, 1, 1]]: " + v.detail
     assert v.attribution == Attribution.CONVERTER
-    assert "blame" not in v.evidence and v.evidence["shapes"] == [[2, 1, 1, 1]]
+    assert "blame" not in v.evidence
 
 
 def test_a_wrong_dtype_the_model_declares_is_the_converters(sandbox: Sandbox) -> None:
@@ -218,6 +220,6 @@ def test_a_model_the_spec_rejects_at_another_size_is_the_converters(sandbox: San
     case = Case.from_json((CASES / "split_dynamic.json").read_text())
     v = sandbox.run(case, "torchscript-17/ort-all")
     assert (v.outcome, v.stage, v.symptom) == (Outcome.BUG, Stage.RUNTIME_RUN, Symptom.CRASH)
-    assert v.detail.startswith("at input shape(s) [[2]]: ")
+    assert v.shapes == ((2,),) and v.shown_detail.startswith("at input shape(s) [[2]]: ")
     assert v.attribution == Attribution.CONVERTER
     assert "Mismatch between the sum of 'split' (1)" in v.evidence["shape_inference"]

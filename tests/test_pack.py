@@ -4,6 +4,7 @@ packed export costs nobody a verdict, and packing changes no verdict of a campai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from fuzzer import oracle
@@ -28,11 +29,12 @@ def _judge(cases: list[Case], target: str) -> tuple[dict[int, Verdict], list[int
     refs = [oracle.reference(c) for c in cases]
     alone: list[int] = []
 
-    def one(k: int) -> Verdict:
+    def one(k: int, ts: Sequence[str]) -> dict[str, Verdict]:
         alone.append(k)
-        return oracle.judge(cases[k], target, refs[k])
+        return {t: oracle.judge(cases[k], t, refs[k]) for t in ts}
 
-    return judge_pack(cases, target, refs, one, lambda: None), alone
+    out = judge_pack(cases, [target], refs, one, lambda: None)
+    return {k: vs[target] for k, vs in out.items()}, alone
 
 
 def test_union_renames_members_apart_and_the_pack_module_keeps_their_values() -> None:

@@ -169,7 +169,7 @@ def test_a_job_member_lost_in_torch_eager_is_invalid_on_all_its_targets() -> Non
     with Sandbox(Limits(timeout=5)) as sb:
         sb._start()
         got: dict = {}
-        steps = [("torchscript-17/ort-all", (0, 1)), ("torchscript-17/ref", (0, 1))]
+        steps = [(("torchscript-17/ort-all", "torchscript-17/ref"), (0, 1), 1)]
         sb._blame(_Loss(Symptom.PROCESS_DEATH, "", time.perf_counter(), Stage.EAGER, 1),
                   steps, got)
         assert sorted(got) == [(1, "torchscript-17/ort-all"), (1, "torchscript-17/ref")]

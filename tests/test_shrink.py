@@ -3,6 +3,8 @@ a real exporter bug shrunk to its one operator and argument."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fuzzer.case import Case
@@ -174,13 +176,14 @@ def test_the_failure_class_ignores_how_many_inputs_the_other_shapes_list() -> No
     from fuzzer.verdict import Outcome as O
     from fuzzer.verdict import Verdict, error_class
 
-    def cls(detail: str) -> str:
+    def cls(detail: str, shapes: tuple[tuple[int, ...], ...] | None = None) -> str:
         return error_class(Verdict("torchscript-17/ort-all", O.BUG, Stage.COMPARISON,
-                                   Symptom.WRONG_VALUES, detail=detail, error=detail))
+                                   Symptom.WRONG_VALUES, detail=detail, error=detail,
+                                   shapes=shapes))
 
-    tail = ": output 0: 1/3 value(s) differ, first at [1, 0]: expected True, got False"
-    four = cls("at input shape(s) [[3, 1, 4], [3, 1, 1], [3, 1], []]" + tail)
-    assert four == cls("at input shape(s) [[2, 1]]" + tail)
+    tail = "output 0: 1/3 value(s) differ, first at [1, 0]: expected True, got False"
+    four = cls(tail, ((3, 1, 4), (3, 1, 1), (3, 1), ()))
+    assert four == cls(tail, ((2, 1),)) and four.startswith("at input shape: ")  # (s) too
     assert "[" not in four and four != cls("output 0: expected shape [1, 2], got [1, 4]")
 
 
@@ -190,18 +193,67 @@ def test_a_runtime_failure_at_another_size_has_one_class_for_any_number_of_input
     from fuzzer.verdict import Outcome as O
     from fuzzer.verdict import Verdict, error_class
 
-    def cls(detail: str) -> str:
+    def cls(detail: str, shapes: tuple[tuple[int, ...], ...] | None = None) -> str:
         return error_class(Verdict("torchscript-11/ort-all", O.BUG, Stage.RUNTIME_RUN,
-                                   Symptom.CRASH, detail=detail, error=detail))
+                                   Symptom.CRASH, detail=detail, error=detail, shapes=shapes))
 
-    tail = (": Fail: [ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while "
+    tail = ("Fail: [ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while "
             "running Split node. Name:'/Split' Status Message: Cannot split using values in "
             "'split' attribute. Axis=0 Input shape={2,1,1} NumOutputs=1 Num entries in 'split' "
             "(must equal number of outputs) was 1")
-    three = cls("at input shape(s) [[2, 1, 1], [2, 1, 1], [2, 1, 1]]" + tail)
-    assert three == cls("at input shape(s) [[2, 1, 1]]" + tail)
+    three = cls(tail, ((2, 1, 1), (2, 1, 1), (2, 1, 1)))
+    assert three == cls(tail, ((2, 1, 1),))
     assert three.startswith("at input shape(s): Fail:") and "Cannot split" in three
     assert cls("Fail: [1] other") == "Fail: [<n>] other"  # nothing else is touched
+
+
+def test_other_shapes_are_a_field_of_the_verdict_and_its_json() -> None:
+    """The shapes a failure was found at are the verdict's `shapes`, rendered into the text a
+    user reads (tables, reports, the store's detail column) and never parsed back out of it;
+    a verdict's JSON written before they had a field (shapes in evidence, both texts led by
+    them) reads as the same typed verdict, with the same failure class."""
+    import json
+
+    from fuzzer.verdict import Outcome as O
+    from fuzzer.verdict import Verdict, error_class
+
+    said = "Fail: Non-zero status code returned while running Split node."
+    v = Verdict("torchscript-11/ort-all", O.BUG, Stage.RUNTIME_RUN, Symptom.CRASH,
+                detail=said, error=said, shapes=((2, 1, 1), (2,)))
+    lead = "at input shape(s) [[2, 1, 1], [2]]: "
+    assert (v.shown_detail, v.shown_error) == (lead + said, lead + said)
+    d = v.to_dict()
+    assert (d["detail"], d["shapes"]) == (said, [[2, 1, 1], [2]])
+    assert Verdict.from_dict(json.loads(json.dumps(d))) == v
+    assert "shapes" not in Verdict("t", O.PASS).to_dict()  # other verdicts' JSON unchanged
+    old = {**d, "detail": lead + said, "error": lead + said,
+           "evidence": {"shapes": [[2, 1, 1], [2]]}}
+    del old["shapes"]
+    back = Verdict.from_dict(old)
+    assert (back.shapes, back.detail, back.shown_error) == (v.shapes, said, lead + said)
+    assert error_class(back) == error_class(v) == "at input shape(s): Fail: Non-zero status " \
+        "code returned while running Split node."
+    # a text that merely starts like it, without the shapes in evidence, is left alone
+    assert Verdict.from_dict({**old, "evidence": {}}).shapes is None
+
+
+def test_the_store_shows_the_other_shapes_and_keeps_them_typed(tmp_path: Path) -> None:
+    from fuzzer.store import Store
+    from fuzzer.verdict import Outcome as O
+    from fuzzer.verdict import Verdict
+
+    case = make_case([{"id": "n0", "op": "aten::relu", "args": ["x"]}])
+    v = Verdict("dynamo/ort-all", O.BUG, Stage.COMPARISON, Symptom.WRONG_VALUES,
+                detail="output 0 differs", error="output 0 differs", shapes=((3, 3, 8, 8),))
+    store = Store(tmp_path)
+    try:
+        store.record(case, [v])
+        column = store.db.execute("SELECT detail FROM verdicts").fetchone()[0]
+        assert column == "at input shape(s) [[3, 3, 8, 8]]: output 0 differs"
+        [(_, back)] = store.unfiled()
+        assert back == v
+    finally:
+        store.close()
 
 
 def test_a_runtime_failure_at_another_size_shrinks_past_its_inputs(sandbox: Sandbox) -> None:
@@ -223,7 +275,7 @@ def test_a_failure_at_another_shape_shrinks_past_its_inputs(sandbox: Sandbox) ->
     case = Case.from_json((CASES / "other_shape_chain.json").read_text())
     v = sandbox.run(case, target)
     assert (v.stage, v.symptom) == (Stage.COMPARISON, Symptom.WRONG_VALUES), v.detail
-    assert v.detail.startswith("at input shape(s) ")
+    assert v.shapes is not None and v.shown_detail.startswith("at input shape(s) [[")
     res = shrink(case, v, lambda c: sandbox.run(c, target), Budget(120, 200))
     assert res.case.ops == ["aten::any"], res.case.ops
     again = sandbox.run(res.case, target)

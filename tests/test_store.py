@@ -13,7 +13,7 @@ from fuzzer.case import Case
 from fuzzer.generate import GenConfig
 from fuzzer.sandbox import Limits, Sandbox
 from fuzzer.store import Store, versions
-from fuzzer.verdict import Outcome, Stage, Symptom, Verdict
+from fuzzer.verdict import Attribution, Outcome, Stage, Symptom, Verdict
 from tests.conftest import make_case
 
 TS = "torchscript-17/ort-all"
@@ -54,11 +54,11 @@ def test_two_cases_with_one_minimized_failure_are_one_finding(
     store, ids = filed
     assert ids[0] == ids[1]
     (f,) = store.findings()
-    assert f["count"] == 2 and f["ops"] == ["aten::adaptive_avg_pool2d"]
-    assert (f["stage"], f["symptom"]) == ("comparison", "wrong_shape")
-    assert [how for _, _, how in store.linked(f["id"])] == ["shrunk", "shrunk"]
-    assert f["versions"] == versions() and store.get_meta("versions") == versions()
-    assert store.get_finding(f["id"][:6])["id"] == f["id"]  # a unique prefix is enough
+    assert f.count == 2 and f.ops == ["aten::adaptive_avg_pool2d"]
+    assert (f.stage, f.symptom) == ("comparison", "wrong_shape")
+    assert [how for _, _, how in store.linked(f.id)] == ["shrunk", "shrunk"]
+    assert f.versions == versions() and store.get_meta("versions") == versions()
+    assert store.get_finding(f.id[:6]).id == f.id  # a unique prefix is enough
 
 
 def test_finding_folder_holds_what_a_report_needs(filed: tuple[Store, list[str]]) -> None:
@@ -127,8 +127,8 @@ def test_a_known_failure_is_matched_and_counted_once(filed: tuple[Store, list[st
     for _ in range(2):  # the same Case twice counts once
         fid, new = file_failure(store, c, v, lambda x: sandbox.run(x, TS), SHRINK)
         assert (fid, new) == (ids[0], False)
-    assert store.get_finding(fid)["count"] == 3
-    assert store.linked(fid)[-1][2] == "matched"
+    assert store.get_finding(fid).count == 3
+    assert store.linked(fid)[-1].how == "matched"
 
 
 def test_a_campaign_files_every_failure_under_a_finding(tmp_path: Path) -> None:
@@ -141,9 +141,57 @@ def test_a_campaign_files_every_failure_under_a_finding(tmp_path: Path) -> None:
     bugs = {h for (h,) in store.db.execute("SELECT case_hash FROM verdicts WHERE outcome='bug'")}
     assert bugs, "seed 5 is known to fail on TorchScript; pick another seed if the catalogue moved"
     assert {c.hash for c, _ in prog.failures} <= bugs  # the dashboard's latest failures
-    linked = {h for f in store.findings() for h, _, _ in store.linked(f["id"])}
+    linked = {h for f in store.findings() for h, _, _ in store.linked(f.id)}
     assert bugs <= linked
     assert prog.findings == len(store.findings()) >= 1
     for f in store.findings():
-        assert len(json.loads(f["json"])["nodes"]) <= 3
+        assert len(json.loads(f.case_json)["nodes"]) <= 3
     store.close()
+
+
+# -- the store's rows are types; the CLI's JSON of them is what it always was ---------------
+COMMANDS = {"corpus show": ["corpus", "show", "abab"], "corpus list": ["corpus", "list"],
+            "targets": ["targets"]}
+GOLDEN = Path(__file__).parent / "golden" / "store_cli.json"
+
+
+def store_with_a_finding(root: Path) -> None:
+    """One finding, two Cases and their verdicts, every value fixed (no artifacts)."""
+    orig = make_case([{"id": "n0", "op": "aten::relu", "args": ["x"]},
+                      {"id": "n1", "op": "aten::tanh", "args": ["n0"]}])
+    mini = make_case([{"id": "n0", "op": "aten::tanh", "args": ["x"]}])
+    v = Verdict(TS, Outcome.BUG, Stage.COMPARISON, Symptom.WRONG_VALUES, Attribution.CONVERTER,
+                "output 0 differs", "output 0 differs", {"atol": 1e-5})
+    st = Store(root)
+    try:
+        st.record(orig, [v])
+        st.record(mini, [v])
+        st.restore_finding("ab" * 8, orig, mini, v, {"calls": 3}, 2, 1700000000.0)
+    finally:
+        st.close()
+
+
+def test_finding_rows_are_typed_and_the_cli_prints_them_as_before(tmp_path: Path) -> None:
+    """tests/golden/store_cli.json: the JSON these commands printed when the store's rows were
+    dicts (written by the code of d5a0657); typed rows must print it byte for byte."""
+    from typer.testing import CliRunner
+
+    from fuzzer.cli import app
+    from fuzzer.store import FindingRow, Link
+
+    store_with_a_finding(tmp_path)
+    st = Store(tmp_path, readonly=True)
+    try:
+        (f,) = st.findings()
+        assert isinstance(f, FindingRow) and st.get_finding("abab") == f
+        assert (f.ops, f.count, f.shrink, f.judged.symptom) == (
+            ["aten::tanh"], 2, {"calls": 3}, Symptom.WRONG_VALUES)
+        assert Case.from_json(f.case_json).hash == f.case_hash
+        assert st.linked(f.id) == [] and isinstance(Link("h", TS, "matched").how, str)
+    finally:
+        st.close()
+    golden = json.loads(GOLDEN.read_text())
+    for name, args in COMMANDS.items():
+        res = CliRunner().invoke(app, [*args, "--store", str(tmp_path), "--json"])
+        assert res.exit_code == 0, res.output
+        assert res.output.replace(str(tmp_path), "STORE") == golden[name], name

@@ -6,6 +6,7 @@ reason (a heavy or optional dependency, a process boundary) beside or above it."
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -104,3 +105,18 @@ def test_every_import_inside_a_function_says_why() -> None:
         bare += [f"{path.relative_to(ROOT.parent)}:{n.lineno}"
                  for n in _local_imports(ast.parse(text)) if not _has_reason(lines, n)]
     assert not bare, f"function-local imports without a reason: {bare}"
+
+
+ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
+_NAMED = re.compile(r"`(fuzzer/[\w/]+\.py)`")
+
+
+def test_the_module_map_names_every_module_and_only_those() -> None:
+    """docs/architecture.md lists every module of fuzzer/ by concept, one line each: a new
+    module without its line fails here, and so does a line whose module is gone."""
+    tree = {str(p.relative_to(ROOT.parent)) for p in _modules().values()}
+    named = set(_NAMED.findall(ARCHITECTURE.read_text()))
+    assert len(tree) > 80  # the walk found the package, subpackages included
+    assert not tree - named, f"modules missing from docs/architecture.md: {sorted(tree - named)}"
+    assert not named - tree, f"docs/architecture.md names modules not in fuzzer/: " \
+                             f"{sorted(named - tree)}"

@@ -20,24 +20,7 @@ from fuzzer.commands.common import (
     guarded,
     out,
     seeds_option,
-    target_names,
-    target_weights,
 )
-
-
-def targets_frontend(names: list[str]) -> Any:
-    """The one frontend (fuzzer.frontends) whose Cases every named target converts; a mix is
-    a one-line error (a Case is written in one framework)."""
-    from fuzzer import frontends, targets  # on use: `convfuzz --help` stays fast
-
-    found: dict[str, list[str]] = {}
-    for n in names:
-        found.setdefault(targets.parse(n).frontend, []).append(n)
-    if len(found) > 1:
-        parts = "; ".join(f"{fe}: {', '.join(ts)}" for fe, ts in found.items())
-        raise targets.TargetError(f"targets convert models of different frameworks ({parts}): "
-                                  "run one campaign per frontend")
-    return frontends.get(next(iter(found), frontends.DEFAULT))
 
 
 def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
@@ -46,6 +29,13 @@ def _dashboard(prog: Any, targets: list[str], seconds: float | None) -> Table:
     t.add_column()
     t.add_row("cases", f"{prog.cases}  ({prog.rate:.2f}/s)")
     t.add_row("targets", ", ".join(targets))
+    if len(prog.families) > 1:
+        t.add_row("Cases/s by family", "  ".join(
+            f"{fam} {n / prog.elapsed:.2f}" for fam, n in prog.families.most_common()))
+    if prog.busy:
+        worker_time = prog.elapsed * prog.workers
+        t.add_row("worker time in", "  ".join(
+            f"{name} {100 * s / worker_time:.0f}%" for name, s in prog.busy.most_common(6)))
     for key, n in sorted(prog.verdicts.items(), key=lambda kv: -kv[1]):
         style = "green" if key == "pass" else ("yellow" if key in ("invalid", "unsupported")
                                                or "unsupported" in key else "red")
@@ -135,8 +125,15 @@ def fuzz(seconds: Annotated[float, typer.Option(
          pack: Annotated[int | None, typer.Option(
              "--pack", min=1, help="Cases exported as one packed model (members judged on "
              "their own values; a member the pack cannot clear is judged alone). Default: "
-             "each exporter's own (the dynamo exporter packs 8, TorchScript none); 1 never "
-             "packs.")] = None,
+             "each slow converter's pack size follows its measured cost (dynamo, "
+             "ExecuTorch, LiteRT, ov-pt; TorchScript none); 1 never packs.")] = None,
+         adaptive: Annotated[bool, typer.Option(
+             "--adaptive-pack/--fixed-pack", help="Size each slow converter's packs by its "
+             "measured cost per export and failure rate (up to 32 Cases), or pack its fixed "
+             "number (the dynamo exporter's 8).")] = True,
+         share: Annotated[bool, typer.Option(
+             "--share/--no-share", help="Targets with one exporter share its export (and "
+             "common passes): once per Case or pack, not once a target.")] = True,
          resume: Annotated[Path | None, typer.Option(
              "--resume", help="Continue the campaign stored in this directory: its settings, "
              "its seed stream from where it stopped, its findings.")] = None,
@@ -145,56 +142,34 @@ def fuzz(seconds: Annotated[float, typer.Option(
     record every verdict in the store, shrink each new failure and file it as a finding.
     Ctrl-C stops cleanly; `--resume DIR` picks up where a stopped (or killed) campaign left."""
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
-    from fuzzer.campaign import CampaignConfig, ShrinkConfig, run_campaign
-    from fuzzer.generate import vocabulary
-    from fuzzer.sampling import GenConfig, GenerationError, draw, samplers
+    from fuzzer.campaign import CampaignConfig, Progress, ShrinkConfig, run_campaign
     from fuzzer.sandbox import Limits
     from fuzzer.storage import backup_path
     from fuzzer.store import Store
 
-    if resume is not None:
-        saved = CampaignConfig.saved(resume)
-        seed, target, source, op = saved["seed"], saved["targets"], saved["sampler"], \
-            saved.get("vocab")
-        max_len, nondefault, dynamic = saved["max_len"], saved["nondefault"], saved["dynamic"]
-        near_miss = saved.get("near_miss", 0.0)
-        vocabulary_ = saved.get("vocabulary", "mined")
-        pack = saved.get("pack")
-        seeds_dir = Path(saved["seeds"]) if saved.get("seeds") else None
-        out_dir = resume
-    if source not in samplers():
-        raise GenerationError(f"unknown source {source!r} (one of {', '.join(samplers())})")
-    names, weights = target_names(target), target_weights(target)
-    vocab = vocabulary(op) if op else None
-    fe = targets_frontend(names)  # the targets' frontend decides which Cases the campaign makes
-    if vocab is None and fe.vocabulary is not None:
-        vocab = vocabulary(fe.load("vocabulary")())
-    if seeds_dir is None and fe.seeds:  # its own mined n-grams for the real arm
-        seeds_dir = Path(__file__).resolve().parents[2] / fe.seeds
-    if vocabulary_ not in ("mined", "catalogue"):
-        raise GenerationError(f"unknown vocabulary {vocabulary_!r} (mined or catalogue)")
-    gen = GenConfig(max_len=max_len, nondefault=nondefault, dynamic=dynamic,
-                    seeds=str(seeds_dir or ""), vocabulary=vocabulary_,
-                    near_miss=near_miss if source.startswith("motif") else 0.0)
-    draw(source, 0, vocab, gen)  # fails fast (exit 2) on missing seeds or a bad vocabulary
-    store = Store(out_dir or Path("runs") / str(seed))
+    run: dict[str, Any] = dict(
+        seconds=seconds, cases=cases, workers=workers, scheduler=scheduler,
+        limits=Limits(timeout=timeout, memory_mb=memory_mb),
+        shrink=ShrinkConfig(shrink, shrink_time, shrink_calls), share=share,
+        adaptive=adaptive)
+    if resume is not None:  # the stored campaign's settings, this run's budget and limits
+        cfg = CampaignConfig.resumed(resume, **run)
+    else:
+        cfg = CampaignConfig.from_options(
+            seed=seed, targets=target, sampler=source, vocab=op, max_len=max_len,
+            nondefault=nondefault, dynamic=dynamic, seeds=seeds_dir, vocabulary=vocabulary_,
+            pack=pack, near_miss=near_miss, **run)
+    names = list(cfg.targets)
+    store = Store(resume or out_dir or Path("runs") / str(cfg.seed))
     try:  # the store's lock and connection go however the campaign ends
         if store.migrated_from is not None:
             out.print(f"migrated {store.root} from store schema {store.migrated_from} (backup: "
                       f"{backup_path(store.root, store.migrated_from).name})")
-        cfg = CampaignConfig(seed=seed, seconds=seconds, cases=cases, targets=names,
-                             workers=workers, vocab=vocab, gen=gen, sampler=source,
-                             limits=Limits(timeout=timeout, memory_mb=memory_mb),
-                             shrink=ShrinkConfig(shrink, shrink_time, shrink_calls),
-                             scheduler=scheduler, weights=weights, pack=pack)
         cfg.save(store)
         if resume is not None:
             out.print(f"resuming {store.root}: {store.n_cases()} cases recorded, continuing at "
                       f"case {store.max_seq() + 1}")
         stop = threading.Event()
-        # on use: `convfuzz --help` and bad flags stay fast (no torch)
-        from fuzzer.campaign import Progress
-
         prog = Progress()
         with Live(_dashboard(prog, names, seconds), console=out, refresh_per_second=4,
                   transient=not out.is_terminal) as live:

@@ -92,22 +92,3 @@ def target_names(names: list[str] | None) -> list[str]:
     from fuzzer.targets import DEFAULT_TARGETS, parse
 
     return [parse(n.rsplit("@", 1)[0]).name for n in (names or list(DEFAULT_TARGETS))]
-
-
-def target_weights(names: list[str] | None) -> dict[str, float]:
-    """`-t T@0.25`: the share of Cases that run on T (default 1: every Case)."""
-    # on use: `convfuzz --help` and bad flags stay fast (no torch)
-    from fuzzer.targets import TargetError, parse
-
-    out = {}
-    for n in names or []:
-        if "@" in n:
-            base, w = n.rsplit("@", 1)
-            try:
-                share = float(w)
-            except ValueError:
-                raise TargetError(f"target weight {w!r} in {n!r} is not a number") from None
-            if not 0.0 < share <= 1.0:
-                raise TargetError(f"target weight in {n!r} must be in (0, 1]")
-            out[parse(base).name] = share
-    return out

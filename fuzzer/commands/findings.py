@@ -84,9 +84,10 @@ def corpus_blame(checks: Annotated[bool, typer.Option(
 
     from fuzzer import causes, corpus
 
+    curated = causes.curated_blames()  # written by hand: stored as they are
     with open_sandbox(timeout) if checks else nullcontext() as sb:
         for e in corpus.entries():
-            m = causes.annotate(e, sb.run if sb is not None else None)
+            m = causes.annotate(e, sb.run if sb is not None else None, curated)
             b = m["blame"]
             out.print(f"{e.id}: {b.get('tracker', '?')} {b.get('function', '?')} "
                       f"({b.get('source', '')}) {b.get('kind', '')} "
@@ -150,7 +151,7 @@ def corpus_show(fid: FindingArg, store: StoreOpt = None,
         print(json.dumps({**e.row(), "meta": e.meta, "case": e.case.to_dict()}, indent=2,
                          default=str))
         return
-    info = {**e.row(), "detail": e.meta.get("detail") or e.verdict.detail,
+    info = {**e.row(), "detail": e.meta.get("detail") or e.verdict.shown_detail,
             "versions": ", ".join(f"{k} {v}" for k, v in (e.meta.get("versions") or {}).items()),
             "note": e.meta.get("note", ""), "folder": str(e.where or "")}
     out.print(_rows_table(f"finding {e.id}", [{"field": k, "value": v}
@@ -216,7 +217,7 @@ def shrink_case(what: Annotated[str, typer.Argument(help="A Case JSON file, or a
         print(res.case.to_json())
     err.print(f"{v.target} {v.key}: {len(case.nodes)} → {len(res.case.nodes)} node(s) "
               f"({' → '.join(res.case.ops)}) in {res.seconds:.1f} s, {res.calls} run(s)"
-              f"{' (budget exhausted)' if res.exhausted else ''}\n  {res.verdict.detail}",
+              f"{' (budget exhausted)' if res.exhausted else ''}\n  {res.verdict.shown_detail}",
               highlight=False)
 
 

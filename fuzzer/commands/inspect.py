@@ -58,7 +58,7 @@ def run(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.", show
         for v in verdicts:
             style = {"pass": "green", "bug": "red"}.get(v.outcome.value, "yellow")
             table.add_row(v.target, f"[{style}]{v.outcome.value}[/{style}]",
-                          v.key if v.stage else "", v.attribution.value, v.detail[:160])
+                          v.key if v.stage else "", v.attribution.value, v.shown_detail[:160])
         out.print(table)
     raise typer.Exit(1 if any(v.outcome == Outcome.BUG for v in verdicts) else 0)
 
@@ -107,7 +107,7 @@ def sweep(case_file: Annotated[Path, typer.Argument(help="A Case JSON file.",
         for col in ("exporter", "verdict", "opsets", "detail"):
             t.add_column(col, overflow="fold")
         for g in groups:
-            t.add_row(g.exporter, g.key, ", ".join(g.opsets), g.example.detail[:120])
+            t.add_row(g.exporter, g.key, ", ".join(g.opsets), g.example.shown_detail[:120])
         out.print(t)
     raise typer.Exit(1 if any(v.outcome == Outcome.BUG for v in verdicts) else 0)
 

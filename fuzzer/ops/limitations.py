@@ -239,7 +239,7 @@ def known(case: Case, verdict: Verdict,
     """The reason, when `verdict` is an `unsupported` verdict already known for this Case."""
     if verdict.outcome != Outcome.UNSUPPORTED and verdict.symptom != Symptom.UNSUPPORTED:
         return None
-    text = f"{verdict.error}\n{verdict.detail}"
+    text = f"{verdict.shown_error}\n{verdict.shown_detail}"
     present = {n.op for n in case.nodes}
     for lim in LIMITATIONS if table is None else table:
         # Cheapest test first: most entries name an operator this Case does not have.

@@ -232,7 +232,7 @@ def write_report(results: list[tuple[Probe, Case | None, list[Any]]], out: Path,
                 v.outcome.value if v.outcome in (Outcome.PASS, Outcome.INVALID)
                 else f"{v.outcome.value} {v.key}"] += 1
             if v.outcome == Outcome.BUG and case is not None:
-                key = (p.op, v.target, v.key, normalize_error(v.detail))
+                key = (p.op, v.target, v.key, normalize_error(v.shown_detail))
                 groups.setdefault(key, []).append((p, case, v))
             elif v.outcome == Outcome.UNSUPPORTED:
                 unsupported.setdefault(v.target, Counter())[p.op] += 1
@@ -275,7 +275,7 @@ def write_report(results: list[tuple[Probe, Case | None, list[Any]]], out: Path,
                        for q, _, _ in fs})
         shown = "; ".join(hits[:6]) + (f"; +{len(hits) - 6} more" if len(hits) > 6 else "")
         lines.append(f"- `{target}` {key} ({v.attribution.value}) — {shown}: "
-                     f"{v.detail[:180]}")
+                     f"{v.shown_detail[:180]}")
         lines.append(f"  `convfuzz run docs/sweep-cases/{fname} -t {target}`")
     if unbuilt:
         lines += ["", "## Probes that could not be built", ""]

@@ -192,9 +192,9 @@ def ov_pt() -> Component:
             raise failure(Stage.NODE_CONVERSION, e, OV_UNSUPPORTED) from e
         art.outputs = ov_infer(model, art, None)
 
-    # ~50 ms a Case: not worth packing.
+    # ~50 ms a Case: not worth packing 8 at a time; the adaptive pack size decides.
     return Component("converter", "ov-pt", run, "openvino",
-                     {"frontend": "pytorch", "device": "CPU", **OV_CONFIG},
+                     {"frontend": "pytorch", "device": "CPU", **OV_CONFIG}, packable=True,
                      snippet=ov_pt_snippet)
 
 
@@ -246,7 +246,8 @@ def executorch(xnnpack: str | None = None) -> Component:
 
     # ~0.5 s a lowering whatever the model's size: packed like the dynamo exporter.
     return Component("converter", name, run, "executorch",
-                     {"backend": "xnnpack" if xnnpack else "portable"}, pack=8,
+                     {"backend": "xnnpack" if xnnpack else "portable"},
+                     packable=True, pack=8,
                      snippet=et_snippet(bool(xnnpack)))
 
 
@@ -308,5 +309,6 @@ def litert() -> Component:
         art.outputs = widened([np.asarray(got[f"output_{i}"]) for i in range(len(got))], art)
 
     return Component("converter", "litert", run, "litert",
-                     {"runtime": "interpreter", "num_threads": 1}, pack=8,
+                     {"runtime": "interpreter", "num_threads": 1},
+                     packable=True, pack=8,
                      snippet=litert_snippet)

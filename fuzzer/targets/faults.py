@@ -144,3 +144,20 @@ def ov_wrong() -> Component:
         assert art.outputs is not None
         art.outputs[0] = -art.outputs[0] - 1
     return Component("runtime", "fault-ovwrong", run, "test", referees=real.referees)
+
+
+# Exports the `fault-count` exporter ran in this process: tests count them to see a shared
+# prefix run once.
+EXPORTS: dict[str, int] = {}
+
+
+@component("exporter", r"fault-count", ("fault-count",),
+           "TorchScript export at opset 17 that counts its runs in this process, packable "
+           "like a slow exporter (a test double for prefix sharing and packing)", fault=True)
+def count() -> Component:
+    inner = torchscript("17")
+
+    def run(art: Artifact) -> None:
+        EXPORTS["fault-count"] = EXPORTS.get("fault-count", 0) + 1
+        inner.run(art)
+    return Component("exporter", "fault-count", run, "test", packable=True, pack=4)

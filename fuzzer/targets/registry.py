@@ -53,17 +53,24 @@ class Family:
     """A project blamed for findings: its name in reports and the tracker its bugs go to."""
     display: str
     tracker: str
+    runs_as: str = "the runtime"  # a report's words for it running a model
+    # A converter's own bug template: the project's name there and the package versions it
+    # asks for (empty: the family files through the PyTorch or ONNX Runtime template).
+    form: tuple[str, tuple[str, ...]] | None = None
 
 
 # The projects a Component.family names; reports and blame read these, never the name.
 FAMILIES: dict[str, Family] = {
     "torch.onnx": Family("torch.onnx", "pytorch/pytorch"),
     "onnxscript": Family("onnxscript", "microsoft/onnxscript"),
-    "onnxruntime": Family("ONNX Runtime", "microsoft/onnxruntime"),
-    "onnx": Family("ONNX", "onnx/onnx"),
-    "openvino": Family("OpenVINO", "openvinotoolkit/openvino"),
-    "executorch": Family("ExecuTorch", "pytorch/executorch"),
-    "litert": Family("LiteRT", "google-ai-edge/litert-torch"),
+    "onnxruntime": Family("ONNX Runtime", "microsoft/onnxruntime", "ONNX Runtime"),
+    "onnx": Family("ONNX", "onnx/onnx", "the ONNX reference evaluator"),
+    "openvino": Family("OpenVINO", "openvinotoolkit/openvino", "OpenVINO",
+                       ("OpenVINO", ("openvino", "torch", "onnx", "numpy"))),
+    "executorch": Family("ExecuTorch", "pytorch/executorch", "the ExecuTorch runtime",
+                         ("ExecuTorch", ("executorch", "torch", "numpy"))),
+    "litert": Family("LiteRT", "google-ai-edge/litert-torch", "the LiteRT interpreter",
+                     ("litert-torch", ("litert-torch", "ai-edge-litert", "torch", "numpy"))),
     "tf2onnx": Family("tf2onnx", "onnx/tensorflow-onnx"),
 }
 
@@ -77,8 +84,11 @@ class Component:
     # executorch, litert, test.
     family: str
     settings: dict[str, Any] = field(default_factory=dict)
-    # Exporters whose cost is per export, not per node, name how many Cases are worth
-    # exporting as one packed model (fuzzer/pack.py); 1: never packed.
+    # Exporters and converters whose cost is per export, not per node, are `packable`:
+    # several Cases go through one packed model (fuzzer/pack.py), as many as their measured
+    # cost makes cheapest (fuzzer.pack.Sizer); with adaptive packing off, `pack` a time
+    # (1: never packed).
+    packable: bool = False
     pack: int = 1
     # Rewriters whose rules/fusions can be switched off by name: the model this component
     # makes from `model` with those names off. Blame halves the names that fired

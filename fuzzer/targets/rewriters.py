@@ -15,6 +15,7 @@ names the one a failure needs:
 from __future__ import annotations
 
 import collections
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -181,7 +182,15 @@ def ort_fusions() -> Component:
         fuse_all(art, art.model, frozenset())
 
     return Component("pass", name, run, "onnxscript", {"rewriter": "onnxscript.ort_fusions"},
-                     without=lambda model, off: fuse_all(None, model, off))
+                     without=lambda model, off: fuse_all(None, model, off),
+                     snippet=lambda case: ORT_FUSIONS_SNIPPET)
+
+
+# The pass as a user runs it (a repro's lines): optimize_for_ort applies the same fusions.
+ORT_FUSIONS_SNIPPET = (
+    "import onnxscript.rewriter.ort_fusions\n"
+    "model_bytes = onnxscript.ir.to_proto(onnxscript.rewriter.ort_fusions.optimize_for_ort("
+    "onnxscript.ir.from_proto(onnx.load_from_string(model_bytes)))[0]).SerializeToString()\n")
 
 
 # -- onnxruntime.transformers' optimizer -----------------------------------------------------
@@ -247,10 +256,45 @@ def ort_transformers(model_type: str, level: str | None = None) -> Component:
             s for s, ts in TRANSFORMER_SWITCHES.items() if set(ts) & set(fused))
         art.set_model(name, "optimize_model", out.SerializeToString())
 
+    def snippet(case: Any) -> str:
+        return ("from onnxruntime.transformers.optimizer import optimize_model\n"
+                "model_bytes = optimize_model(onnx.load_from_string(model_bytes), model_type="
+                f"{model_type!r}, num_heads=0, hidden_size=0, opt_level={opt_level})"
+                ".model.SerializeToString()\n")
+
     return Component("pass", name, run, "onnxruntime",
                      {"rewriter": "onnxruntime.transformers", "model_type": model_type,
                       "opt_level": opt_level},
-                     without=lambda model, off: optimize(model, off).SerializeToString())
+                     without=lambda model, off: optimize(model, off).SerializeToString(),
+                     snippet=snippet)
+
+
+# -- the function at fault ----------------------------------------------------------------
+# Per project and the name blame reports (a fusion step, a rule, an optimize_model switch),
+# the function that decides the rewrite fires: where a precondition it does not check is the
+# defect (corpus blame, fuzzer/causes.py). A name not listed is reported by itself.
+FAULTS: dict[tuple[str, str], str] = {
+    ("onnxscript.ort_fusions", "skip_layer_normalization"):
+        "onnxscript.rewriter.ort_fusions.skip_normalization:SkipLayerNormFusion.check",
+    ("onnxscript.ort_fusions", "skip_rms_normalization"):
+        "onnxscript.rewriter.ort_fusions.skip_normalization:SkipRmsNormFusion.check",
+    ("onnxscript.ort_fusions", "rms_normalization"):
+        "onnxscript.rewriter.ort_fusions.rms_normalization:RmsNormFusion.check",
+    ("onnxruntime.transformers", "enable_skip_layer_norm"):
+        "onnxruntime.transformers.fusion_skiplayernorm:FusionSkipLayerNormalization.fuse",
+}
+
+
+def fault_function(project: str, name: str) -> tuple[Any, str]:
+    """(the function object or None, its qualified name) for a blamed rewrite."""
+    path = FAULTS.get((project, name))
+    if path is None:
+        return None, f"{project}: {name}"
+    module, qual = path.split(":")
+    obj: Any = importlib.import_module(module)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj, qual
 
 
 # -- a planted wrong rule (a test double) ----------------------------------------------------
