@@ -37,6 +37,7 @@ class Context:
     chain: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
     analysis: str = ""  # the curator's note on a corpus finding: the root cause, the spec
+    exposure: str = ""  # fuzzer.exposure's line (by trigger); replaces the n-gram count
 
 
 def controls(case: Case, target: str, run: Runner) -> str:
@@ -140,7 +141,9 @@ def _common(case: Case, v: Verdict, ctx: Context, fid: str) -> str:
     if blame:
         lines.append(f"  - blamed step: `{blame['component']}:{blame['step']}` "
                      f"(project {blame['project']}; {blame.get('after', '')})")
-    if ctx.archs:
+    if ctx.exposure:
+        lines.append(f"- **Real-world exposure:** {ctx.exposure}")
+    elif ctx.archs:
         eg = ", ".join(ctx.archs[:5])
         lines.append(f"- **Real-world exposure:** the chain `{' → '.join(ctx.chain)}` appears in "
                      f"{len(ctx.archs)} mined architecture{'s' * (len(ctx.archs) != 1)} "

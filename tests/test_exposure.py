@@ -81,3 +81,19 @@ def test_breaks_needs_the_whole_architecture_to_fail_the_same_way(tmp_path: Path
     assert back == e and exposure_cell([back]) == "2 of 2, breaks 1"
     assert load(tmp_path / "none.json") == {} and exposure_cell([]) == "-"
     assert isinstance(back, Exposure)
+
+
+def test_a_campaign_report_states_exposure_by_trigger_not_by_operator(tmp_path: Path) -> None:
+    from fuzzer.report import Context, write
+    from fuzzer.verdict import Stage, Symptom, Verdict
+
+    case = _gelu_linear()
+    v = Verdict("torchscript-17/ort-all", Outcome.BUG, Stage.COMPARISON, Symptom.WRONG_VALUES,
+                detail="output 0: 1/16 value(s) off")
+    idx = Index.load(SEEDS, [T + a for a in ("bert", "llama")])
+    e = exposure("gl", case, v, idx)
+    md, _ = write(case, v, "gl", tmp_path, Context(archs=["transformers:bert"] * 9,
+                                                    chain=["aten::gelu"], exposure=e.line()))
+    text = md.read_text()
+    assert f"- **Real-world exposure:** {e.line()}" in text
+    assert "appears in 9 mined" not in text  # the operator count gives way

@@ -297,7 +297,10 @@ def report(finding: Annotated[str | None, typer.Argument(
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import corpus
     from fuzzer import report as rep
+    from fuzzer.exposure import Index
+    from fuzzer.exposure import exposure as expose
     from fuzzer.generate import default_seeds
+    from fuzzer.lift import arch_graphs
     from fuzzer.store import versions
 
     if (finding is None) == (not all_):
@@ -309,11 +312,17 @@ def report(finding: Annotated[str | None, typer.Argument(
         corpus.find(finding or "", store_dir)]
     seeds = seeds_dir or default_seeds()
     rows = []
+    index = None
+    if arch_graphs(seeds):  # exposure by trigger over the committed traced graphs
+        index = Index.load(seeds)
     with open_sandbox(timeout) as sb:
         for e in pool:
             v = e.verdict
             ctx = rep.build_context(e.case, v, sb.run if checks else None, seeds, versions())
             ctx.analysis = str(e.meta.get("note") or "")  # a corpus finding's, when curated
+            if index is not None:
+                ctx.exposure = expose(e.id, e.case, v, index,
+                                      sb.run if checks else None).line()
             md, _ = rep.write(e.case, v, e.id, out_dir / e.id if all_ else out_dir, ctx)
             out.print(f"{e.id}: {md}")
             rows.append({"id": e.id, "target": v.target, "key": v.key,
