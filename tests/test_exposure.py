@@ -83,6 +83,8 @@ def test_breaks_needs_the_whole_architecture_to_fail_the_same_way(tmp_path: Path
     assert isinstance(back, Exposure)
 
 
+# Writing a report collects the environment (platform.platform() runs `uname -p`): a process.
+@pytest.mark.integration
 def test_a_campaign_report_states_exposure_by_trigger_not_by_operator(tmp_path: Path) -> None:
     from fuzzer.report import Context, write
     from fuzzer.verdict import Stage, Symptom, Verdict
