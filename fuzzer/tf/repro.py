@@ -22,7 +22,7 @@ from fuzzer.ops.spec import literal_src
 from fuzzer.repro import _function, passes_source, rules_source, runtime_source
 from fuzzer.tf.env import ENV
 from fuzzer.tf.model import const_array, param_arrays
-from fuzzer.verdict import Verdict
+from fuzzer.verdict import Stage, Verdict
 
 
 def array_literal(a: np.ndarray) -> str:
@@ -119,6 +119,9 @@ def compare(expected, baseline, actual):
     return None
 '''
 
+CHECK = """
+        onnx.checker.check_model(onnx.load_from_string(model_bytes), full_check=True)"""
+
 MAIN = '''def main():
     model = Model()
     args = make_inputs()
@@ -128,7 +131,7 @@ MAIN = '''def main():
     except Exception:  # an op without a float64 kernel: judge against fp32 alone
         baseline = expected
     try:
-        model_bytes = apply_passes(export(model, args))
+        model_bytes = apply_passes(export(model, args)){check}
         actual = run_onnx(model_bytes, args)
     except Exception as e:  # the finding may be exactly this error
         print(f"REPRODUCED: {type(e).__name__}: {e}")
@@ -148,8 +151,11 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
     runtime = target.runtime.family
     chain = [_function("export", "model, args", target.exporter, case, "model_bytes"),
              passes_source(passes, case), runtime_source(target.runtime, case)]
-    body = "\n".join(chain)
-    uses = ["tensorflow", "tf2onnx", "onnxruntime" if runtime == "onnxruntime" else runtime,
+    # An invalid-model finding is the checker's: tf2onnx returns the model, ONNX Runtime may
+    # run it anyway (with a shape warning), so only onnx's full check asserts this defect.
+    check = CHECK if v.stage == Stage.VALIDATION else ""
+    body = "\n".join(chain) + check
+    uses = ["tensorflow", "tf2onnx", *(["onnx"] if check else []), "onnxruntime" if runtime == "onnxruntime" else runtime,
             "numpy"]
     head = (f'"""convfuzz finding {finding_id}: {v.key} on {v.target}.\n\n'
             f"Operator chain: {' -> '.join(case.ops)}\n"
@@ -167,6 +173,6 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
                "tf.config.threading.set_intra_op_parallelism_threads(1)",
                "tf.config.threading.set_inter_op_parallelism_threads(1)"]
     parts = [head, "\n".join(imports), "", model_source(case), inputs_source(case), *chain,
-             rules_source(), COMPARE.format(tolerance=TOLERANCE), "", MAIN,
+             rules_source(), COMPARE.format(tolerance=TOLERANCE), "", MAIN.replace("{check}", check),
              'if __name__ == "__main__":\n    sys.exit(main())\n']
     return "\n".join(p.rstrip("\n") + "\n" for p in parts)
