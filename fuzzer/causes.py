@@ -62,9 +62,9 @@ def blame_of(e: Entry) -> dict[str, Any]:
 
 
 def _other_converter(e: Entry) -> dict[str, Any]:
-    """OpenVINO, ExecuTorch and LiteRT findings: blamed on that converter (its lowering of the
-    last operator, or its runtime's kernel), filed on its own tracker. {} for torch.onnx and
-    ONNX Runtime findings, and for a target this install cannot resolve."""
+    """OpenVINO, ExecuTorch, LiteRT and tf2onnx findings: blamed on that converter (its
+    lowering of the last operator, or its runtime's kernel), filed on its own tracker. {} for
+    torch.onnx and ONNX Runtime findings, and for a target this install cannot resolve."""
     # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
     from fuzzer.targets import TargetError, parse
     from fuzzer.targets.registry import FAMILIES
@@ -77,7 +77,7 @@ def _other_converter(e: Entry) -> dict[str, Any]:
     runtime = v.attribution.value == "runtime" or (
         v.stage is not None and v.stage.value.startswith("runtime"))
     comp = target.runtime if v.attribution.value == "runtime" else target.exporter
-    if comp.family not in ("openvino", "executorch", "litert"):
+    if comp.family not in ("openvino", "executorch", "litert", "tf2onnx"):
         return {}
     what = "kernel" if runtime else "lowering"
     return {"component": comp.family, "function": f"{comp.name} {what} of {e.case.ops[-1]}",

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fuzzer import compare, targets
+from fuzzer import compare, frontends, targets
 from fuzzer.case import Case
 from fuzzer.codegen import inputs_source, model_source
 from fuzzer.targets.registry import FAMILIES
-from fuzzer.verdict import Verdict, failure_key
+from fuzzer.verdict import Stage, Verdict, failure_key
 
 REPRODUCED, FIXED, CHANGED = 1, 0, 3
 VALUES = {"wrong_values", "nan_inf_mismatch"}
@@ -50,6 +50,8 @@ class Observed:
 
     @property
     def behaviour(self) -> str:
+        if self.where == "check":
+            return "onnx's checker (full check) rejects the converted model"
         if self.where == "load":
             return f"{self.runtime} refuses to load the exported model ({self.error_class})"
         if self.where == "run":
@@ -59,17 +61,41 @@ class Observed:
         return f"{self.runtime} loads and runs the model"
 
 
-def _lines(case: Case, target: targets.Target) -> str:
-    """The export, pass and runtime calls, from the components' snippets."""
+# Between the conversion and the runtime, for an invalid-model finding the runtime accepts:
+# the defect is then what onnx's own checker says.
+CHECK = "onnx.checker.check_model(onnx.load_from_string(model_bytes), full_check=True)\n"
+
+
+@dataclass(frozen=True)
+class Lang:
+    """The framework the repro holds the converter to (the Case's frontend's `defect` entry)."""
+
+    name: str  # how the report names its answer: "torch", "TensorFlow"
+    header: Any  # (case, rest) -> imports, the model, `args` and `expected` (a list of arrays)
+    baseline: str  # `base`: the same model and inputs in float64
+    array: str  # an expected/baseline output as numpy, "{}" standing for it
+    packages: tuple[str, ...]  # the versions a report lists
+    conversion: str  # what convfuzz fuzzed, as the report's last line says
+
+
+def lang(case: Case) -> Lang:
+    return frontends.of_case(case).load("defect")  # type: ignore[no-any-return]
+
+
+def _lines(case: Case, target: targets.Target, check: bool = False) -> str:
+    """The export, pass and runtime calls, from the components' snippets (and the checker
+    before the runtime, with `check`)."""
     parts = []
     for c in target.components:
         if c.snippet is None:
             raise ValueError(f"no repro source for {c.kind} {c.name!r}")
+        if check and c is target.components[-1]:
+            parts.append(CHECK)
         parts.append(c.snippet(case))
     return "".join(parts)
 
 
-def _header(case: Case, rest: str) -> str:
+def torch_header(case: Case, rest: str) -> str:
     """Imports (those the script uses), the model, its inputs and torch's answer."""
     model = model_source(case).replace("\n\n", "\n").replace(
         "    def __init__(self) -> None:\n        super().__init__()\n        pass\n", "")
@@ -84,6 +110,11 @@ def _header(case: Case, rest: str) -> str:
     return "\n".join(x for ok, x in wanted if ok) + "\n\n" + code
 
 
+TORCH = Lang("torch", torch_header,
+             "base = Model().double()(*(x.double() if x.is_floating_point() else x for x in "
+             "args))  # fp64\n", "{}.detach()", ("torch", "onnx", "onnxruntime", "onnxscript",
+                                                 "numpy"), "PyTorch → ONNX")
+
 PROBE = '''
 import json, traceback
 try:
@@ -91,7 +122,8 @@ try:
            "dtypes": [str(np.asarray(a).dtype) for a in actual]}}
 except Exception as e:
     lines = [f.line or "" for f in traceback.extract_tb(e.__traceback__)]
-    at = ("load" if any("InferenceSession(" in x or "ReferenceEvaluator(" in x for x in lines)
+    at = ("check" if any("check_model(" in x for x in lines)
+          else "load" if any("InferenceSession(" in x or "ReferenceEvaluator(" in x for x in lines)
           else "run" if any(".run(" in x for x in lines) else "export")
     out = {{"error_class": type(e).__name__, "message": str(e)[:2000], "where": at}}
 out["expected_shapes"] = [list(t.shape) for t in expected]
@@ -100,11 +132,11 @@ print("OBSERVED " + json.dumps(out))
 '''
 
 
-def observe(case: Case, target: str, timeout: float = 300.0) -> Observed:
+def observe(case: Case, target: str, timeout: float = 300.0, check: bool = False) -> Observed:
     """Run the repro's own lines in a child process and report what happened."""
     t = targets.parse(target)
-    probe = PROBE.format(body=textwrap.indent(_lines(case, t), "    "))
-    src = _header(case, probe) + probe
+    probe = PROBE.format(body=textwrap.indent(_lines(case, t, check), "    "))
+    src = lang(case).header(case, probe) + probe
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "probe.py"
         p.write_text(src)
@@ -115,6 +147,16 @@ def observe(case: Case, target: str, timeout: float = 300.0) -> Observed:
         return Observed("ProcessDied", f"exit {r.returncode}: {r.stderr[-500:]}", "export",
                         runtime=_runtime(t))
     return Observed(**json.loads(line[len("OBSERVED "):]), runtime=_runtime(t))
+
+
+def observe_finding(case: Case, v: Verdict, timeout: float = 300.0) -> Observed:
+    """What the runtime does; for an invalid-model finding it runs at the converter's own
+    shapes and dtypes, what onnx's checker says instead (that is the defect)."""
+    obs = observe(case, v.target, timeout)
+    if (v.stage == Stage.VALIDATION and not obs.error_class and obs.shapes == obs.expected_shapes
+            and obs.dtypes == obs.expected_dtypes):
+        return observe(case, v.target, timeout, check=True)
+    return obs
 
 
 def _runtime(t: targets.Target) -> str:
@@ -128,6 +170,7 @@ def fragment(message: str) -> str:
     msg = re.sub(r"^\[ONNXRuntimeError\] : \d+ : [A-Z_]+ : ", "", message.strip())
     line = max((x.strip() for x in msg.splitlines() if x.strip()), key=len, default="")
     line = re.sub(r"^Node \([^)]*\) ", "", line)
+    line = line.split("[ShapeInferenceError] ")[-1]  # onnx's: the innermost message
     line = line.split(" of input parameter")[0].split(" in node (")[0]
     return line[:100].rstrip(" .:(")
 
@@ -145,19 +188,19 @@ def rules_source(names: tuple[str, ...] = ("nonfinite_differs", "values_off")) -
 
 
 def _check_values(v: Verdict, case: Case, runtime: str = "ONNX Runtime") -> str:
+    ref = lang(case)
     i = max(0, int(v.evidence.get("output", 0) or 0))
     dtype = str(case.inputs[0].dtype) if case.inputs else "float32"
     rtol, atol = compare.TOLERANCE.get(dtype, compare.TOLERANCE["float32"])
     nan = v.symptom is not None and v.symptom.value == "nan_inf_mismatch"
     rule = "nonfinite_differs(a, e, r)" if nan else f"values_off(a, e, r, {rtol}, {atol})[0]"
     return ("\n" + rules_source(("nonfinite_differs",) if nan else ("values_off",)) + "\n"
-            "base = Model().double()(*(x.double() if x.is_floating_point() else x for x in "
-            "args))  # fp64\n"
+            + ref.baseline +
             f"a, e, r = (np.asarray(t, dtype=np.float64) for t in (actual[{i}], "
-            f"expected[{i}].detach(), base[{i}].detach()))\n"
+            f"{ref.array.format(f'expected[{i}]')}, {ref.array.format(f'base[{i}]')}))\n"
             f"if (bad := {rule}).any():\n"
             "    j = tuple(int(k) for k in np.argwhere(bad)[0])\n"
-            "    sys.exit(print(f'REPRODUCED: at {list(j)} torch gives {e[j]:.7g} (fp64 "
+            f"    sys.exit(print(f'REPRODUCED: at {{list(j)}} {ref.name} gives {{e[j]:.7g}} (fp64 "
             f"{{r[j]:.7g}}), {runtime} {{a[j]:.7g}}') or 1)\n")
 
 
@@ -165,8 +208,8 @@ def repro(case: Case, v: Verdict, obs: Observed, title: str, dtype_kind: bool = 
           ) -> str:
     """The short, self-checking repro of this defect."""
     t = targets.parse(v.target)
-    runtime = _runtime(t)
-    body = textwrap.indent(_lines(case, t), "    ")
+    runtime, ref = _runtime(t), lang(case)
+    body = textwrap.indent(_lines(case, t, obs.where == "check"), "    ")
     rule = (" The check is convfuzz's oracle rule (fuzzer/compare.py), verbatim."
             if not obs.error_class and v.symptom and v.symptom.value in VALUES else "")
     head = (f'"""{title}\n\nExit 1: reproduced; 0: fixed; 3: changed (another error or '
@@ -188,14 +231,14 @@ def repro(case: Case, v: Verdict, obs: Observed, title: str, dtype_kind: bool = 
                     f"{dtype!r}) != (list(expected[{i}].shape), str(expected[{i}].dtype)"
                     ".removeprefix('torch.')):\n"
                     f"    sys.exit(print('REPRODUCED: output {i} is', actual[{i}].dtype, "
-                    f"list(actual[{i}].shape), 'torch:', expected[{i}].dtype, "
+                    f"list(actual[{i}].shape), '{ref.name}:', expected[{i}].dtype, "
                     f"list(expected[{i}].shape)) or 1)\n")
     src += ("if any(list(np.shape(a)) != list(t.shape) for a, t in zip(actual, expected)):\n"
             "    sys.exit(print('CHANGED: other output shapes') or 3)\n")
     if not obs.error_class and v.symptom and v.symptom.value in VALUES:
         src += _check_values(v, case, runtime)
     src += f"print('FIXED: {runtime} runs the model and this defect is gone')\n"
-    return head + _header(case, src) + src
+    return head + ref.header(case, src) + src
 
 
 def representative(case: Case, v: Verdict, run: Any) -> Case:

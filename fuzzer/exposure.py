@@ -32,7 +32,7 @@ from typing import Any
 import networkx as nx
 from networkx.algorithms.isomorphism import DiGraphMatcher
 
-from fuzzer import ops
+from fuzzer import frontends, ops
 from fuzzer.case import Case, split_ref
 from fuzzer.lift import arch_graphs, load_arch_graph, translations
 from fuzzer.model import infer
@@ -175,6 +175,12 @@ class Index:
 
     graphs: dict[str, tuple[nx.DiGraph, dict[int, Any], nx.DiGraph]]
     ops: dict[str, set[str]]  # every traced operator of each architecture (catalogue names)
+    # The frontend whose Cases the graphs lift to: they are torch.export traces, so a
+    # TensorFlow finding's trigger cannot occur in them (its exposure is not measured).
+    frontend: str = frontends.DEFAULT
+
+    def covers(self, case: Case) -> bool:
+        return frontends.of_case(case).name == self.frontend
 
     @classmethod
     def load(cls, seeds_dir: Path, archs: list[str] | None = None) -> Index:

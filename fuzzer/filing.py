@@ -69,7 +69,8 @@ def control(case: Case, target: str, run: Runner) -> str:
     for what, trial in _variants(case):
         try:
             if run(trial, target).outcome == Outcome.PASS:
-                return f"With {what}, the same model exports and matches torch."
+                return (f"With {what}, the same model exports and matches "
+                        f"{defect.lang(case).name}.")
         except Exception:  # a control that cannot run is no control
             continue
     return ""
@@ -83,7 +84,7 @@ def prepare(cause: Cause, run: Runner, versions: dict[str, str],
     grown = [(defect.representative(e.case, e.verdict, run), e) for e in cause.instances]
     case, e = min(grown, key=lambda ce: (sum(not x.shape for x in ce[0].inputs),
                                          len(ce[0].inputs), ce[1].id))
-    obs = defect.observe(case, e.target)
+    obs = defect.observe_finding(case, e.verdict)
     dtype_kind = cause.blame.get("kind") == DTYPE_NOT_ENFORCED
     src = defect.repro(case, e.verdict, obs, cause.title, dtype_kind)
     expo = [exposure[i.id] for i in cause.instances if exposure and i.id in exposure]
@@ -92,7 +93,7 @@ def prepare(cause: Cause, run: Runner, versions: dict[str, str],
 
 
 def _what_runtime_does(f: Filed) -> str:
-    o, v = f.observed, f.verdict
+    o, v, ref = f.observed, f.verdict, defect.lang(f.case).name
     if o.error_class:
         return f"{o.behaviour}:\n\n```\n{o.message.strip()[:1500]}\n```\n"
     ev = v.evidence
@@ -101,8 +102,8 @@ def _what_runtime_does(f: Filed) -> str:
                                                     strict=False))
         want = ", ".join(f"{d} {s}" for d, s in zip(o.expected_dtypes or [],
                                                      o.expected_shapes or [], strict=False))
-        return f"{o.behaviour}, but returns {got} where torch returns {want}.\n"
-    return (f"{o.behaviour}, but the values differ: torch (fp32) gives "
+        return f"{o.behaviour}, but returns {got} where {ref} returns {want}.\n"
+    return (f"{o.behaviour}, but the values differ: {ref} (fp32) gives "
             f"`{ev.get('expected')}`, the same model in float64 `{ev.get('fp64', '-')}`, "
             f"{o.runtime} `{ev.get('actual')}`.\n")
 
@@ -162,9 +163,8 @@ def exposure_cell(xs: list[Exposure]) -> str:
     return cell
 
 
-def _versions(vs: dict[str, str]) -> str:
-    libs = "\n".join(f"{k}=={vs[k]}" for k in ("torch", "onnx", "onnxruntime", "onnxscript",
-                                               "numpy") if k in vs)
+def _versions(vs: dict[str, str], packages: tuple[str, ...]) -> str:
+    libs = "\n".join(f"{k}=={vs[k]}" for k in packages if k in vs)
     return f"{libs}\nPython {platform.python_version()}, {platform.platform()}"
 
 
@@ -177,11 +177,11 @@ def _imports(repro: str) -> str:
     names = {line.split()[1].split(".")[0] for line in repro.splitlines()
              if line.strip().startswith("import ")}
     names.update(p for call, pkgs in IMPLIED.items() if call in repro for p in pkgs)
-    return ", ".join(sorted(names - {"sys"}))
+    return ", ".join(sorted(names - {"sys", "os"}))
 
 
 def render(f: Filed) -> str:
-    c = f.cause
+    c, ref = f.cause, defect.lang(f.case)
     ctrl = f"**Control:** {f.control}\n\n" if f.control else ""
     return f"""# {c.title}
 
@@ -203,10 +203,10 @@ there, 0 once it is fixed, 3 when something else happens.
 ## Versions
 
 ```
-{_versions(f.versions)}
+{_versions(f.versions, ref.packages)}
 ```
 
-Found with convfuzz, a fuzzer for PyTorch → ONNX conversion.
+Found with convfuzz, a fuzzer for {ref.conversion} conversion.
 """
 
 

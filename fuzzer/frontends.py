@@ -37,6 +37,8 @@ class Frontend:
     vocabulary: str | None = None
     # Its mined seeds (the `real` arm's n-grams), relative to the repository; "" = seeds/.
     seeds: str = ""
+    # "module:attr" of the short repro's fuzzer.defect.Lang (the filed report's framework side)
+    defect: str = "fuzzer.defect:TORCH"
     # The package the reference imports (a missing one is a one-line error, fuzzer.extras).
     package: str = "torch"
     doc: str = ""
@@ -72,7 +74,7 @@ register(Frontend(
 register(Frontend(
     "tensorflow", "tf::", "fuzzer.tf.catalogue:REGISTRY", "fuzzer.tf.model:reference",
     "fuzzer.tf.repro:repro_script", vocabulary="fuzzer.tf.catalogue:vocabulary",
-    package="tensorflow", seeds="seeds/tf",
+    package="tensorflow", seeds="seeds/tf", defect="fuzzer.tf.defect:TF",
     doc="tf.function graphs with a named TensorSpec signature; TF eager is the reference"))
 
 

@@ -343,7 +343,7 @@ class Store:
 def _versions() -> tuple[tuple[str, str], ...]:
     out = {"python": platform.python_version()}
     for pkg in ("convfuzz", "torch", "onnx", "onnxruntime", "onnxscript", "numpy", "openvino",
-                "executorch", "litert-torch", "ai-edge-litert"):
+                "executorch", "litert-torch", "ai-edge-litert", "tensorflow-cpu", "tf2onnx"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -112,7 +112,10 @@ def test_corpus_blame_keeps_the_blames_written_by_hand(tmp_path: Path) -> None:
     computed ones only name the component and operator. `corpus blame` stores the curated
     ones (causes.json "blames") as written, and the corpus holds what causes.json says."""
     curated = causes.curated_blames()
-    assert set(curated) == {"ov-pt-copy-wrong_values-1246fc98", "litert-add-crash-4e272527"}
+    assert set(curated) == {"ov-pt-copy-wrong_values-1246fc98", "litert-add-crash-4e272527",
+                            "tf2onnx-resize-invalid_model-a0b2040e",
+                            "tf2onnx-resize-wrong_values-59a97256",
+                            "tf2onnx-one_hot-wrong_values-cb5469e1"}
     for fid, b in curated.items():
         assert corpus.find(fid).meta["blame"] == b, fid  # what a re-run would store
     fid = "ov-pt-copy-wrong_values-1246fc98"
@@ -122,3 +125,24 @@ def test_corpus_blame_keeps_the_blames_written_by_hand(tmp_path: Path) -> None:
     stored = json.loads((tmp_path / fid / "finding.json").read_text())
     assert stored["blame"]["source"] == "src/frontends/pytorch/src/op_table.cpp"
     assert causes.annotate(e, None)["blame"] != curated[fid]  # computed: coarser
+
+
+def test_tf2onnx_findings_are_three_causes_on_tf2onnx_s_tracker() -> None:
+    # Each blamed on the tf2onnx handler at fault (written by hand: tf2onnx's handlers are
+    # found in a TF process, not by the driver), one cause per function and kind of defect.
+    tf = [c for c in causes.group(corpus.entries()) if c.blame.get("component") == "tf2onnx"]
+    rows = {c.slug: c.row() for c in tf}
+    assert set(rows) == {"tf2onnx-resize-float32-scales", "tf2onnx-resize-area-as-nearest",
+                         "tf2onnx-one_hot-negative-index"}, rows
+    assert {r["tracker"] for r in rows.values()} == {"onnx/tensorflow-onnx"}
+    assert rows["tf2onnx-resize-float32-scales"]["function"] == "Resize.version_11"
+    assert rows["tf2onnx-resize-area-as-nearest"]["label"] == "known"
+    assert not rows["tf2onnx-resize-area-as-nearest"]["file"]
+    assert rows["tf2onnx-one_hot-negative-index"]["file"]
+
+
+def test_an_uncurated_tf2onnx_finding_is_blamed_on_the_converter_not_torch() -> None:
+    e = corpus.find("tf2onnx-one_hot-wrong_values-cb5469e1")
+    b = causes.blame_of(e)
+    assert (b["component"], b["tracker"]) == ("tf2onnx", "onnx/tensorflow-onnx")
+    assert "tf::one_hot" in b["function"]

@@ -149,3 +149,26 @@ def test_a_campaign_on_tf2onnx_makes_tf_cases_and_a_mix_is_exit_2(tmp_path: Path
                         str(tmp_path / "m")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "different frameworks" in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
+
+
+def test_a_tf_cause_report_has_a_short_repro_that_asserts_the_defect(tmp_path: Path) -> None:
+    # The filed report of a TF root cause: the tf.Module, tf2onnx, onnx's checker (the
+    # defect: float32 scales give one row less by the spec's floor) and nothing of torch.
+    from fuzzer import causes, corpus, defect, filing
+
+    cause = next(c for c in causes.group(corpus.entries())
+                 if c.slug == "tf2onnx-resize-float32-scales")
+    e = cause.instances[0]
+    obs = defect.observe_finding(e.case, e.verdict)
+    assert obs.where == "check" and "differ in dimension 1" in obs.message
+    src = defect.repro(e.case, e.verdict, obs, cause.title)
+    assert "torch" not in src and len(src.splitlines()) <= 45
+    script = tmp_path / "repro.py"
+    script.write_text(src)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 1 and "REPRODUCED" in r.stdout, r.stdout + r.stderr[-2000:]
+    f = filing.Filed(cause, e.case, e, e.verdict, obs, src, "", {"tensorflow-cpu": "2.21.0"})
+    md = filing.render(f)
+    assert "where torch" not in md and "TensorFlow → ONNX" in md
+    assert "tensorflow-cpu==2.21.0" in md

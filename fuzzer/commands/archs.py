@@ -88,6 +88,10 @@ def exposure(store: Annotated[Path | None, typer.Option(
             return sb.run(case, target)
 
         for e in found:
+            if not index.covers(e.case):
+                out.print(f"{e.id}: not measured (the mined graphs are "
+                          f"{index.frontend}'s)", highlight=False)
+                continue
             r = expose(e.id, e.case, e.verdict, index, run if confirm else None, rows)
             results.append(r)
             out.print(f"{e.id}: {r.line()}", highlight=False, soft_wrap=True)

@@ -320,7 +320,7 @@ def report(finding: Annotated[str | None, typer.Argument(
             v = e.verdict
             ctx = rep.build_context(e.case, v, sb.run if checks else None, seeds, versions())
             ctx.analysis = str(e.meta.get("note") or "")  # a corpus finding's, when curated
-            if index is not None:
+            if index is not None and index.covers(e.case):
                 ctx.exposure = expose(e.id, e.case, v, index,
                                       sb.run if checks else None).line()
             md, _ = rep.write(e.case, v, e.id, out_dir / e.id if all_ else out_dir, ctx)

@@ -155,8 +155,8 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
     # run it anyway (with a shape warning), so only onnx's full check asserts this defect.
     check = CHECK if v.stage == Stage.VALIDATION else ""
     body = "\n".join(chain) + check
-    uses = ["tensorflow", "tf2onnx", *(["onnx"] if check else []), "onnxruntime" if runtime == "onnxruntime" else runtime,
-            "numpy"]
+    uses = ["tensorflow", "tf2onnx", *(["onnx"] if check else []),
+            "onnxruntime" if runtime == "onnxruntime" else runtime, "numpy"]
     head = (f'"""convfuzz finding {finding_id}: {v.key} on {v.target}.\n\n'
             f"Operator chain: {' -> '.join(case.ops)}\n"
             f"Recorded: {v.detail[:200]}\n\n"
@@ -173,6 +173,7 @@ def repro_script(case: Case, v: Verdict, finding_id: str = "") -> str:
                "tf.config.threading.set_intra_op_parallelism_threads(1)",
                "tf.config.threading.set_inter_op_parallelism_threads(1)"]
     parts = [head, "\n".join(imports), "", model_source(case), inputs_source(case), *chain,
-             rules_source(), COMPARE.format(tolerance=TOLERANCE), "", MAIN.replace("{check}", check),
+             rules_source(), COMPARE.format(tolerance=TOLERANCE), "",
+             MAIN.replace("{check}", check),
              'if __name__ == "__main__":\n    sys.exit(main())\n']
     return "\n".join(p.rstrip("\n") + "\n" for p in parts)
