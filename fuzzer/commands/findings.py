@@ -116,7 +116,9 @@ def corpus_causes(as_json: Annotated[bool, typer.Option("--json", help="Print JS
 def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: float) -> None:
     # on use: `convfuzz --help` and bad flags stay fast (no torch)
     from fuzzer import causes, corpus, exposure, filing
+    from fuzzer.extras import MissingExtra
     from fuzzer.store import versions
+    from fuzzer.targets import TargetError
 
     groups = causes.group(corpus.entries())
     expo = exposure.load(corpus.CORPUS / exposure.EXPOSURE)
@@ -127,11 +129,21 @@ def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: flo
         pick = [c for c in groups if c.file or unfiled]
     rows = []
     with open_sandbox(timeout) as sb:
-        for c in pick:
-            md = filing.write(filing.prepare(c, sb.run, versions(), expo), out_dir / c.slug)
+        for c in list(pick):
+            try:
+                md = filing.write(filing.prepare(c, sb.run, versions(), expo),
+                                  out_dir / c.slug)
+            except (MissingExtra, TargetError) as e:
+                if which is not None:  # the one asked for: its one-line error, exit 2
+                    raise
+                # --all goes on with the rest; an existing report of this cause stays
+                pick.remove(c)
+                err.print(f"{c.slug}: skipped ({e})", highlight=False)
+                continue
             out.print(f"{c.slug}: {md}", highlight=False)
     if which is None:
-        rows = [{**c.row(), "written": c in pick, "exposure": filing.exposure_cell(
+        rows = [{**c.row(), "written": c in pick or ((c.file or unfiled) and (
+            out_dir / c.slug / "report.md").is_file()), "exposure": filing.exposure_cell(
             [expo[e.id] for e in c.instances if e.id in expo])} for c in groups]
         (out_dir / "index.md").write_text(filing.index(rows))
         out.print(f"index: {out_dir / 'index.md'} ({len(pick)} reports, {len(rows)} causes)")
