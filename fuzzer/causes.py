@@ -94,11 +94,15 @@ def _rewriter(e: Entry) -> dict[str, Any]:
         return {}
     # on use: fuzzer.targets imports every component module (torch, onnxruntime...)
     from fuzzer import provenance
-    from fuzzer.targets.rewriters import fault_function
+    from fuzzer.targets.rewriters import NATIVE_FAULTS, fault_function
 
     rule = blamed.get("rule") or blamed.get("step", "")
-    fn, name = fault_function(blamed["project"], rule)
-    src, tracker = provenance.where(fn) if fn is not None else ("", "")
+    project = blamed["project"]
+    fired = [k.split(":", 1)[1] for k in e.verdict.evidence.get("fusions") or {}
+             if k.startswith(project + ":")]
+    fn, name = fault_function(project, rule, fired)
+    src, tracker = provenance.where(fn) if fn is not None else (
+        NATIVE_FAULTS.get((project, rule), ("", ""))[1], "")
     return {"component": blamed["project"], "function": name, "source": src,
             "tracker": tracker or blamed["project"].split(".")[0], "kind": (
                 e.verdict.symptom.value if e.verdict.symptom else ""),

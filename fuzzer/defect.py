@@ -95,12 +95,38 @@ def _lines(case: Case, target: targets.Target, check: bool = False) -> str:
     return "".join(parts)
 
 
+def _one_line_buffers(src: str) -> str:
+    """Each register_buffer call on one line (a [32] weight prints on six): the repro stays
+    short, as the inputs do."""
+    out: list[str] = []
+    depth = 0
+    for line in src.splitlines():
+        if depth > 0:
+            out[-1] += " " + line.strip()
+        else:
+            out.append(line)
+        if depth > 0 or "self.register_buffer(" in line:
+            depth += line.count("(") + line.count("[") - line.count(")") - line.count("]")
+    return "\n".join(out) + "\n"
+
+
+def _inline_consts(case: Case, src: str) -> str:
+    """The forward's `c0 = 1e-06` and `w0 = self.const_w0` lines folded into their uses."""
+    for c in case.consts:
+        m = re.search(rf"^        {c.name} = (.+)\n", src, flags=re.M)
+        if m is not None:
+            head, tail = src[:m.start()], src[m.end():]
+            src = head + re.sub(rf"\b{c.name}\b", lambda _, e=m.group(1): e, tail)
+    return src
+
+
 def torch_header(case: Case, rest: str) -> str:
     """Imports (those the script uses), the model, its inputs and torch's answer."""
-    model = model_source(case).replace("\n\n", "\n").replace(
+    model = _inline_consts(case, _one_line_buffers(model_source(case))).replace(
+        "\n\n", "\n").replace(
         "    def __init__(self) -> None:\n        super().__init__()\n        pass\n", "")
     make = inputs_source(case).split("return", 1)[1].strip()
-    code = (f"{model}\nmodel, args = Model().eval(), {' '.join(make.split())}\n"
+    code = (f"{model}model, args = Model().eval(), {' '.join(make.split())}\n"
             "expected = model(*args)\n")
     used = code + rest
     wanted = [("io." in used, "import io"), (True, "import sys"), (True, "import numpy as np"),
@@ -194,7 +220,7 @@ def _check_values(v: Verdict, case: Case, runtime: str = "ONNX Runtime") -> str:
     rtol, atol = compare.TOLERANCE.get(dtype, compare.TOLERANCE["float32"])
     nan = v.symptom is not None and v.symptom.value == "nan_inf_mismatch"
     rule = "nonfinite_differs(a, e, r)" if nan else f"values_off(a, e, r, {rtol}, {atol})[0]"
-    return ("\n" + rules_source(("nonfinite_differs",) if nan else ("values_off",)) + "\n"
+    return (rules_source(("nonfinite_differs",) if nan else ("values_off",)) + "\n"
             + ref.baseline +
             f"a, e, r = (np.asarray(t, dtype=np.float64) for t in (actual[{i}], "
             f"{ref.array.format(f'expected[{i}]')}, {ref.array.format(f'base[{i}]')}))\n"
@@ -209,11 +235,12 @@ def repro(case: Case, v: Verdict, obs: Observed, title: str, dtype_kind: bool = 
     """The short, self-checking repro of this defect."""
     t = targets.parse(v.target)
     runtime, ref = _runtime(t), lang(case)
-    body = textwrap.indent(_lines(case, t, obs.where == "check"), "    ")
+    body = textwrap.indent("".join(x for x in _lines(case, t, obs.where == "check")
+                                   .splitlines(keepends=True) if x.strip()), "    ")
     rule = (" The check is convfuzz's oracle rule (fuzzer/compare.py), verbatim."
             if not obs.error_class and v.symptom and v.symptom.value in VALUES else "")
     head = (f'"""{title}\n\nExit 1: reproduced; 0: fixed; 3: changed (another error or '
-            f'result).{rule}\n"""\n')
+            f'result).{rule}"""\n')
     exporter_error = ("    if isinstance(e, torch.onnx.errors.OnnxExporterError):\n"
                       "        sys.exit(print('FIXED: the exporter refuses the input types:', e)"
                       " or 0)\n") if dtype_kind else ""

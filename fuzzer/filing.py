@@ -44,6 +44,15 @@ def _variants(case: Case) -> list[tuple[str, Case]]:
     """The same op with one trigger removed: a non-default argument back at its default, a
     floating dtype for the inputs, or 0-d inputs grown to rank 1."""
     out: list[tuple[str, Case]] = []
+    # an input whose last dim is 1 broadcast against a parameter's: the parameter's size
+    sizes = {k.shape[-1] for k in case.consts if k.shape and k.shape[-1] > 1}
+    if len(sizes) == 1 and any(x.shape and x.shape[-1] == 1 for x in case.inputs):
+        (size,) = sizes
+        d = case.to_dict()
+        for x in d["inputs"]:
+            x["shape"] = [*x["shape"][:-1], size] if x["shape"][-1:] == [1] else x["shape"]
+        out.append((f"inputs whose last dim is {size} (the parameter's) instead of 1",
+                    Case.from_dict(d)))
     for i, n in enumerate(case.nodes):
         for a in ops.get(n.op).args:
             if a.name in n.attrs and not ops.same_value(n.attrs[a.name], a.default):

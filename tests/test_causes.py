@@ -107,6 +107,45 @@ def test_a_rewriter_finding_is_blamed_on_the_function_that_decides_the_fusion(
     assert groups[slug].file and [x.id for x in groups[slug].instances] == [e.id]
 
 
+@pytest.mark.parametrize(("fid", "function", "source", "tracker", "slug", "label"), [
+    ("ce18561e", "RmsNormFusion.check", "onnxscript/rewriter/ort_fusions/rms_normalization.py:",
+     "onnxscript", "onnxscript-rms_norm-broadcast-scale", "new"),
+    ("603a4318", "FusionSimplifiedLayerNormalization.fuse",
+     "onnxruntime/transformers/fusion_simplified_layernorm.py:", "onnxruntime",
+     "ort-transformers-simplified_layer_norm-broadcast-scale", "new"),
+    ("d3bd852a", "SimplifiedLayerNormFusion::ApplyImpl",
+     "onnxruntime/core/optimizer/layer_norm_fusion.cc", "onnxruntime",
+     "ort-simplified_layer_norm_fusion-broadcast-scale", "known"),
+])
+def test_the_rmsnorm_broadcast_scale_finding_is_one_cause_per_fusion(
+        fid: str, function: str, source: str, tracker: str, slug: str, label: str) -> None:
+    """An RMSNorm over a last dim of 1 times a [32] weight (a motif near miss): three fusions
+    fold the broadcasting Mul into SimplifiedLayerNormalization and ONNX Runtime fails at run
+    time. Each is blamed on its own fusion (the transformers switch enable_layer_norm refined
+    by the op that fired; the C++ transformer by name), the C++ one known upstream."""
+    e = corpus.find(fid)
+    b = causes.blame_of(e)
+    assert (b["function"], b["tracker"], b["kind"]) == (function, tracker, "crash")
+    assert b["source"].startswith(source) and b == e.meta["blame"]  # stored as computed
+    groups = {c.slug: c for c in causes.group(corpus.entries())}
+    c = groups[slug]
+    assert [x.id for x in c.instances] == [e.id] and c.label == label
+    assert c.file == (label == "new")
+    assert any(r.startswith("microsoft/onnxruntime#31980") for r in c.upstream)
+
+
+def test_a_switch_that_makes_several_ops_is_refined_by_the_op_that_fired() -> None:
+    from fuzzer.targets.rewriters import fault_function
+
+    project, switch = "onnxruntime.transformers", "enable_layer_norm"
+    assert fault_function(project, switch, ["SimplifiedLayerNormalization"])[1] == (
+        "FusionSimplifiedLayerNormalization.fuse")
+    assert fault_function(project, switch, ["LayerNormalization", "FastGelu"])[1] == (
+        "FusionLayerNormalization.fuse")
+    both = ["LayerNormalization", "SimplifiedLayerNormalization"]
+    assert fault_function(project, switch, both) == (None, f"{project}: {switch}")
+
+
 def test_corpus_blame_keeps_the_blames_written_by_hand(tmp_path: Path) -> None:
     """The ov-pt and litert blames name the converter's lowering down to its source; the
     computed ones only name the component and operator. `corpus blame` stores the curated

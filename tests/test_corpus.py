@@ -46,7 +46,9 @@ def test_corpus_holds_ten_distinct_minimized_findings() -> None:
     assert len(ENTRIES) >= 10
     assert len({e.meta["signature"] for e in ENTRIES}) == len(ENTRIES)
     for e in ENTRIES:
-        assert len(e.case.nodes) <= 3, e.id
+        # a fusion's finding keeps the whole block its pattern matches (RMSNorm: 6 ops)
+        block = e.verdict.attribution.value == "optimizer" and e.verdict.evidence.get("fusions")
+        assert len(e.case.nodes) <= (10 if block else 3), e.id
         assert e.meta["ops"] == e.case.ops, e.id
         assert {"torch", "onnx", "onnxruntime"} <= set(e.meta["versions"]), e.id
         assert e.verdict.outcome == Outcome.BUG and e.meta["note"], e.id

@@ -109,7 +109,9 @@ def test_committed_reports_are_fileable(d: Path) -> None:
     md, repro = (d / "report.md").read_text(), (d / "repro.py").read_text()
     assert md.startswith("# ") and "**Tracker:** " in md and "**Function at fault:**" in md
     assert "## Versions" in md and "onnxruntime==" in md
-    assert len(repro.splitlines()) <= 40 and "sys.exit" in repro
+    # A TensorFlow repro also carries TF's determinism line and a tf.Module with its signature.
+    limit = 50 if "import tensorflow" in repro else 40
+    assert len(repro.splitlines()) <= limit and "sys.exit" in repro
     for noise in ("convfuzz finding", "Cases", "filed as", "Attribution:"):
         assert noise not in md, noise
     assert "torchscript" not in d.name  # TorchScript-only causes are not reported by default

@@ -282,14 +282,31 @@ FAULTS: dict[tuple[str, str], str] = {
         "onnxscript.rewriter.ort_fusions.rms_normalization:RmsNormFusion.check",
     ("onnxruntime.transformers", "enable_skip_layer_norm"):
         "onnxruntime.transformers.fusion_skiplayernorm:FusionSkipLayerNormalization.fuse",
+    # a switch that makes several fused ops, told apart by the one that fired (switch/op)
+    ("onnxruntime.transformers", "enable_layer_norm/SimplifiedLayerNormalization"):
+        "onnxruntime.transformers.fusion_simplified_layernorm:"
+        "FusionSimplifiedLayerNormalization.fuse",
+    ("onnxruntime.transformers", "enable_layer_norm/LayerNormalization"):
+        "onnxruntime.transformers.fusion_layernorm:FusionLayerNormalization.fuse",
+}
+# ONNX Runtime's C++ graph transformers, blamed by name on an ort-* runtime: no Python object
+# to ask for its source, so the function and its file in microsoft/onnxruntime are written
+# here (no line: it moves between releases).
+NATIVE_FAULTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("onnxruntime", "SimplifiedLayerNormFusion"):
+        ("SimplifiedLayerNormFusion::ApplyImpl", "onnxruntime/core/optimizer/layer_norm_fusion.cc"),
 }
 
 
-def fault_function(project: str, name: str) -> tuple[Any, str]:
-    """(the function object or None, its qualified name) for a blamed rewrite."""
-    path = FAULTS.get((project, name))
+def fault_function(project: str, name: str, fired: Sequence[str] = ()) -> tuple[Any, str]:
+    """(the function object or None, its qualified name) for a blamed rewrite. `fired`: the
+    fused ops or rules of this project that fired; when exactly one of them refines the
+    blamed name (an optimize_model switch that makes several ops), its function is named."""
+    refined = [f"{name}/{op}" for op in fired if (project, f"{name}/{op}") in FAULTS]
+    path = FAULTS.get((project, refined[0] if len(refined) == 1 else name))
     if path is None:
-        return None, f"{project}: {name}"
+        native = NATIVE_FAULTS.get((project, name))
+        return None, native[0] if native else f"{project}: {name}"
     module, qual = path.split(":")
     obj: Any = importlib.import_module(module)
     for part in qual.split("."):

@@ -26,7 +26,7 @@ def tf_header(case: Case, rest: str) -> str:
     used = code + rest
     templates = " ".join(get(n.op).template for n in case.nodes)
     onnx = re.search(r"(?<![\w])onnx\.", used) is not None  # not tf2onnx.
-    wanted = [(True, "import os"), (True, "import sys"), (True, ""),
+    wanted = [(True, "import os"), (True, "import sys"),
               (True, f"os.environ.update({ENV!r})  # before TF loads: deterministic, quiet"),
               (True, "import numpy as np"), (onnx, "import onnx"),
               ("ort." in used, "import onnxruntime as ort"), (True, "import tensorflow as tf"),
