@@ -142,8 +142,8 @@ def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: flo
                 continue
             out.print(f"{c.slug}: {md}", highlight=False)
     if which is None:
-        rows = [{**c.row(), "written": c in pick or ((c.file or unfiled) and (
-            out_dir / c.slug / "report.md").is_file()), "exposure": filing.exposure_cell(
+        rows = [{**c.row(), "written": c in pick or (
+            out_dir / c.slug / "report.md").is_file(), "exposure": filing.exposure_cell(
             [expo[e.id] for e in c.instances if e.id in expo])} for c in groups]
         (out_dir / "index.md").write_text(filing.index(rows))
         out.print(f"index: {out_dir / 'index.md'} ({len(pick)} reports, {len(rows)} causes)")
