@@ -1,7 +1,6 @@
 """[ONNX] dynamo exporter emits a torchlib function at input types it does not declare (invalid model instead of an export error)
 
-Exit 1: reproduced; 0: fixed; 3: changed (another error or result).
-"""
+Exit 1: reproduced; 0: fixed; 3: changed (another error or result)."""
 import sys
 import numpy as np
 import onnxruntime as ort
@@ -11,7 +10,6 @@ class Model(torch.nn.Module):
     def forward(self, x3):
         n3 = torch.isnan(x3)
         return n3,
-
 model, args = Model().eval(), ( torch.tensor([-6, 8, -6, 6], dtype=torch.int64), )
 expected = model(*args)
 try:

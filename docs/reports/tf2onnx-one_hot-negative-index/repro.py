@@ -1,10 +1,8 @@
 """tf2onnx: tf.one_hot of a negative index converts to OneHot, which counts it from the end (a 1 where TF gives an all-zero row)
 
-Exit 1: reproduced; 0: fixed; 3: changed (another error or result). The check is convfuzz's oracle rule (fuzzer/compare.py), verbatim.
-"""
+Exit 1: reproduced; 0: fixed; 3: changed (another error or result). The check is convfuzz's oracle rule (fuzzer/compare.py), verbatim."""
 import os
 import sys
-
 os.environ.update({'TF_ENABLE_ONEDNN_OPTS': '0', 'TF_CPP_MIN_LOG_LEVEL': '3', 'KERAS_BACKEND': 'tensorflow'})  # before TF loads: deterministic, quiet
 import numpy as np
 import onnxruntime as ort
@@ -24,7 +22,6 @@ model, args = Model(), [tf.constant(a) for a in INPUTS]
 expected = [o.numpy() for o in model.forward(*args)]  # TF eager
 try:
     import tf2onnx
-
     proto, _ = tf2onnx.convert.from_function(
         model.function, input_signature=model.signature, opset=17)
     model_bytes = proto.SerializeToString()
@@ -35,7 +32,6 @@ except Exception as e:
     sys.exit(print('CHANGED:', type(e).__name__, e) or 3)
 if any(list(np.shape(a)) != list(t.shape) for a, t in zip(actual, expected)):
     sys.exit(print('CHANGED: other output shapes') or 3)
-
 def values_off(a, e, r, rtol, atol):
     ok = np.isfinite(a) & np.isfinite(e) & np.isfinite(r)
     err_a = np.where(ok, np.abs(a - r), 0.0)

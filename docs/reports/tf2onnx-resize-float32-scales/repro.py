@@ -1,10 +1,8 @@
 """tf2onnx: tf.image.resize to a size that is not a whole multiple converts to Resize with float32 scales; by the ONNX spec's floor the output is one row short
 
-Exit 1: reproduced; 0: fixed; 3: changed (another error or result).
-"""
+Exit 1: reproduced; 0: fixed; 3: changed (another error or result)."""
 import os
 import sys
-
 os.environ.update({'TF_ENABLE_ONEDNN_OPTS': '0', 'TF_CPP_MIN_LOG_LEVEL': '3', 'KERAS_BACKEND': 'tensorflow'})  # before TF loads: deterministic, quiet
 import numpy as np
 import onnx
@@ -25,7 +23,6 @@ model, args = Model(), [tf.constant(a) for a in INPUTS]
 expected = [o.numpy() for o in model.forward(*args)]  # TF eager
 try:
     import tf2onnx
-
     proto, _ = tf2onnx.convert.from_function(
         model.function, input_signature=model.signature, opset=17)
     model_bytes = proto.SerializeToString()

@@ -1,7 +1,6 @@
 """[ONNX] abs/sum/prod/cumsum of a float16 tensor exports a float32 graph output: the FX graph's cast back to float16 is dropped
 
-Exit 1: reproduced; 0: fixed; 3: changed (another error or result).
-"""
+Exit 1: reproduced; 0: fixed; 3: changed (another error or result)."""
 import sys
 import numpy as np
 import onnxruntime as ort
@@ -11,7 +10,6 @@ class Model(torch.nn.Module):
     def forward(self, x1):
         n1 = torch.abs(x1)
         return n1,
-
 model, args = Model().eval(), ( torch.tensor([0.921 , 1.029 , 0.276 , 0.2598], dtype=torch.float16), )
 expected = model(*args)
 try:

@@ -1,7 +1,6 @@
 """[torchlib] aten_copy ignores broadcasting (CastLike(src, self) with no Expand)
 
-Exit 1: reproduced; 0: fixed; 3: changed (another error or result).
-"""
+Exit 1: reproduced; 0: fixed; 3: changed (another error or result)."""
 import sys
 import numpy as np
 import onnxruntime as ort
@@ -11,7 +10,6 @@ class Model(torch.nn.Module):
     def forward(self, x0, x2):
         n1 = torch.ops.aten.copy(x0, x2)
         return n1,
-
 model, args = Model().eval(), ( torch.tensor([-0.97193134], dtype=torch.float32), torch.tensor(-0.047940627, dtype=torch.float32), )
 expected = model(*args)
 try:

@@ -1,7 +1,6 @@
 """[torchlib] aten_signbit of a 0-d tensor returns shape [1] (a rank-1 constant), the declared output is 0-d
 
-Exit 1: reproduced; 0: fixed; 3: changed (another error or result).
-"""
+Exit 1: reproduced; 0: fixed; 3: changed (another error or result)."""
 import sys
 import numpy as np
 import onnxruntime as ort
@@ -11,7 +10,6 @@ class Model(torch.nn.Module):
     def forward(self, x2):
         n2 = torch.signbit(x2)
         return n2,
-
 model, args = Model().eval(), ( torch.tensor(1.0830066, dtype=torch.float32), )
 expected = model(*args)
 try:

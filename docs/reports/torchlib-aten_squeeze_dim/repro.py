@@ -1,7 +1,6 @@
 """[torchlib] aten_squeeze_dim emits Squeeze on a dim whose size is not 1 (torch: no-op; ONNX Runtime refuses the model)
 
-Exit 1: reproduced; 0: fixed; 3: changed (another error or result).
-"""
+Exit 1: reproduced; 0: fixed; 3: changed (another error or result)."""
 import sys
 import numpy as np
 import onnxruntime as ort
@@ -11,7 +10,6 @@ class Model(torch.nn.Module):
     def forward(self, x0):
         n0 = torch.squeeze(x0, dim=1)
         return n0,
-
 model, args = Model().eval(), ( torch.tensor([[ 1.0533103 , -0.587405 ], [-0.24717323, 0.27602008], [-0.7555378 , 0.3910389 ], [ 1.5800709 , 0.07462661]], dtype=torch.float32), )
 expected = model(*args)
 try:
