@@ -177,17 +177,15 @@ class Sandbox:
 
     def run(self, case: Case, target: str) -> Verdict:
         self._request(RunCase(case.to_json(indent=None), target))
-        msg = self._await()
-        if isinstance(msg, _Loss):
-            return self._lost(target, msg)
-        if not isinstance(msg, VerdictOf):
-            self._unexpected(msg)
-        return self._verdict(msg.verdict)
+        return self._verdict_reply(target)
 
     def run_task(self, task: str, args: dict[str, Any], target: str) -> Verdict:
         """`task` ("module:function") judges something on `target` in the worker
         (fuzzer.protocol.RunTask); a lost worker is a verdict like a lost Case's."""
         self._request(RunTask(task, args, target))
+        return self._verdict_reply(target)
+
+    def _verdict_reply(self, target: str) -> Verdict:
         msg = self._await()
         if isinstance(msg, _Loss):
             return self._lost(target, msg)
