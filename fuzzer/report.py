@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fuzzer import ops
+from fuzzer import defect, ops
 from fuzzer.case import Case
 from fuzzer.edit import set_attr
 from fuzzer.repro import repro_script
@@ -101,14 +101,15 @@ def _collect_env(versions: dict[str, str]) -> str:
             f"Versions of relevant libraries:\n{libs}")
 
 
-def _values(v: Verdict) -> str:
-    ev = v.evidence
+def _values(case: Case, v: Verdict) -> str:
+    ev, ref = v.evidence, defect.lang(case).name
     if v.symptom is None or v.symptom.value in CRASHES:
         return ""
     lines = []
     if "expected" in ev and "actual" in ev:
         at = f" at index {ev.get('index')}" if "index" in ev else ""
-        lines.append(f"- expected (torch eager, fp32){at}: `{ev['expected']}`")
+        lines.append(f"- expected ({ref} eager, fp32){at}: "
+                     f"`{ev['expected']}`")
         if "fp64" in ev:
             lines.append(f"- fp64 baseline (same model in double precision): `{ev['fp64']}`")
         lines.append(f"- actual (the converted model): `{ev['actual']}`")
@@ -116,10 +117,10 @@ def _values(v: Verdict) -> str:
         lines.append(f"- {ev['count']} of {ev['size']} values are off")
     if "rtol" in ev:
         lines.append(
-            f"- The eager result is the right one: torch's fp32 output is within "
+            f"- The eager result is the right one: {ref}'s fp32 output is within "
             f"{ev.get('torch_err', 0):.3g} of the fp64 baseline, while the converted output is "
             f"{ev.get('max_abs_err', 0):.3g} away — beyond the tolerance (rtol={ev['rtol']}, "
-            f"atol={ev['atol']}) added to torch's own error.")
+            f"atol={ev['atol']}) added to {ref}'s own error.")
     return "\n".join(lines) or f"- {v.shown_detail}"
 
 
@@ -172,10 +173,11 @@ def _runtime_name(v: Verdict) -> str:
 
 def _summary(case: Case, v: Verdict) -> str:
     chain = " → ".join(o.split("::")[-1] for o in case.ops)
-    what = {"wrong_values": "computes different values than PyTorch eager",
-            "wrong_shape": "produces an output of a different shape than PyTorch eager",
-            "wrong_dtype": "produces an output of a different dtype than PyTorch eager",
-            "nan_inf_mismatch": "produces NaN/Inf where PyTorch eager does not (or vice versa)",
+    eager = f"{defect.lang(case).name} eager"
+    what = {"wrong_values": f"computes different values than {eager}",
+            "wrong_shape": f"produces an output of a different shape than {eager}",
+            "wrong_dtype": f"produces an output of a different dtype than {eager}",
+            "nan_inf_mismatch": f"produces NaN/Inf where {eager} does not (or vice versa)",
             "crash": "fails with an error", "invalid_model": "produces an invalid ONNX model",
             "process_death": "kills the process", "hang": "hangs",
             "out_of_memory": "exhausts memory"}.get(v.symptom.value if v.symptom else "", "fails")
@@ -197,7 +199,7 @@ def pytorch_report(case: Case, v: Verdict, ctx: Context, fid: str, repro: str) -
         "\nNote: this is the TorchScript-based exporter (`dynamo=False`), deprecated upstream; "
         "fixes go to the dynamo exporter, see the line on it below.\n")
     crash = _crash(v, "\n**Error:**\n")
-    values = _values(v)  # nothing to set side by side for a crash or a rejected model
+    values = _values(case, v)  # nothing to set side by side for a crash or a rejected model
     expected = f"**Expected vs actual:**\n\n{values}\n" if values else ""
     return f"""### 🐛 Describe the bug
 
@@ -235,7 +237,7 @@ def _described(case: Case, v: Verdict, ctx: Context, fid: str, repro: str, *, he
 
 {_summary(case, v)} {why}
 
-{_values(v)}
+{_values(case, v)}
 {_crash(v)}
 {_common(case, v, ctx, fid)}
 

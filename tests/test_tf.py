@@ -172,3 +172,16 @@ def test_a_tf_cause_report_has_a_short_repro_that_asserts_the_defect(tmp_path: P
     md = filing.render(f)
     assert "where torch" not in md and "TensorFlow → ONNX" in md
     assert "tensorflow-cpu==2.21.0" in md
+
+
+def test_a_tf_finding_s_report_goes_to_tf2onnx_and_speaks_of_tensorflow(tmp_path: Path) -> None:
+    from fuzzer import corpus
+    from fuzzer import report as rep
+
+    e = corpus.find("tf2onnx-one_hot-wrong_values-cb5469e1")
+    md, _ = rep.write(e.case, e.verdict, e.id, tmp_path, rep.Context(versions={
+        "tensorflow-cpu": "2.21.0", "tf2onnx": "1.17.0"}))
+    text = md.read_text().split("### Step-by-step reproduction")[0]  # the prose, not the script
+    assert text.startswith("<!-- for https://github.com/onnx/tensorflow-onnx/issues -->")
+    assert "TensorFlow eager" in text and "- tf2onnx: 1.17.0" in md.read_text()
+    assert "PyTorch" not in text and "torch" not in text

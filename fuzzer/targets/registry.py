@@ -71,7 +71,9 @@ FAMILIES: dict[str, Family] = {
                          ("ExecuTorch", ("executorch", "torch", "numpy"))),
     "litert": Family("LiteRT", "google-ai-edge/litert-torch", "the LiteRT interpreter",
                      ("litert-torch", ("litert-torch", "ai-edge-litert", "torch", "numpy"))),
-    "tf2onnx": Family("tf2onnx", "onnx/tensorflow-onnx"),
+    "tf2onnx": Family("tf2onnx", "onnx/tensorflow-onnx", "the runtime",
+                      ("tf2onnx", ("tensorflow-cpu", "tf2onnx", "onnx", "onnxruntime",
+                                   "numpy"))),
 }
 
 
