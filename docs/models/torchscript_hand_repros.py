@@ -1,4 +1,4 @@
-"""Two TorchScript-exporter chains behind architecture-level failures that `convfuzz lift`
+"""Three TorchScript-exporter chains behind architecture-level failures that `convfuzz lift`
 cannot reach (written by hand from the exporter source; see docs/models.md, Minimal chains).
 
     .venv/bin/python docs/models/torchscript_hand_repros.py
@@ -30,6 +30,13 @@ class TensorSplitAtTracedIndex(torch.nn.Module):
         return torch.tensor_split(x, [n], dim=1)
 
 
+class ScatterBoolValue(torch.nn.Module):
+    # MoE routing (deepseek_v32, glm_moe_dsa, ...): scatter(dim, index, True). The tracer
+    # records a Python bool where scatter.value wants a Scalar: alias_analysis INTERNAL ASSERT.
+    def forward(self, x, idx):
+        return torch.zeros_like(x, dtype=torch.bool).scatter(-1, idx, True)
+
+
 def export(m, args):
     f = io.BytesIO()
     torch.onnx.export(m, args, f, dynamo=False, opset_version=17)
@@ -46,3 +53,8 @@ try:
     print("tensor_split: loads")
 except Exception as e:
     print("tensor_split:", str(e)[:160])
+try:
+    export(ScatterBoolValue(), (torch.randn(2, 4), torch.tensor([[1], [2]])))
+    print("scatter(..., True): exports")
+except Exception as e:
+    print("scatter(..., True):", str(e)[:160])
