@@ -172,22 +172,27 @@ def keep_nodes(case: Case, keep: set[str], metas: dict[str, list[Meta]]) -> Case
     kept = [dataclasses.replace(n, args=[resolve(a) for a in n.args])
             for n in case.nodes if n.id not in deleted]
 
+    moved: dict[str, str] = {}  # each reference's answer once: re-walking every path
+    # up a lifted graph's joins is exponential (minutes on a real architecture)
+
     def resolve_output(ref: str) -> str:
         # An output has no shape to fit: it moves up the chain to the deleted node's input.
+        if ref in moved:
+            return moved[ref]
         base, _ = split_ref(ref)
         if base not in deleted:
             return ref
         args = deleted[base].args
         if not args:
-            return resolve(ref)
+            return moved.setdefault(ref, resolve(ref))
         # Where branches join (fan-in), up the first branch that still computes something:
         # the first argument may be a graph input or constant, which is no output at all.
         graph = {x.name for x in inputs} | {k.name for k in case.consts}
         for a in args:
             r = resolve_output(a)
             if split_ref(r)[0] not in graph:
-                return r
-        return resolve_output(args[0])
+                return moved.setdefault(ref, r)
+        return moved.setdefault(ref, resolve_output(args[0]))
 
     outputs = [resolve_output(o) for o in case.outputs]
     return prune(dataclasses.replace(case, inputs=inputs, nodes=kept, outputs=outputs))

@@ -281,3 +281,16 @@ def test_a_failure_at_another_shape_shrinks_past_its_inputs(sandbox: Sandbox) ->
     again = sandbox.run(res.case, target)
     assert (again.outcome, again.stage, again.symptom) == (Outcome.BUG, Stage.COMPARISON,
                                                             Symptom.WRONG_VALUES)
+
+
+def test_deleting_a_deep_diamond_of_joins_moves_the_output_up_at_once() -> None:
+    # Lifted architectures join branches at every residual: moving an output up through 40
+    # deleted joins whose branches all lead back to the graph input tried each branch again
+    # at every join (3^40 walks) before each reference's answer was kept once.
+    nodes = [{"id": "side", "op": "aten::neg", "args": ["x"]},
+             {"id": "n0", "op": "aten::relu", "args": ["x"]}]
+    nodes += [{"id": f"n{i}", "op": "aten::add", "args": [f"n{i - 1}", f"n{i - 1}"]}
+              for i in range(1, 41)]
+    case = make_case(nodes, outputs=["n40", "side"])
+    out = keep_nodes(case, {"side"}, infer(case))
+    assert out is not None and [n.id for n in out.nodes] == ["side"]
