@@ -154,7 +154,8 @@ def test_corpus_blame_keeps_the_blames_written_by_hand(tmp_path: Path) -> None:
     assert set(curated) == {"ov-pt-copy-wrong_values-1246fc98", "litert-add-crash-4e272527",
                             "tf2onnx-resize-invalid_model-a0b2040e",
                             "tf2onnx-resize-wrong_values-59a97256",
-                            "tf2onnx-one_hot-wrong_values-cb5469e1"}
+                            "tf2onnx-one_hot-wrong_values-cb5469e1",
+                            "dynamo-scaled_dot_product_attention-wrong_values-90954bd6"}
     for fid, b in curated.items():
         assert corpus.find(fid).meta["blame"] == b, fid  # what a re-run would store
     fid = "ov-pt-copy-wrong_values-1246fc98"
@@ -185,3 +186,12 @@ def test_an_uncurated_tf2onnx_finding_is_blamed_on_the_converter_not_torch() -> 
     b = causes.blame_of(e)
     assert (b["component"], b["tracker"]) == ("tf2onnx", "onnx/tensorflow-onnx")
     assert "tf::one_hot" in b["function"]
+
+
+def test_the_sdpa_finding_from_a_lifted_architecture_is_blamed_on_the_bool_mask_helper() -> None:
+    # Found by lifting real architectures: the function that fills the mask (dtype.min, not
+    # -inf), one cause of its own, filed on onnxscript.
+    (c,) = [c for c in causes.group(corpus.entries()) if c.slug ==
+            "torchlib-aten_sdpa-fully-masked-row"]
+    assert c.blame["function"] == "_aten_scaled_dot_product_attention_bool_mask_onnx"
+    assert c.blame["tracker"] == "onnxscript" and c.file and c.label == causes.NEW
