@@ -126,7 +126,14 @@ def test_shrink_command_writes_the_minimized_case(tmp_path: Path) -> None:
                      inputs=[{"name": "x", "shape": [3, 4, 4]}])
     src, dst = tmp_path / "case.json", tmp_path / "min.json"
     src.write_text(case.to_json())
-    r = cf("shrink", str(src), "-t", "torchscript-17/ort-all", "--out", str(dst))
+    store = tmp_path / "store"
+    r = cf("shrink", str(src), "-t", "torchscript-17/ort-all", "--out", str(dst),
+           "--file-into", str(store))
     assert r.returncode == 0, r.stderr
     assert Case.from_json(dst.read_text()).ops == ["aten::adaptive_avg_pool2d"]
     assert "3 → 1 node(s)" in r.stderr
+    # Filed as a campaign files it, so a shrunk Case (a lifted architecture's) can be curated.
+    fid = r.stderr.split("filed ")[1].split()[0]
+    e = corpus.find(fid, store)
+    assert e.case.ops == ["aten::adaptive_avg_pool2d"] and e.original is not None
+    assert e.original.ops == case.ops and e.target == "torchscript-17/ort-all"

@@ -202,6 +202,10 @@ def shrink_case(what: Annotated[str, typer.Argument(help="A Case JSON file, or a
                                                        "budget in seconds.")] = 120.0,
                 calls: Annotated[int, typer.Option("--calls", min=1, help="Shrink budget in "
                                                    "target runs.")] = 300,
+                file_into: Annotated[Path | None, typer.Option(
+                    "--file-into", help="Also file the result as a finding in this campaign "
+                    "store (made if absent), as a campaign files it: then `convfuzz corpus "
+                    "add ID --store DIR` curates it.")] = None,
                 timeout: TimeoutOpt = 120.0, memory_mb: MemoryOpt = 4096) -> None:
     """Shrink a failing Case to the smallest Case that fails the same way (target family,
     stage, symptom, error class) on the first target where it fails."""
@@ -227,6 +231,18 @@ def shrink_case(what: Annotated[str, typer.Argument(help="A Case JSON file, or a
         out_file.write_text(res.case.to_json() + "\n")
     else:
         print(res.case.to_json())
+    if file_into is not None:
+        from fuzzer.store import Store  # on use: only when filing
+
+        st = Store(file_into)
+        try:
+            fid, new = st.add_finding(case, v, res.case, res.verdict, res.summary())
+            st.flush()
+        finally:
+            st.close()
+        how = "new" if new else "one more of a known finding"
+        err.print(f"filed {fid[:8]} in {file_into} ({how}): convfuzz corpus add {fid[:8]} "
+                  f"--store {file_into}", highlight=False)
     err.print(f"{v.target} {v.key}: {len(case.nodes)} → {len(res.case.nodes)} node(s) "
               f"({' → '.join(res.case.ops)}) in {res.seconds:.1f} s, {res.calls} run(s)"
               f"{' (budget exhausted)' if res.exhausted else ''}\n  {res.verdict.shown_detail}",
