@@ -21,6 +21,8 @@ def tensor_literal(t: torch.Tensor) -> str:
     if t.numel() > MAX_LITERAL:
         raise ValueError(f"tensor of {t.numel()} elements is too large to print")
     dtype = DTYPE_NAMES[t.dtype]
+    if t.numel() == 0:  # numpy prints [] for any empty array: its shape would be lost
+        return f"torch.empty({list(t.shape)}, dtype=torch.{dtype})"
     if t.dtype == torch.bfloat16:
         body = np.array2string(t.float().numpy(), separator=", ", threshold=MAX_LITERAL + 1,
                                floatmode="unique", max_line_width=96)
