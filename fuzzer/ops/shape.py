@@ -14,7 +14,9 @@ from fuzzer.ops.spec import ALL, Arg, Meta, Operand, dim_arg, dims_arg, op, same
 
 def _perms(metas: list[Meta]) -> list[list[int]]:
     r = metas[0].rank
-    return [list(reversed(range(r))), [*range(1, r), 0], [r - 1, *range(r - 1)]]
+    # The last one in negative dims, as real models write it (zamba2's x.permute(0, -2, -1, 1)).
+    return [list(reversed(range(r))), [*range(1, r), 0], [r - 1, *range(r - 1)],
+            [0, *range(2 - r, 0), 1]]
 
 
 def _shapes(metas: list[Meta]) -> list[list[int]]:
