@@ -35,6 +35,17 @@ from fuzzer.sampling import GenConfig, GenerationError, sampler
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"  # the repo's, as the motif arm's
 MIN_NODES, MAX_NODES = 6, 40
+# Windows start at, and grow towards, floating computation: the mask and position plumbing
+# (int/bool unsqueeze, expand, compare, bitwise_and: a fifth of a transformer's nodes) weighs
+# `PLUMBING`, so a window mostly holds the blocks fusions are written for, with some plumbing
+# where the block reads it (an attention mask).
+PLUMBING = 0.15
+# Half the draws start at an operator kind drawn uniformly over the kinds the architectures
+# compute (then an architecture holding it, then one of its nodes of that kind): 45 of the
+# 423 architectures share llama's operators, and a block written out in one or two of them
+# (deberta's LayerNorm as Div(x - mean, sqrt(var + eps)) * w + b) would else be drawn once in
+# 400 Cases. The other half draw an architecture uniformly and start anywhere (by weight).
+BY_OPERATOR = 0.5
 _TRIES = 16  # architectures (or windows) tried before the draw gives up
 
 
@@ -46,6 +57,9 @@ class ArchGraph:
     tr: dict[int, Translated]
     nbrs: dict[int, tuple[int, ...]]  # translated node -> translated producers and readers
     ok: tuple[int, ...]  # translated nodes whose window can reach MIN_NODES
+    weight: dict[int, float]  # a node's weight as a start or the next node of a window
+    traced: dict[int, str]  # translated node -> its traced operator
+    cdf: np.ndarray  # cumulative start weights over `ok`
 
 
 @functools.lru_cache(maxsize=4)
@@ -71,23 +85,57 @@ def arch_graph(path: str, name: str, vocab: tuple[str, ...] | None = None) -> Ar
     g = nx.DiGraph()
     g.add_nodes_from(range(len(graph.nodes)))
     g.add_edges_from(graph.edges)
-    sub = g.subgraph(tr).to_undirected(as_view=True)
+    # The data flow the Case will have: a translated node's tensor slots that read another
+    # translated node (a traced edge may feed an argument the entry takes as a scalar).
+    sub = nx.Graph()
+    sub.add_nodes_from(tr)
+    sub.add_edges_from((v, s.src[0]) for v, t in tr.items() for s in t.slots
+                       if s.scalar is None and isinstance(s.src, list) and s.src
+                       and isinstance(s.src[0], int) and s.src[0] in tr)
     nbrs = {v: tuple(sorted(sub.neighbors(v))) for v in sorted(tr)}
     ok = tuple(sorted(v for part in nx.connected_components(sub) if len(part) >= MIN_NODES
                       for v in part))
-    return ArchGraph(g, tr, nbrs, ok) if ok else None
+    if not ok:
+        return None
+    weight = {v: 1.0 if _floating(graph.nodes[v]) else PLUMBING for v in tr}
+    cdf = np.cumsum([weight[v] for v in ok])
+    traced = {v: graph.nodes[v]["op"] for v in tr}
+    return ArchGraph(g, tr, nbrs, ok, weight, traced, cdf / cdf[-1])
+
+
+@functools.lru_cache(maxsize=4)
+def _by_operator(path: str) -> dict[str, tuple[str, ...]]:
+    """Traced operator with a floating output -> the architectures computing it (one pass
+    over the graphs, ~3 s once per process)."""
+    out: dict[str, set[str]] = {}
+    for name in _names(path):
+        try:
+            graph = load_arch_graph(Path(path), name)
+        except LiftError:
+            continue
+        for n in graph.nodes:
+            if _floating(n):
+                out.setdefault(n["op"], set()).add(name)
+    return {op: tuple(sorted(archs)) for op, archs in sorted(out.items())}
+
+
+def _floating(node: dict[str, Any]) -> bool:
+    outs = node.get("outs") or []
+    return bool(outs) and outs[0] is not None and outs[0][0] in FLOAT_DTYPES
 
 
 def window(rng: np.random.Generator, a: ArchGraph, size: int,
            start: int | None = None) -> list[int]:
     """A connected set of `size` translated nodes (fewer if the part is smaller), grown from
-    `start` (else a random one) by adding a random neighbour of the set at each step."""
+    `start` (else one drawn by weight) by adding a neighbour of the set, drawn by weight, at
+    each step."""
     if start is None:
-        start = a.ok[int(rng.integers(len(a.ok)))]
+        start = a.ok[min(int(a.cdf.searchsorted(rng.random(), "right")), len(a.ok) - 1)]
     got, frontier = {start}, set(a.nbrs[start])
     while len(got) < size and frontier:
         cands = sorted(frontier)
-        v = cands[int(rng.integers(len(cands)))]
+        w = np.cumsum([a.weight[c] for c in cands])
+        v = cands[min(int(w.searchsorted(rng.random() * w[-1], "right")), len(cands) - 1)]
         got.add(v)
         frontier |= set(a.nbrs[v])
         frontier -= got
@@ -135,19 +183,28 @@ def window_case(a: ArchGraph, arch: str, nodes: list[int], seed: int) -> Case:
 @sampler("arch")
 def arch_case(seed: int, vocab: Sequence[str] | None = None,
               cfg: GenConfig | None = None) -> Case:
-    """A connected window of 6..40 translated nodes of a mined architecture."""
+    """A connected window of 6..40 translated nodes of a mined architecture, started at a
+    drawn operator kind or anywhere in a drawn architecture."""
     cfg = cfg or GenConfig()
     path = str(cfg.seeds or SEEDS)
     names = _names(path)
     key = tuple(sorted(vocab)) if vocab else None
     rng = np_rng(seed, "generate", "arch")
     for _ in range(_TRIES):
-        name = names[int(rng.integers(len(names)))]
+        op = None
+        if rng.random() < BY_OPERATOR:
+            index = _by_operator(path)
+            op = list(index)[int(rng.integers(len(index)))]
+            name = index[op][int(rng.integers(len(index[op])))]
+        else:
+            name = names[int(rng.integers(len(names)))]
         a = arch_graph(path, name, key)
         if a is None:
             continue
         size = int(rng.integers(MIN_NODES, MAX_NODES + 1))
-        nodes = window(rng, a, size)
+        starts = [v for v in a.ok if a.traced[v] == op]
+        start = starts[int(rng.integers(len(starts)))] if starts else None
+        nodes = window(rng, a, size, start)
         try:
             return window_case(a, name, nodes, seed)
         except CaseError:

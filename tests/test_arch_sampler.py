@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import pytest
 
 from fuzzer.arch_sampler import (
     MAX_NODES,
@@ -17,6 +18,8 @@ from fuzzer.arch_sampler import (
 from fuzzer.case import split_ref, validate
 from fuzzer.oracle import Invalid, reference
 from fuzzer.sampling import draw
+from fuzzer.sandbox import Sandbox
+from fuzzer.verdict import Outcome
 
 
 def _connected(case: object) -> bool:
@@ -89,3 +92,23 @@ def test_bert_attention_window_materializes_and_runs() -> None:
                 if n.op == "aten::scaled_dot_product_attention")
     assert sdpa.attrs["scale"] == 0.25  # bert's own 1/sqrt(head dim 16)
     reference(c)  # type: ignore[arg-type]
+
+
+@pytest.mark.integration
+def test_an_arch_window_with_a_residual_layer_norm_exports_and_fuses(sandbox: Sandbox) -> None:
+    """The first drawn window with a residual add read by a layer norm (bert's, vit's...)
+    exports with TorchScript, and ONNX Runtime fuses Add + LayerNormalization."""
+    for s in range(200):
+        c = arch_case(s)
+        by_id = {n.id: n for n in c.nodes}
+        scalars = {k.name for k in c.consts if k.scalar}
+        adds = [by_id.get(split_ref(n.args[0])[0]) for n in c.nodes
+                if n.op == "aten::layer_norm" and n.attrs.get("with_bias")]
+        if any(a is not None and a.op == "aten::add" and not scalars & set(a.args)
+               for a in adds):
+            break
+    else:
+        pytest.skip("no residual layer norm in 200 windows")
+    v = sandbox.run(c, "torchscript-17/ort-all")
+    assert v.outcome == Outcome.PASS, v.detail
+    assert "onnxruntime:SkipLayerNormalization" in v.evidence.get("fusions", {}), c.origin
