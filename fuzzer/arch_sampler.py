@@ -46,6 +46,7 @@ PLUMBING = 0.15
 # (deberta's LayerNorm as Div(x - mean, sqrt(var + eps)) * w + b) would else be drawn once in
 # 400 Cases. The other half draw an architecture uniformly and start anywhere (by weight).
 BY_OPERATOR = 0.5
+BOOL_TRUE = 0.9  # share of true values in a bool input (see _input_values)
 _TRIES = 16  # architectures (or windows) tried before the draw gives up
 
 
@@ -144,10 +145,12 @@ def window(rng: np.random.Generator, a: ArchGraph, size: int,
 
 def _input_values(case: Case) -> Case:
     """Each floating input drawn as its first reader prefers (positive for rsqrt and log...),
-    as the chain samplers draw a chain's first input; int inputs in [0, 8)."""
+    as the chain samplers draw a chain's first input; int inputs in [0, 8); bool inputs (a
+    cut attention mask) mostly true, as real masks are: a row masked out entirely is NaN in
+    torch's attention and undefined across runtimes."""
     new = []
     for x in case.inputs:
-        values = x.values
+        values = {"dist": "bool", "p": BOOL_TRUE} if x.dtype == "bool" else x.values
         if x.dtype in FLOAT_DTYPES:
             first = next((n for n in case.nodes if n.args and n.args[0] == x.name), None)
             pref = ops.get(first.op).values if first is not None else None
