@@ -47,6 +47,7 @@ PLUMBING = 0.15
 # 400 Cases. The other half draw an architecture uniformly and start anywhere (by weight).
 BY_OPERATOR = 0.5
 BOOL_TRUE = 0.9  # share of true values in a bool input (see _input_values)
+_DOMAINS = ("positive", "uniform")  # value distributions that are an operator's domain
 _TRIES = 16  # architectures (or windows) tried before the draw gives up
 
 
@@ -144,8 +145,10 @@ def window(rng: np.random.Generator, a: ArchGraph, size: int,
 
 
 def _input_values(case: Case) -> Case:
-    """Each floating input drawn as its first reader prefers (positive for rsqrt and log...),
-    as the chain samplers draw a chain's first input; int inputs in [0, 8); bool inputs (a
+    """Each floating input drawn from its first reader's domain (positive for rsqrt and log,
+    within (-1, 1) for asin...), as the chain samplers draw a chain's first input, but not
+    from the edge values a chain's first operator is probed with (a cast's +-1000, NaNs for
+    isnan): a cut edge carries a real activation; int inputs in [0, 8); bool inputs (a
     cut attention mask) mostly true, as real masks are: a row masked out entirely is NaN in
     torch's attention and undefined across runtimes."""
     new = []
@@ -154,7 +157,8 @@ def _input_values(case: Case) -> Case:
         if x.dtype in FLOAT_DTYPES:
             first = next((n for n in case.nodes if n.args and n.args[0] == x.name), None)
             pref = ops.get(first.op).values if first is not None else None
-            if pref is not None and not isinstance(first.attrs.get("exponent"), int):
+            if (pref is not None and pref.get("dist") in _DOMAINS
+                    and not isinstance(first.attrs.get("exponent"), int)):
                 values = dict(pref)  # x ** 2 (RMSNorm) takes any sign
         new.append(dataclasses.replace(x, values=values))
     return dataclasses.replace(case, inputs=new)
