@@ -25,7 +25,7 @@ import networkx as nx
 import numpy as np
 
 from fuzzer import ops
-from fuzzer.case import FLOAT_DTYPES, MAX_NUMEL, Case, CaseError
+from fuzzer.case import FLOAT_DTYPES, MAX_NUMEL, Case, CaseError, split_ref
 from fuzzer.lift import LiftError, arch_graphs, load_arch_graph, translations
 from fuzzer.model import infer
 from fuzzer.motif_sampler import as_parameters
@@ -48,6 +48,7 @@ PLUMBING = 0.15
 BY_OPERATOR = 0.5
 BOOL_TRUE = 0.9  # share of true values in a bool input (see _input_values)
 _DOMAINS = ("positive", "uniform")  # value distributions that are an operator's domain
+_REACH = 3  # operators downstream of a cut input whose domain it is drawn from
 _TRIES = 16  # architectures (or windows) tried before the draw gives up
 
 
@@ -144,22 +145,39 @@ def window(rng: np.random.Generator, a: ArchGraph, size: int,
     return sorted(got)
 
 
+def _domain(case: Case, name: str) -> dict[str, Any] | None:
+    """The value domain of the first operator within `_REACH` steps downstream of `name`
+    (through each reader's first argument) that has one: a window cut between a variance's
+    mean and its `+ eps -> rsqrt` must still feed rsqrt positive values."""
+    frontier = [name]
+    for _ in range(_REACH):
+        nxt = []
+        for ref in frontier:
+            for n in case.nodes:
+                if not n.args or split_ref(n.args[0])[0] != ref:
+                    continue
+                if isinstance(n.attrs.get("exponent"), int):
+                    continue  # x ** 2 (RMSNorm) takes any sign
+                pref = ops.get(n.op).values
+                if pref is not None and pref.get("dist") in _DOMAINS:
+                    return dict(pref)
+                nxt.append(n.id)
+        frontier = nxt
+    return None
+
+
 def _input_values(case: Case) -> Case:
-    """Each floating input drawn from its first reader's domain (positive for rsqrt and log,
-    within (-1, 1) for asin...), as the chain samplers draw a chain's first input, but not
-    from the edge values a chain's first operator is probed with (a cast's +-1000, NaNs for
-    isnan): a cut edge carries a real activation; int inputs in [0, 8); bool inputs (a
-    cut attention mask) mostly true, as real masks are: a row masked out entirely is NaN in
-    torch's attention and undefined across runtimes."""
+    """Each floating input drawn from the domain of the operator it flows into (positive for
+    rsqrt and log, within (-1, 1) for asin...: `_domain`), but not from the edge values a
+    chain's first operator is probed with (a cast's +-1000, NaNs for isnan): a cut edge
+    carries a real activation; int inputs in [0, 8); bool inputs (a cut attention mask)
+    mostly true, as real masks are: a row masked out entirely is NaN in torch's attention
+    and undefined across runtimes."""
     new = []
     for x in case.inputs:
         values = {"dist": "bool", "p": BOOL_TRUE} if x.dtype == "bool" else x.values
         if x.dtype in FLOAT_DTYPES:
-            first = next((n for n in case.nodes if n.args and n.args[0] == x.name), None)
-            pref = ops.get(first.op).values if first is not None else None
-            if (pref is not None and pref.get("dist") in _DOMAINS
-                    and not isinstance(first.attrs.get("exponent"), int)):
-                values = dict(pref)  # x ** 2 (RMSNorm) takes any sign
+            values = _domain(case, x.name) or values
         new.append(dataclasses.replace(x, values=values))
     return dataclasses.replace(case, inputs=new)
 
