@@ -97,7 +97,8 @@ def test_bert_attention_window_materializes_and_runs() -> None:
 @pytest.mark.integration
 def test_an_arch_window_with_a_residual_layer_norm_exports_and_fuses(sandbox: Sandbox) -> None:
     """The first drawn window with a residual add read by a layer norm (bert's, vit's...)
-    exports with TorchScript, and ONNX Runtime fuses Add + LayerNormalization."""
+    exports with TorchScript, and ONNX Runtime fuses Add + LayerNormalization; and it exports
+    with dynamo."""
     for s in range(200):
         c = arch_case(s)
         by_id = {n.id: n for n in c.nodes}
@@ -112,3 +113,5 @@ def test_an_arch_window_with_a_residual_layer_norm_exports_and_fuses(sandbox: Sa
     v = sandbox.run(c, "torchscript-17/ort-all")
     assert v.outcome == Outcome.PASS, v.detail
     assert "onnxruntime:SkipLayerNormalization" in v.evidence.get("fusions", {}), c.origin
+    v = sandbox.run(c, "dynamo/ort-disabled")  # the dynamo exporter takes it as well
+    assert v.outcome == Outcome.PASS, v.detail
