@@ -1,8 +1,9 @@
 """Optimization coverage per arm: for equal time on one worker, the distinct named fusions and
-rewrite rules that fired on the rewriter targets, per arm (real, random, motif, and the motif
-sampler's near misses), with each arm's failures per target and its missed fusions. Fusions
-(several operators computed by one fused op) and generic cleanups (identity elimination, cast
-collapsing...) are counted apart (`fuzzer.fusions.kind`): a cleanup fires on almost any chain.
+rewrite rules that fired on the rewriter targets, per arm (real, random, motif, the motif
+sampler's near misses, windows of mined architectures), with each arm's failures per target and
+its missed fusions. Fusions (several operators computed by one fused op) and generic cleanups
+(identity elimination, cast collapsing...) are counted apart (`fuzzer.fusions.kind`): a cleanup
+fires on almost any chain.
 
     python benchmarks/fusions.py [--seconds 150] [--seed 1] [--out runs/fusions]
                                  [--arm real --arm random --arm motif --arm motif-near ...]
@@ -42,6 +43,7 @@ ARMS: dict[str, tuple[str, GenConfig]] = {
     "random": ("random", GenConfig()),
     "motif": ("motif", GenConfig()),
     "motif-near": ("motif", GenConfig(near_miss=1.0)),
+    "arch": ("arch", GenConfig()),  # windows of mined architectures (fuzzer/arch_sampler.py)
 }
 
 

@@ -33,7 +33,8 @@ class GenerationError(RuntimeError):
 Sampler = Callable[[int, Sequence[str] | None, GenConfig | None], Case]
 
 # The modules holding the built-in samplers; a new sampler module adds its name here.
-BUILTIN = ("fuzzer.generate", "fuzzer.mutate", "fuzzer.motif_sampler", "fuzzer.splice")
+BUILTIN = ("fuzzer.generate", "fuzzer.mutate", "fuzzer.motif_sampler", "fuzzer.splice",
+           "fuzzer.arch_sampler")
 _REGISTRY: dict[str, Sampler] = {}
 
 
