@@ -213,8 +213,7 @@ def rules_source(names: tuple[str, ...] = ("nonfinite_differs", "values_off")) -
     return "\n\n".join(out) + "\n"
 
 
-def _check_values(v: Verdict, case: Case, runtime: str = "ONNX Runtime") -> str:
-    ref = lang(case)
+def _check_values(v: Verdict, case: Case, runtime: str, ref: Lang) -> str:
     i = max(0, int(v.evidence.get("output", 0) or 0))
     dtype = str(case.inputs[0].dtype) if case.inputs else "float32"
     rtol, atol = compare.TOLERANCE.get(dtype, compare.TOLERANCE["float32"])
@@ -263,7 +262,7 @@ def repro(case: Case, v: Verdict, obs: Observed, title: str, dtype_kind: bool = 
     src += ("if any(list(np.shape(a)) != list(t.shape) for a, t in zip(actual, expected)):\n"
             "    sys.exit(print('CHANGED: other output shapes') or 3)\n")
     if not obs.error_class and v.symptom and v.symptom.value in VALUES:
-        src += _check_values(v, case, runtime)
+        src += _check_values(v, case, runtime, ref)
     src += f"print('FIXED: {runtime} runs the model and this defect is gone')\n"
     return head + ref.header(case, src) + src
 

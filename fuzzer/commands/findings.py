@@ -128,8 +128,9 @@ def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: flo
     else:
         pick = [c for c in groups if c.file or unfiled]
     rows = []
+    written = 0
     with open_sandbox(timeout) as sb:
-        for c in list(pick):
+        for c in pick:
             try:
                 md = filing.write(filing.prepare(c, sb.run, versions(), expo),
                                   out_dir / c.slug)
@@ -137,16 +138,17 @@ def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: flo
                 if which is not None:  # the one asked for: its one-line error, exit 2
                     raise
                 # --all goes on with the rest; an existing report of this cause stays
-                pick.remove(c)
                 err.print(f"{c.slug}: skipped ({e})", highlight=False)
                 continue
+            written += 1
             out.print(f"{c.slug}: {md}", highlight=False)
     if which is None:
-        rows = [{**c.row(), "written": c in pick or (
-            out_dir / c.slug / "report.md").is_file(), "exposure": filing.exposure_cell(
-            [expo[e.id] for e in c.instances if e.id in expo])} for c in groups]
+        # linked: every cause with a report in the folder (this run's, or one kept)
+        rows = [{**c.row(), "written": (out_dir / c.slug / "report.md").is_file(),
+                 "exposure": filing.exposure_cell(
+                     [expo[e.id] for e in c.instances if e.id in expo])} for c in groups]
         (out_dir / "index.md").write_text(filing.index(rows))
-        out.print(f"index: {out_dir / 'index.md'} ({len(pick)} reports, {len(rows)} causes)")
+        out.print(f"index: {out_dir / 'index.md'} ({written} reports, {len(rows)} causes)")
 
 
 @corpus_app.command("show")

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from fuzzer import targets
+from fuzzer import defect, targets
 from fuzzer.case import Case, split_ref
 from fuzzer.compare import TOLERANCE
 from fuzzer.model import infer, make_inputs
@@ -119,8 +119,8 @@ def compare(expected, baseline, actual):
     return None
 '''
 
-CHECK = """
-        onnx.checker.check_model(onnx.load_from_string(model_bytes), full_check=True)"""
+# The checker call of the short repro (fuzzer.defect), as a line of main()'s try block.
+CHECK = "\n        " + defect.CHECK.rstrip("\n")
 
 MAIN = '''def main():
     model = Model()
