@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from fuzzer.targets import export_memo
 from fuzzer.targets.quiet import quiet
 from fuzzer.targets.registry import Artifact, Component, Opsets, StageFailure, component
 from fuzzer.targets.rules import optimizer_without
@@ -124,43 +125,13 @@ def dynamic_shapes(art: Artifact) -> tuple[Any, ...] | None:
                   for x in art.case.inputs),)
 
 
-_REGISTRIES: dict[int, Any] = {}
-
-
-def _memoized_registry() -> None:
-    """torch.onnx.export(dynamo=True) builds its ATen -> ONNX registry from torchlib at every
-    call (`ONNXRegistry.from_torchlib`, ~0.5 s: it parses the source of ~500 onnxscript
-    functions), half of a one-node export. The registry is a pure function of the opset and
-    the export only reads it, so a process builds it once per opset and each export gets a
-    copy of its table (a registration made during one export cannot leak into the next)."""
-    # private torch module: the exporter's own registry class
-    from torch.onnx._internal.exporter import _registration
-
-    build = _registration.ONNXRegistry.from_torchlib
-    if getattr(build, "memoized", False):
-        return
-
-    def from_torchlib(cls: Any, opset_version: int = _registration._constants.TORCHLIB_OPSET
-                      ) -> Any:
-        if opset_version not in _REGISTRIES:
-            _REGISTRIES[opset_version] = build.__func__(cls, opset_version)
-        made = _REGISTRIES[opset_version]
-        fresh = cls()
-        fresh._opset_version = made._opset_version
-        fresh.functions = {k: list(v) for k, v in made.functions.items()}
-        return fresh
-
-    from_torchlib.memoized = True  # type: ignore[attr-defined]
-    _registration.ONNXRegistry.from_torchlib = classmethod(from_torchlib)  # type: ignore[assignment]
-
-
 def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
     opt = optimize != "-noopt"
     level = int(opset) if opset else None
     name = "dynamo" + ("" if opt else "-noopt") + (f"-{level}" if level else "")
 
     def run(art: Artifact) -> None:
-        _memoized_registry()
+        export_memo.install()
         try:
             with quiet():
                 prog = torch.onnx.export(art.module, tuple(art.inputs), dynamo=True,
