@@ -28,6 +28,7 @@ from fuzzer.verdict import Outcome, Verdict
 KNOWN_FILE = CORPUS / "known_issues.json"
 CAUSES_FILE = CORPUS / "causes.json"
 NEW, KNOWN, DOCUMENTED, TORCHSCRIPT_ONLY = "new", "known", "documented", "torchscript-only"
+TORCHSCRIPT_COMPONENT = "torch.onnx (TorchScript)"  # provenance.blame_torchscript's component
 WHY = {TORCHSCRIPT_ONLY: "Only the deprecated TorchScript exporter has it: the dynamo exporter "
        "passes the same Case (kept, low priority).",
        KNOWN: "Known upstream: see the linked issues.",
@@ -45,7 +46,7 @@ def blame_of(e: Entry) -> dict[str, Any]:
     from fuzzer import provenance
 
     v = e.verdict
-    other = _other_converter(e) or _rewriter(e)
+    other = _other_converter(e) or _rewriter(e) or _crashed_rewriter(e)
     if other:
         return other
     if v.attribution.value == "runtime":
@@ -85,6 +86,21 @@ def _other_converter(e: Entry) -> dict[str, Any]:
             "kind": v.symptom.value if v.symptom else ""}
 
 
+def _crashed_rewriter(e: Entry) -> dict[str, Any]:
+    """A rewriter that raised while rewriting: the function it raised in (the innermost frame
+    of its own code, recorded by the pass), on its project's tracker; the kind names the
+    exception, so two crashes in one function with different causes stay apart from a
+    fusion of the same function that breaks the model later. {} for other findings."""
+    at = e.verdict.evidence.get("raised_in") or {}
+    if e.verdict.attribution.value != "optimizer" or not at.get("function"):
+        return {}
+    project = ("onnxruntime.transformers" if at["source"].startswith("onnxruntime/")
+               else "onnxscript")
+    return {"component": project, "function": at["function"], "source": at["source"],
+            "tracker": project.split(".")[0], "kind": f"raises {at.get('raises', '')}".strip(),
+            "evidence": f"raised in {at['function']} ({at['source']})"}
+
+
 def _rewriter(e: Entry) -> dict[str, Any]:
     """A failure blamed on a rewriter (the oracle named the fusion or rule whose step makes
     the model fail): the function that decides to rewrite, from rewriters.FAULTS, with its
@@ -120,9 +136,12 @@ def key(meta: dict[str, Any]) -> str:
 
 def known_for(e: Entry, known: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
     """The known-issue record whose rule matches the finding: all of ops (the Case contains
-    them), symptom and exporter family, where the rule states them."""
+    them), symptom, exporter family and the blamed function, where the rule states them."""
+    function = (e.meta.get("blame") or {}).get("function")
     for k in known if known is not None else _json(KNOWN_FILE).get("issues", []):
         m = k["match"]
+        if m.get("function", function) != function:
+            continue
         if all(op in e.case.ops for op in m.get("ops", [])) and m.get(
                 "symptom", e.verdict.symptom and e.verdict.symptom.value) == (
                 e.verdict.symptom and e.verdict.symptom.value) and e.target.startswith(
@@ -152,7 +171,11 @@ class Cause:
     def label(self) -> str:
         if self.known:
             return KNOWN
-        if all(e.meta.get("dynamo_check") == "pass" for e in self.instances):
+        # Only an exporter defect can be the deprecated exporter's alone: a rewriter or
+        # runtime defect behind it is theirs, whatever graph dynamo happens to write.
+        component = self.blame.get("component", "")
+        if (not component or TORCHSCRIPT_COMPONENT in component) and all(
+                e.meta.get("dynamo_check") == "pass" for e in self.instances):
             return TORCHSCRIPT_ONLY
         return str(self.curated.get("status") or NEW)
 

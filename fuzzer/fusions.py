@@ -93,7 +93,8 @@ _CLEANUPS = frozenset({
     "onnxscript.rewriter:UnsqueezeUnsqueeze", "onnxscript.rewriter:SqueezeReshape1d",
     "onnxscript.rewriter:ScatterAllDynamic", "onnxscript.rewriter:ScatterAllStatic",
     "onnxscript.ort_fusions:gemm_to_matmul_add",
-    f"{ORT}:NhwcMaxPool", f"{ORT}:ReorderInput", f"{ORT}:ReorderOutput"})
+    f"{ORT}:NhwcMaxPool", f"{ORT}:ReorderInput", f"{ORT}:ReorderOutput",
+    "onnxruntime.transformers:NhwcConv"})
 
 
 def kind(name: str) -> str:

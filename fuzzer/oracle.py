@@ -325,6 +325,8 @@ def _failure_verdict(target: targets.Target, art: Artifact, ref: Reference,
                 shapes=None if shapes is None else as_shapes(shapes))
     if v.outcome != Outcome.BUG:
         return v
+    if f.raised_in:
+        v.evidence["raised_in"] = f.raised_in
     invalid = (_invalid_at(art) if shapes and art.model is not None
                and f.stage in (Stage.RUNTIME_LOAD, Stage.RUNTIME_RUN) else None)
     if invalid:

@@ -155,7 +155,8 @@ def test_corpus_blame_keeps_the_blames_written_by_hand(tmp_path: Path) -> None:
                             "tf2onnx-resize-invalid_model-a0b2040e",
                             "tf2onnx-resize-wrong_values-59a97256",
                             "tf2onnx-one_hot-wrong_values-cb5469e1",
-                            "dynamo-scaled_dot_product_attention-wrong_values-90954bd6"}
+                            "dynamo-scaled_dot_product_attention-wrong_values-90954bd6",
+                            "torchscript-mul-invalid_model-ef54c3c9"}
     for fid, b in curated.items():
         assert corpus.find(fid).meta["blame"] == b, fid  # what a re-run would store
     fid = "ov-pt-copy-wrong_values-1246fc98"
@@ -195,3 +196,39 @@ def test_the_sdpa_finding_from_a_lifted_architecture_is_blamed_on_the_bool_mask_
             "torchlib-aten_sdpa-fully-masked-row"]
     assert c.blame["function"] == "_aten_scaled_dot_product_attention_bool_mask_onnx"
     assert c.blame["tracker"] == "onnxscript" and c.file and c.label == causes.NEW
+
+
+@pytest.mark.parametrize(("fid", "function", "source", "kind", "slug", "label"), [
+    ("f291ebaf", "FusionSimplifiedLayerNormalization.fuse",
+     "onnxruntime/transformers/fusion_simplified_layernorm.py:117", "raises TypeError",
+     "ort-transformers-simplified_layer_norm-mul-x-x", "new"),
+    ("8dbc749b", "FusionQuickGelu.fuse", "onnxruntime/transformers/fusion_quickgelu.py:53",
+     "raises AttributeError", "torchscript-mul-crash-8dbc749b", "known"),
+])
+def test_a_rewriter_that_crashes_is_blamed_on_the_function_it_raised_in(
+        fid: str, function: str, source: str, kind: str, slug: str, label: str) -> None:
+    """optimize_model raising inside a fusion (no model to bisect): the pass records the
+    innermost frame of its own code, and the cause is that function and exception, apart from
+    the same function's broadcast-scale cause and not 'TorchScript-only' though the finding
+    was made behind TorchScript."""
+    e = corpus.find(fid)
+    assert e.verdict.evidence["raised_in"]["function"] == function
+    b = causes.blame_of(e)
+    assert (b["function"], b["source"], b["kind"], b["tracker"]) == (
+        function, source, kind, "onnxruntime")
+    groups = {c.slug: c for c in causes.group(corpus.entries())}
+    c = groups[slug]
+    assert [x.id for x in c.instances] == [e.id] and c.label == label
+    assert c.file == (label == "new")
+    broadcast = groups["ort-transformers-simplified_layer_norm-broadcast-scale"]
+    assert e.id not in [x.id for x in broadcast.instances]
+
+
+def test_the_no_op_cast_before_div_mul_is_known_upstream() -> None:
+    """The arch arm's RMSNorm windows (x.to(float32) first): a curated blame names ONNX
+    Runtime's DivMulFusion::Apply, and the known-issue rule matches on that function."""
+    e = corpus.find("ef54c3c9")
+    groups = {c.slug: c for c in causes.group(corpus.entries())}
+    c = next(c for c in groups.values() if e.id in [x.id for x in c.instances])
+    assert c.blame["function"] == "DivMulFusion::Apply" and c.label == causes.KNOWN
+    assert "microsoft/onnxruntime#32416" in c.upstream and not c.file

@@ -158,6 +158,9 @@ def test_multi_operator_rewriter_failures_name_their_rule(name, target, named):
     v = judge(case, target)
     assert (v.outcome, v.stage) == (Outcome.BUG, Stage.GRAPH_OPTIMIZATION), v.detail
     assert named in json.dumps(v.evidence.get("blame")) + v.detail
+    if name == "clamp_clamp_rank0":  # it raises inside the rule: the frame is named
+        assert v.evidence["raised_in"]["function"] == "_FuseReluClipBase.extract_min_max"
+        assert v.evidence["raised_in"]["source"].startswith("onnxscript/rewriter/")
     base = target.split("/")[0] + "/ort-disabled"
     assert judge(case, base).outcome == Outcome.PASS  # the export alone is fine
 

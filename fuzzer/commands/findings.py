@@ -138,7 +138,7 @@ def _report_causes(which: str | None, out_dir: Path, unfiled: bool, timeout: flo
                 if which is not None:  # the one asked for: its one-line error, exit 2
                     raise
                 # --all goes on with the rest; an existing report of this cause stays
-                err.print(f"{c.slug}: skipped ({e})", highlight=False)
+                err.print(f"{c.slug}: skipped ({e})", highlight=False, markup=False)
                 continue
             written += 1
             out.print(f"{c.slug}: {md}", highlight=False)

@@ -41,11 +41,15 @@ class StageFailure(Exception):
     """A component failed at a known stage with a known symptom (None: classify from text)."""
 
     def __init__(self, stage: Stage, error: BaseException | str,
-                 symptom: Symptom | None = None) -> None:
+                 symptom: Symptom | None = None,
+                 raised_in: dict[str, str] | None = None) -> None:
         super().__init__(str(error))
         self.stage = stage
         self.error = error
         self.symptom = symptom
+        # Where inside the component's own code it raised (function, source file:line), when
+        # the component can tell: a crash inside a rewriter is that function's defect.
+        self.raised_in = raised_in
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,27 @@ def new_op_types(before: onnx.ModelProto, after: onnx.ModelProto,
             if n > a.get(t, 0) and (wanted is None or t in wanted)}
 
 
+# Where the rewriters' own code lives (site-packages/...): the frames a crash is blamed on.
+_REWRITER_CODE = ("onnxruntime/transformers/", "onnxscript/")
+
+
+def raised_in(e: BaseException) -> dict[str, str] | None:
+    """The innermost frame of `e`'s traceback inside a rewriter's code: its function (a
+    qualified name) and source file:line from the package root, with the exception's type."""
+    found = None
+    tb = e.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        path = code.co_filename.replace("\\", "/")
+        for pkg in _REWRITER_CODE:
+            at = path.rfind("/" + pkg)
+            if at >= 0:
+                found = {"function": code.co_qualname, "source": f"{path[at + 1:]}:{tb.tb_lineno}",
+                         "raises": type(e).__name__}
+        tb = tb.tb_next
+    return found
+
+
 def _failure(name: str, step: str, e: BaseException) -> StageFailure:
     """The pass's failure, its root cause first: onnx_ir wraps every rule's exception in
     "PassError: An error occurred at step 0", which would give every crash one error class."""
@@ -57,7 +78,8 @@ def _failure(name: str, step: str, e: BaseException) -> StageFailure:
     text = f"{type(root).__name__}: {root}"
     if root is not e:
         text += f" (in {type(e).__name__}: {first_line(str(e))})"
-    return StageFailure(Stage.GRAPH_OPTIMIZATION, f"{name}:{step}: {text}")
+    return StageFailure(Stage.GRAPH_OPTIMIZATION, f"{name}:{step}: {text}",
+                        raised_in=raised_in(root))
 
 
 # -- onnxscript's default rewrite rules ------------------------------------------------------
@@ -196,7 +218,7 @@ ORT_FUSIONS_SNIPPET = (
 # -- onnxruntime.transformers' optimizer -----------------------------------------------------
 # FusionOptions switches, and the fused op types each one makes.
 TRANSFORMER_SWITCHES: dict[str, tuple[str, ...]] = {
-    "enable_gelu": ("Gelu", "FastGelu"),
+    "enable_gelu": ("Gelu", "FastGelu", "QuickGelu"),  # fuse_gelu runs FusionQuickGelu too
     "enable_bias_gelu": ("BiasGelu", "FastGelu"),
     "enable_layer_norm": ("LayerNormalization", "SimplifiedLayerNormalization"),
     "enable_skip_layer_norm": ("SkipLayerNormalization", "SkipSimplifiedLayerNormalization"),
@@ -207,6 +229,13 @@ TRANSFORMER_SWITCHES: dict[str, tuple[str, ...]] = {
     "enable_rotary_embeddings": ("RotaryEmbedding",),
     "enable_gemm_fast_gelu": ("GemmFastGelu",),
     "enable_qordered_matmul": ("QOrderedMatMul",),
+    # The stable-diffusion switches (on for unet, vae and clip; the attributes exist for
+    # every model type once set): onnx_model_unet.py's fusions.
+    "enable_group_norm": ("GroupNorm",),
+    "enable_skip_group_norm": ("SkipGroupNorm",),
+    "enable_bias_splitgelu": ("BiasSplitGelu",),
+    "enable_bias_add": ("BiasAdd",),
+    "enable_nhwc_conv": ("NhwcConv",),
 }
 TRANSFORMER_OPS = tuple(sorted({t for ts in TRANSFORMER_SWITCHES.values() for t in ts}))
 TRANSFORMER_MODEL_TYPES = ("bert", "gpt2", "t5", "bart", "clip", "vit", "swin", "phi",
