@@ -40,12 +40,23 @@ MIN_NODES, MAX_NODES = 6, 40
 # `PLUMBING`, so a window mostly holds the blocks fusions are written for, with some plumbing
 # where the block reads it (an attention mask).
 PLUMBING = 0.15
-# Half the draws start at an operator kind drawn uniformly over the kinds the architectures
+# A third of the draws start at an operator kind drawn uniformly over the kinds the architectures
 # compute (then an architecture holding it, then one of its nodes of that kind): 45 of the
 # 423 architectures share llama's operators, and a block written out in one or two of them
 # (deberta's LayerNorm as Div(x - mean, sqrt(var + eps)) * w + b) would else be drawn once in
-# 400 Cases. The other half draw an architecture uniformly and start anywhere (by weight).
-BY_OPERATOR = 0.5
+# 400 Cases. The rest (after the anchors below) draw an architecture uniformly and start
+# anywhere (by weight).
+BY_OPERATOR = 0.35
+# Another third start at an operator a fusion is written around (a norm, an activation the
+# GELU/QuickGelu/FastGelu fusions spell out, attention, an embedding lookup, a conv or
+# projection a bias or activation folds into, rotary's cos/sin): drawn uniformly among the
+# anchors the architectures compute, the window then grows its context around it.
+BY_ANCHOR = 0.35
+ANCHORS = ("aten::layer_norm", "aten::rms_norm", "aten::group_norm", "aten::batch_norm",
+           "aten::rsqrt", "aten::softmax", "aten::scaled_dot_product_attention",
+           "aten::gelu", "aten::silu", "aten::sigmoid", "aten::tanh", "aten::erf",
+           "aten::embedding", "aten::conv1d", "aten::conv2d", "aten::linear", "aten::matmul",
+           "aten::cos", "aten::sin", "aten::dropout")
 BOOL_TRUE = 0.9  # share of true values in a bool input (see _input_values)
 _DOMAINS = ("positive", "uniform")  # value distributions that are an operator's domain
 _REACH = 3  # operators downstream of a cut input whose domain it is drawn from
@@ -209,7 +220,7 @@ def window_case(a: ArchGraph, arch: str, nodes: list[int], seed: int) -> Case:
 def arch_case(seed: int, vocab: Sequence[str] | None = None,
               cfg: GenConfig | None = None) -> Case:
     """A connected window of 6..40 translated nodes of a mined architecture, started at a
-    drawn operator kind or anywhere in a drawn architecture."""
+    drawn operator kind, at a drawn fusion anchor, or anywhere in a drawn architecture."""
     cfg = cfg or GenConfig()
     path = str(cfg.seeds or SEEDS)
     names = _names(path)
@@ -217,9 +228,11 @@ def arch_case(seed: int, vocab: Sequence[str] | None = None,
     rng = np_rng(seed, "generate", "arch")
     for _ in range(_TRIES):
         op = None
-        if rng.random() < BY_OPERATOR:
+        u = rng.random()
+        if u < BY_OPERATOR + BY_ANCHOR:
             index = _by_operator(path)
-            op = list(index)[int(rng.integers(len(index)))]
+            kinds = list(index) if u < BY_OPERATOR else [a for a in ANCHORS if a in index]
+            op = kinds[int(rng.integers(len(kinds)))]
             name = index[op][int(rng.integers(len(index[op])))]
         else:
             name = names[int(rng.integers(len(names)))]

@@ -64,6 +64,13 @@ def _gelu_erf(frag: dict[str, Any]) -> bool:
         and _near(vals, 0.5)
 
 
+@named("quick_gelu")
+def _quick_gelu(frag: dict[str, Any]) -> bool:
+    # CLIP's QuickGELU, x * sigmoid(1.702 x): ORT's and the transformers optimizer's QuickGelu
+    o = _ops(frag)
+    return o["sigmoid"] == 1 and o["mul"] >= 2 and _near(_scalars(frag), 1.702)
+
+
 @named("rotary")
 def _rotary(frag: dict[str, Any]) -> bool:
     o = _ops(frag)

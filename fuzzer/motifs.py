@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -401,8 +402,13 @@ def motif_key(frag: dict[str, Any]) -> str:
     text = json.dumps(frag, sort_keys=True)
     k = _KEYS.get(text)
     if k is None:
-        k = _KEYS[text] = nx.weisfeiler_lehman_graph_hash(
-            key_graph(frag), node_attr="label", edge_attr="slot", iterations=5, digest_size=8)
+        with warnings.catch_warnings():
+            # networkx >= 3.5 warns at every call that directed hashes changed in 3.5: the
+            # keys are compared only within one networkx (seeds/ records the mining run).
+            warnings.simplefilter("ignore", UserWarning)
+            k = _KEYS[text] = nx.weisfeiler_lehman_graph_hash(
+                key_graph(frag), node_attr="label", edge_attr="slot", iterations=5,
+                digest_size=8)
         if len(_KEYS) > 200_000:
             _KEYS.clear()
     return k

@@ -47,6 +47,7 @@ def _archs(name: str) -> set[str]:
     ("gelu_tanh", {"gpt2"}),
     ("rotary", {"llama", "mistral", "qwen2", "phi3"}),
     ("swiglu", {"llama", "mistral", "qwen2"}),
+    ("quick_gelu", {"clip", "altclip", "chinese_clip"}),  # x * sigmoid(1.702 x)
 ])
 def test_named_blocks_are_mined_with_the_architectures_that_contain_them(
         name: str, archs: set[str]) -> None:
