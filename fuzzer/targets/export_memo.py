@@ -16,6 +16,7 @@ may still change (a registration, a table entry) goes to a copy. `install()` is 
 from __future__ import annotations
 
 import functools
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -107,10 +108,6 @@ def _typing_callable() -> None:
     overrides ~500 CIA ops through it, ~5,700 calls: a sixth of a small export. typing's
     Callable is the same annotation with its subscriptions cached; the one isinstance check
     in torch._ops answers alike for both."""
-    import typing
-
-    import torch._ops
-
     _replace(torch._ops, "Callable", typing.Callable)
 
 
