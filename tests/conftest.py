@@ -10,6 +10,7 @@ fails there at once, naming what it started, instead of slowing the inner loop d
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.process
 import os
 import subprocess
@@ -109,6 +110,11 @@ def pytest_configure(config: pytest.Config) -> None:
     leave the process, module fixtures included: each way out raises."""
     if os.environ.get("CONVFUZZ_UNIT") != "1":
         return
+    # matplotlib builds its font cache on first import by running `fc-list`: on a fresh
+    # machine that is a process no test started; build it before the guard (without the
+    # [analyze] extra its tests skip).
+    with contextlib.suppress(ImportError):
+        import matplotlib.font_manager  # noqa: F401
     mp = pytest.MonkeyPatch()
     mp.setattr(Sandbox, "_start", _refuse("starts a sandbox worker"))
     mp.setattr(torch.onnx, "export", _refuse("runs an ONNX exporter"))
