@@ -181,7 +181,7 @@ def _input_values(case: Case) -> Case:
     """Each floating input drawn from the domain of the operator it flows into (positive for
     rsqrt and log, within (-1, 1) for asin...: `_domain`), but not from the edge values a
     chain's first operator is probed with (a cast's +-1000, NaNs for isnan): a cut edge
-    carries a real activation; int inputs in [0, 8); bool inputs (a cut attention mask)
+    carries a real activation; int inputs in [0, 8]; bool inputs (a cut attention mask)
     mostly true, as real masks are: a row masked out entirely is NaN in torch's attention
     and undefined across runtimes."""
     new = []

@@ -147,6 +147,19 @@ def _dropout(n: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]] | None:
     return "aten::dropout", ["input"], {"p": n["args"].get("p", 0.5)}
 
 
+@translator("aten::embedding")
+def _embedding(n: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]] | None:
+    """A lookup in a weight the trace holds (word, position, token-type embeddings): the
+    catalogue's entry owns its weight; ATen's padding_idx -1 is None (eval: no effect)."""
+    w = n["tensors"].get("weight")
+    if not w or len(w[1]) != 2 or "weight" not in n["src"]:
+        return None
+    pad = n["args"].get("padding_idx", -1)
+    return n["op"], ["indices"], {"num_embeddings": w[1][0], "embedding_dim": w[1][1],
+                                  "padding_idx": None if pad == -1 else pad,
+                                  "weight_dtype": w[0]}
+
+
 @translator("aten::scaled_dot_product_attention")
 def _sdpa(n: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]] | None:
     a = n["args"]
@@ -165,7 +178,7 @@ def translate(n: dict[str, Any]) -> Translated | None:
     if op not in ops.REGISTRY or not n["outs"] or "src" not in n:
         return None
     spec = ops.get(op)
-    if spec.family in _SKIP_FAMILIES or op in _SKIP_OPS:
+    if (spec.family in _SKIP_FAMILIES and op not in TRANSLATORS) or op in _SKIP_OPS:
         return None
     got = TRANSLATORS[op](n) if op in TRANSLATORS else _generic(n, op)
     if got is None:
@@ -329,12 +342,34 @@ def fragment(g: nx.DiGraph, tr: dict[int, Translated], region: Iterable[int],
                     where[name] = src
             args.append(seen[key])
         frag.nodes.append({"id": ids[v], "op": t.op, "args": args, "attrs": t.attrs})
+    _fit_indices(frag)
     inside = set(order)
     for v in order:
         succ = set(g.successors(v))
         if not succ or succ - inside:
             frag.outputs.append(ids[v])
     return frag
+
+
+_MOVES_VALUES = frozenset(f"aten::{o}" for o in (
+    "expand", "slice", "view", "reshape", "unsqueeze", "squeeze", "flatten", "select",
+    "transpose", "permute", "contiguous", "clone", "repeat"))
+
+
+def _fit_indices(frag: Fragment) -> None:
+    """An int input or constant read as embedding indices draws below the table's rows (a
+    token-type table has 2)."""
+    vals = {x["name"]: x["values"] for x in [*frag.inputs, *frag.consts] if "values" in x}
+    nodes = {n["id"]: n for n in frag.nodes}
+    for n in frag.nodes:
+        if n["op"] != "aten::embedding":
+            continue
+        ref = n["args"][0]
+        while ref in nodes and nodes[ref]["op"] in _MOVES_VALUES:  # ids sliced, expanded...
+            ref = nodes[ref]["args"][0]
+        if ref in vals:
+            v = vals[ref]
+            v["high"] = min(v.get("high", 8), n["attrs"]["num_embeddings"] - 1)  # inclusive
 
 
 def _values(dtype: str) -> dict[str, Any]:

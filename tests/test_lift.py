@@ -11,6 +11,7 @@ import torch
 
 from fuzzer.case import Case
 from fuzzer.lift import LiftError, bind, compare_nodes, lift, load_arch_graph, trace_values
+from fuzzer.model import materialize
 from fuzzer.sandbox import Sandbox
 from fuzzer.shrink import Budget, shrink
 from fuzzer.verdict import Outcome, Stage, Symptom
@@ -25,16 +26,23 @@ def test_lifting_bert_keeps_its_largest_part_and_names_what_it_cut() -> None:
     case = lifted.case
     assert Case.from_json(case.to_json()).hash == case.hash  # a valid Case, round trip
     assert case.origin["architecture"] == BERT and case.origin["sampler"] == "lift"
-    # embedding needs valid indices, arange makes values from nothing: cut out, and what
-    # they fed is an input of its traced shape
-    assert set(lifted.cut) == {"aten::embedding", "aten::arange", "aten::gather"}
+    # arange makes values from nothing, gather needs indices in range: cut out, and what
+    # they fed is an input of its traced shape; the embeddings are lifted with their tables
+    assert set(lifted.cut) == {"aten::arange", "aten::gather"}
     assert lifted.translated + sum(lifted.cut.values()) == lifted.total == len(graph.nodes)
     assert lifted.parts > 1 and len(case.nodes) < lifted.translated
     assert {"aten::layer_norm", "aten::linear", "aten::gelu",
             "aten::scaled_dot_product_attention"} <= set(case.ops)
-    by_src = {x.name: lifted.sources[x.name] for x in case.inputs}
-    emb = [i for i, n in enumerate(graph.nodes) if n["op"] == "aten::embedding"]
-    assert any(src[0] in emb for src in by_src.values())  # an embedding's output
+    # word, position and token-type lookups into the embedding layer norm, each index input
+    # drawn below its table's rows (token types: 2), so the lifted model runs
+    assert case.ops.count("aten::embedding") == 3
+    assert {"aten::embedding", "aten::layer_norm"} <= set(case.ops[:10])
+    rows = {n.args[0]: n.attrs["num_embeddings"] for n in case.nodes if n.op == "aten::embedding"}
+    highs = {x.name: x.values["high"] for x in case.inputs if x.dtype == "int64"}
+    assert highs and all(h < 512 for h in highs.values())
+    assert 1 in highs.values() and 2 in rows.values()  # the token-type table's ids: 0..1
+    module, xs = materialize(case)
+    module(*xs)
     assert all(len(x.shape) == 3 for x in case.inputs if x.dtype == "float32")
     # the parameters linear/layer_norm own map to the architecture's placeholders
     assert any(k.endswith("_weight") and v[0] == "param" for k, v in lifted.params.items())
@@ -43,8 +51,9 @@ def test_lifting_bert_keeps_its_largest_part_and_names_what_it_cut() -> None:
                  if i not in lifted.nodes.values() and graph.nodes[i]["op"] == "aten::add")
     small = lift(graph, BERT, around=other)
     assert other in small.nodes.values() and len(small.case.nodes) < len(case.nodes)
-    with pytest.raises(LiftError, match=r"traced node \d+ \(aten::embedding\) has no catalogue"):
-        lift(graph, BERT, around=emb[0])
+    cut = next(i for i, n in enumerate(graph.nodes) if n["op"] == "aten::arange")
+    with pytest.raises(LiftError, match=r"traced node \d+ \(aten::arange\) has no catalogue"):
+        lift(graph, BERT, around=cut)
     with pytest.raises(LiftError, match="no traced graph"):
         load_arch_graph(SEEDS, "transformers:no_such_model")
 
@@ -72,14 +81,15 @@ def test_lifted_bert_computes_what_bert_computed_node_by_node() -> None:
     lifted = lift(traced.graph, BERT)
     module, inputs = bind(lifted, traced)
     errors = compare_nodes(lifted, traced, module, inputs)
-    assert len(errors) == len(lifted.case.nodes) == 59
+    assert len(errors) == len(lifted.case.nodes) == 64  # embeddings included
     assert max(errors.values()) <= 1e-6, sorted(errors.items(), key=lambda kv: -kv[1])[:3]
     # bert's outputs (last hidden state, pooler) are values of the lifted module, equal to
     # eager; the pooler's, read by nothing, is the Case's output
     with torch.no_grad():
         want = model(*args)
         env = module.run_all(*inputs)
-        (out,) = module(*inputs)
+        # the position ids' slice is read by a cut gather too: an output before the pooler's
+        *_, out = module(*inputs)
     for w in want:
         assert any(v[0].shape == w.shape and torch.allclose(v[0], w, atol=1e-6)
                    for k, v in env.items() if k in lifted.nodes)
@@ -111,7 +121,8 @@ def test_cli_lift_writes_a_case_and_refuses_an_unknown_architecture(tmp_path: Pa
     ok = CliRunner().invoke(app, ["lift", "bert", "--out", str(out), "--json"])
     assert ok.exit_code == 0, ok.output
     summary = json.loads(ok.output)
-    assert summary["nodes"] == 59 and summary["not_in_catalogue"]["aten::embedding"] == 3
+    assert summary["nodes"] == 64 and summary["not_in_catalogue"] == {"aten::arange": 4,
+                                                                      "aten::gather": 1}
     assert Case.from_json(out.read_text()).hash == summary["case"]
     bad = CliRunner().invoke(app, ["lift", "no_such_model"])
     assert bad.exit_code == 2 and "no traced graph" in bad.output
