@@ -16,6 +16,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from fuzzer import targets
 from fuzzer.targets import rewriters, runtimes
 from fuzzer.targets.rules import default_rules, optimizer_switches, rule_names
 
@@ -32,12 +33,18 @@ def project(component: Any) -> str | None:
     return None
 
 
+def coverage_project(component: Any) -> str | None:
+    """project(), or for an exporter whose optimizer fires a rewriter's rules (the dynamo
+    exporter runs onnxscript's default rules) that rewriter: counted for coverage only."""
+    return project(component) or component.settings.get("optimizer_rules")
+
+
 def fired(target: Any, notes: Mapping[str, Any]) -> dict[str, int]:
     """`project:name -> count` of the fusions/rules that fired along the chain."""
     per = notes.get("fired") or {}
     out: dict[str, int] = {}
     for comp in target.components:
-        proj = project(comp)
+        proj = coverage_project(comp)
         for name, n in (per.get(comp.name) or {}).items():
             if proj:
                 key = f"{proj}:{name}"
@@ -134,6 +141,19 @@ def _suffix(target: str) -> str:
     return target.split("/", 1)[1] if "/" in target else ""
 
 
+@functools.lru_cache(maxsize=64)
+def _suffix_projects(suffix: str) -> frozenset[str]:
+    """The coverage projects of a chain's passes and runtime (`suffix`: the chain without
+    its exporter)."""
+    out = set()
+    for name in suffix.split("/") if suffix else ():
+        with contextlib.suppress(Exception):  # a name this install cannot resolve: none
+            proj = project(targets.resolve(name))
+            if proj:
+                out.add(proj)
+    return frozenset(out)
+
+
 def missed(verdicts: Iterable[Any]) -> list[dict[str, Any]]:
     """Missed fusions on one Case: a name that fired on one target and not on another that
     differs from it only in its exporter (same passes, same runtime). Both verdicts must have
@@ -144,7 +164,10 @@ def missed(verdicts: Iterable[Any]) -> list[dict[str, Any]]:
         if d["outcome"] == "pass" or d.get("stage") == "comparison":
             by_suffix.setdefault(_suffix(d["target"]), []).append(d)
     out = []
-    for group in by_suffix.values():
+    for suffix, group in by_suffix.items():
+        # Only what the shared passes and runtime fire compares: the dynamo exporter's own
+        # optimizer has no counterpart after TorchScript unless a pass runs those rules.
+        shared = _suffix_projects(suffix)
         for a in group:
             for b in group:
                 if a is b:
@@ -153,7 +176,7 @@ def missed(verdicts: Iterable[Any]) -> list[dict[str, Any]]:
                 # then nothing was missed.
                 held = set(b.get("evidence", {}).get("fused_present") or [])
                 for name in sorted(set(verdict_fusions(a)) - set(verdict_fusions(b))):
-                    if name.split(":", 1)[1] not in held:
+                    if name.split(":", 1)[0] in shared and name.split(":", 1)[1] not in held:
                         out.append({"fusion": name, "fired_on": a["target"],
                                     "missed_on": b["target"]})
     return out

@@ -10,6 +10,7 @@ import pytest
 from fuzzer import fusions, targets
 from fuzzer.blame import blame
 from fuzzer.case import load
+from fuzzer.pack import pack_cap
 from fuzzer.oracle import _misbehaves, judge, reference
 from fuzzer.store import Store
 from fuzzer.targets import Artifact
@@ -185,3 +186,45 @@ def test_a_failure_that_needs_the_whole_pattern_shrinks_to_the_pattern():
     v = judge(case, target)
     res = shrink(case, v, lambda c: judge(c, target), Budget(60, 100))
     assert res.case.ops == case.ops  # every node of the RMSNorm chain is needed
+
+
+PAD_CONV_RELU = [{"id": "n0", "op": "aten::pad", "args": ["x"],
+                  "attrs": {"pad": [1, 1, 1, 1], "mode": "constant", "value": None}},
+                 {"id": "n1", "op": "aten::conv2d", "args": ["n0"],
+                  "attrs": {"out_channels": 4, "kernel_size": [3, 3], "stride": [1, 1],
+                            "padding": [0, 0], "dilation": [1, 1], "groups": 1,
+                            "with_bias": True}},
+                 {"id": "n2", "op": "aten::relu", "args": ["n1"]}]
+
+
+def test_dynamo_exporters_own_rewrite_rules_count_for_coverage_only():
+    """The dynamo exporter's optimizer runs onnxscript's default rules: what they fire counts
+    (FuseConvPad folds the pad into the conv), blame halves over those and constant folding,
+    and no TorchScript chain without those rules is said to have missed them."""
+    case = make_case(PAD_CONV_RELU)
+    dyn = judge(case, "dynamo/ort-all")
+    ts = judge(case, "torchscript-17/ort-all")
+    assert dyn.outcome == ts.outcome == Outcome.PASS, (dyn.detail, ts.detail)
+    assert dyn.evidence["fusions"]["onnxscript.rewriter:FuseConvPad"] == 1
+    assert not any(n.startswith("onnxscript.rewriter:") for n in ts.evidence["fusions"])
+    assert not [m for m in fusions.missed([dyn, ts])
+                if m["fusion"].startswith("onnxscript.rewriter:")]
+    # Not a rewriter pass: the chain packs, and is not a rewriter target.
+    assert targets.parse("dynamo/ort-all").exporter.settings["optimizer_rules"]
+    assert pack_cap("dynamo/ort-all") > 1
+    ref = reference(case)
+    art = Artifact(case, ref.module, ref.inputs)
+    targets.resolve("dynamo").run(art)
+    assert fusions.switches(art.notes)["dynamo"] == [
+        "constant_folding", *sorted(art.notes["fired"]["dynamo"])]
+
+
+def test_ort_conv_activation_fusion_counted_in_the_nchwc_layout():
+    """At level all, ONNX Runtime's NCHWc layout rewrites FusedConv into an nchwc Conv with
+    the activation as an attribute: still ConvActivationFusion's FusedConv (level extended
+    shows it under its own name)."""
+    case = make_case(PAD_CONV_RELU)
+    for level in ("extended", "all"):
+        v = judge(case, f"torchscript-17/ort-{level}")
+        assert v.evidence["fusions"].get("onnxruntime:FusedConv") == 1, (level, v.evidence)
+        assert "FusedConv" in v.evidence["fused_present"]

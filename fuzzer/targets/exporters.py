@@ -12,7 +12,8 @@ import torch
 from fuzzer.targets import export_memo
 from fuzzer.targets.quiet import quiet
 from fuzzer.targets.registry import Artifact, Component, Opsets, StageFailure, component
-from fuzzer.targets.rules import optimizer_without
+from fuzzer.targets.rewriters import record_fired
+from fuzzer.targets.rules import counting_defaults, optimizer_without
 from fuzzer.verdict import Stage
 
 DYNAMO_OPSET = 18  # the dynamo exporter's native opset in torch 2.13
@@ -149,12 +150,18 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
         if opt:
             # The exporter's optimizer runs as its own step: its failures get their own stage,
             # and the model before it stays in the history for blame.
+            counts: dict[str, Any] = {}
             try:
-                with quiet():
+                with quiet(), counting_defaults(counts):
                     prog.optimize()
                 art.set_model(name, "optimize", prog.model_proto.SerializeToString())
             except Exception as e:
                 raise StageFailure(Stage.GRAPH_OPTIMIZATION, e) from e
+            # Its rewrite rules are onnxscript's defaults: what fired counts for coverage,
+            # and blame halves over those and constant folding only.
+            record_fired(art, name, counts)
+            art.notes.setdefault("switches", {})[name] = [
+                "constant_folding", *sorted((art.notes.get("fired") or {}).get(name, {}))]
 
     # ~0.5 s an export whether the model has one node or twenty-five: worth packing.
     def snippet(case: Any) -> str:
@@ -172,8 +179,11 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
     without = None
     if opt:
         without = optimizer_without
+    # "optimizer_rules": whose rules its optimizer fires, for coverage only (it is no
+    # rewriter pass: it packs, and blame names torch.onnx's step, then the rule).
     return Component("exporter", name, run, "torch.onnx",
-                     {"dynamo": True, "optimize": opt, "opset_version": level},
+                     {"dynamo": True, "optimize": opt, "opset_version": level,
+                      **({"optimizer_rules": "onnxscript.rewriter"} if opt else {})},
                      packable=True, pack=8,
                      without=without, snippet=snippet)
 

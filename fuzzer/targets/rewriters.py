@@ -31,7 +31,7 @@ def record_fired(art: Artifact, comp: str, counts: dict[str, int]) -> None:
     """Adds the rules/fusions of `comp` that fired (count > 0) to the artifact's notes."""
     fired = art.notes.setdefault("fired", {}).setdefault(comp, {})
     for name, n in counts.items():
-        if n:
+        if n and name != CRASHED:  # a rule that raised and was caught is no fusion
             fired[name] = fired.get(name, 0) + int(n)
 
 

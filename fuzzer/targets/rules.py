@@ -3,7 +3,8 @@ dynamo exporter's optimizer with some of them off (blame's re-run of that step).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import onnx
@@ -58,6 +59,23 @@ def default_rules() -> Sequence[Any]:
     from onnxscript import rewriter
 
     return rewriter._DEFAULT_REWRITE_RULES  # what rewrite(model) applies when given no rules
+
+
+@contextlib.contextmanager
+def counting_defaults(counts: dict[str, Any]) -> Iterator[None]:
+    """While open, onnxscript's default rules count their matches into `counts`: what the
+    dynamo exporter's optimizer (which reads the module's list when it runs) fired."""
+    # on use: the rewriter package loads only when its rules are asked for
+    from onnxscript import rewriter
+
+    saved = rewriter._DEFAULT_REWRITE_RULES
+    rules = tuple(saved)
+    rewriter._DEFAULT_REWRITE_RULES = tuple(
+        Counted(r, n, counts) for r, n in zip(rules, rule_names(rules), strict=True))
+    try:
+        yield
+    finally:
+        rewriter._DEFAULT_REWRITE_RULES = saved
 
 
 def optimizer_without(model: bytes, off: frozenset[str]) -> bytes:
