@@ -10,8 +10,8 @@ import pytest
 from fuzzer import fusions, targets
 from fuzzer.blame import blame
 from fuzzer.case import load
-from fuzzer.pack import pack_cap
 from fuzzer.oracle import _misbehaves, judge, reference
+from fuzzer.pack import pack_cap
 from fuzzer.store import Store
 from fuzzer.targets import Artifact
 from fuzzer.verdict import Attribution, Outcome, Stage
