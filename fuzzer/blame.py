@@ -71,16 +71,25 @@ def blame(history: list[tuple[str, str, bytes]], runtime: str,
           fails: Callable[[bytes, str], bool], families: dict[str, str],
           withouts: dict[str, Without] | None = None,
           switches: dict[str, list[str]] | None = None,
-          transformers: Sequence[str] = ()) -> dict[str, Any] | None:
+          transformers: Sequence[str] = (),
+          judgeable: Callable[[bytes], bool] | None = None) -> dict[str, Any] | None:
     """`fails(model, runtime)` says whether that model misbehaves on that runtime.
     `withouts[c]` re-runs component c with names off; `switches[c]` are the names that
-    fired in c; `transformers` the ONNX Runtime transformer names to halve, likeliest first."""
+    fired in c; `transformers` the ONNX Runtime transformer names to halve, likeliest first.
+    `judgeable(model)` False: no runtime can run that intermediate model (a rewriter's
+    placeholder ops); bisection skips it, as `git bisect skip` does, and says so."""
     if len(history) >= 2 and not fails(history[0][2], runtime):
-        i = bisect(len(history), lambda k: fails(history[k][2], runtime))
+        last = len(history) - 1
+        idx = [k for k in range(len(history))
+               if k in (0, last) or judgeable is None or judgeable(history[k][2])]
+        j = bisect(len(idx), lambda m: fails(history[idx[m]][2], runtime))
+        i, before = idx[j], idx[j - 1]
         comp, step, _ = history[i]
-        out = {"component": comp, "step": step, "after": f"{history[i - 1][0]}:"
-               f"{history[i - 1][1]}", "project": project_of(comp, step, families[comp]),
-               "calls": "bisection over " + str(len(history)) + " models"}
+        out = {"component": comp, "step": step, "after": f"{history[before][0]}:"
+               f"{history[before][1]}", "project": project_of(comp, step, families[comp]),
+               "calls": "bisection over " + str(len(idx)) + " models"}
+        if i - before > 1:  # the culprit may be a skipped step as well
+            out["unjudged"] = [f"{c}:{s}" for c, s, _ in history[before + 1:i]]
         names = (switches or {}).get(comp, [])
         without = (withouts or {}).get(comp)
         if without is not None and names and step not in names:

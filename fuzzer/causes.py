@@ -123,7 +123,9 @@ def _rewriter(e: Entry) -> dict[str, Any]:
             "tracker": tracker or blamed["project"].split(".")[0], "kind": (
                 e.verdict.symptom.value if e.verdict.symptom else ""),
             "evidence": f"blame: {blamed.get('component')} step {blamed.get('step')!r} "
-                        f"(after {blamed.get('after')}; {blamed.get('calls', '')})"}
+                        f"(after {blamed.get('after')}; {blamed.get('calls', '')}"
+                        + (f"; not runnable alone: {', '.join(blamed['unjudged'])}"
+                           if blamed.get("unjudged") else "") + ")"}
 
 
 def key(meta: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from fuzzer.compare import Reference, close, compare
 from fuzzer.edit import reseed, with_shapes
 from fuzzer.model import make_inputs, materialize, to_fp64
 from fuzzer.ops.limitations import known
-from fuzzer.targets import Artifact, StageFailure
+from fuzzer.targets import Artifact, StageFailure, rewriters
 from fuzzer.targets.runtimes import ORT_FUSED, ORT_TRANSFORMERS, run_reference
 from fuzzer.verdict import (
     Attribution,
@@ -210,7 +210,8 @@ def _blame(target: targets.Target, art: Artifact,
                  {c.name: c.settings.get("rewriter") or c.family for c in target.components},
                  withouts={c.name: c.without for c in target.components if c.without},
                  switches=fusions.switches(art.notes, target),
-                 transformers=[*likely, *ORT_TRANSFORMERS])
+                 transformers=[*likely, *ORT_TRANSFORMERS],
+                 judgeable=rewriters.runnable)
 
 
 def _run_on(art: Artifact, model: bytes, runtime: str,

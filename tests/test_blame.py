@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fuzzer.blame import bisect
+from fuzzer.blame import bisect, blame
 from fuzzer.sandbox import Sandbox
 from fuzzer.verdict import Attribution, Outcome, Stage
 from tests.conftest import make_case
@@ -34,3 +34,25 @@ def test_bisect_finds_the_first_failing_step(first_bad: int) -> None:
 
     assert bisect(20, fails) == first_bad
     assert len(calls) <= 5
+
+
+def test_bisection_skips_models_no_runtime_can_run() -> None:
+    """A step that leaves placeholder ops (onnxscript's sdpa before mha2) is not judged: the
+    first runnable failing step is named and the skipped one listed, never the placeholder's
+    step for failing to load."""
+    steps = ["export", "pre", "sdpa", "mha2", "optimize"]
+    models = {"export": b"ok", "pre": b"ok", "sdpa": b"placeholder", "mha2": b"bad",
+              "optimize": b"bad"}
+    history = [("p", s, models[s]) for s in steps]
+    judged: list[bytes] = []
+
+    def fails(model: bytes, runtime: str) -> bool:
+        judged.append(model)
+        return model != b"ok"  # the placeholder model would fail to load
+
+    out = blame(history, "ort-disabled", fails, {"p": "proj"},
+                judgeable=lambda m: m != b"placeholder")
+    assert out is not None and out["step"] == "mha2" and out["after"] == "p:pre"
+    assert out["unjudged"] == ["p:sdpa"] and b"placeholder" not in judged
+    # Without the predicate the placeholder's step takes the blame.
+    assert blame(history, "ort-disabled", fails, {"p": "proj"})["step"] == "sdpa"
