@@ -31,8 +31,10 @@ for impl in ("eager", "sdpa"):
     f = io.BytesIO()
     torch.onnx.export(Bert(impl), args, f, dynamo=False, opset_version=17,
                       input_names=["input_ids", "attention_mask"],
-                      dynamic_axes={n: {0: "batch", 1: "seq"} for n in ("input_ids", "attention_mask")})
-    opt = optimize_model(onnx.load_from_string(f.getvalue()), model_type="bert", num_heads=2, hidden_size=32)
+                      dynamic_axes={n: {0: "batch", 1: "seq"}
+                                    for n in ("input_ids", "attention_mask")})
+    opt = optimize_model(onnx.load_from_string(f.getvalue()), model_type="bert", num_heads=2,
+                         hidden_size=32)
     fused[impl] = opt.get_fused_operator_statistics().get("Attention", 0)
     print(impl, "Attention nodes:", fused[impl])
 sys.exit(1 if fused["eager"] and not fused["sdpa"] else 0)
