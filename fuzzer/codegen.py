@@ -81,5 +81,21 @@ def inputs_source(case: Case) -> str:
     return f"def make_inputs():\n    return (\n        {body},\n    )\n"
 
 
+def drawn_inputs(case: Case) -> list[str]:
+    """Each input as a short expression: a float input drawn from a normal distribution as
+    `torch.randn` (under a seed the caller sets), any other as its exact literal. For repros
+    whose defect does not depend on the values (a shape, a refused model, a crash)."""
+    _, inputs = materialize(case)
+    out = []
+    for x, t in zip(case.inputs, inputs, strict=True):
+        if t.is_floating_point() and x.values.get("dist") == "normal":
+            scale = float(x.values.get("scale", 1.0))
+            out.append(f"torch.randn({list(t.shape)}, dtype=torch.{DTYPE_NAMES[t.dtype]})"
+                       + ("" if scale == 1.0 else f" * {scale!r}"))
+        else:
+            out.append(" ".join(tensor_literal(t).split()))
+    return out
+
+
 def _indent(text: str, n: int = 12) -> str:
     return text.replace("\n", "\n" + " " * n)

@@ -27,11 +27,12 @@ from typing import Any
 
 from fuzzer import compare, frontends, targets
 from fuzzer.case import Case
-from fuzzer.codegen import inputs_source, model_source
+from fuzzer.codegen import drawn_inputs, inputs_source, model_source
 from fuzzer.targets.registry import FAMILIES
 from fuzzer.verdict import Stage, Verdict, failure_key
 
 REPRODUCED, FIXED, CHANGED = 1, 0, 3
+SAVES = 200  # characters drawn inputs must save over printed ones to replace them
 VALUES = {"wrong_values", "nan_inf_mismatch"}
 
 
@@ -76,6 +77,7 @@ class Lang:
     array: str  # an expected/baseline output as numpy, "{}" standing for it
     packages: tuple[str, ...]  # the versions a report lists
     conversion: str  # what convfuzz fuzzed, as the report's last line says
+    drawn_header: Any = None  # header's variant with float inputs drawn (None: not offered)
 
 
 def lang(case: Case) -> Lang:
@@ -120,13 +122,18 @@ def _inline_consts(case: Case, src: str) -> str:
     return src
 
 
-def torch_header(case: Case, rest: str) -> str:
-    """Imports (those the script uses), the model, its inputs and torch's answer."""
+def torch_header(case: Case, rest: str, drawn: bool = False) -> str:
+    """Imports (those the script uses), the model, its inputs and torch's answer; with
+    `drawn`, float inputs as seeded `torch.randn` (codegen.drawn_inputs)."""
     model = _inline_consts(case, _one_line_buffers(model_source(case))).replace(
         "\n\n", "\n").replace(
         "    def __init__(self) -> None:\n        super().__init__()\n        pass\n", "")
-    make = inputs_source(case).split("return", 1)[1].strip()
-    code = (f"{model}model, args = Model().eval(), {' '.join(make.split())}\n"
+    if drawn:
+        make = "(" + ", ".join(drawn_inputs(case)) + ",)"
+        model += "torch.manual_seed(0)\n"
+    else:
+        make = " ".join(inputs_source(case).split("return", 1)[1].split())
+    code = (f"{model}model, args = Model().eval(), {make}\n"
             "expected = model(*args)\n")
     used = code + rest
     wanted = [("io." in used, "import io"), (True, "import sys"), (True, "import numpy as np"),
@@ -139,7 +146,8 @@ def torch_header(case: Case, rest: str) -> str:
 TORCH = Lang("torch", torch_header,
              "base = Model().double()(*(x.double() if x.is_floating_point() else x for x in "
              "args))  # fp64\n", "{}.detach()", ("torch", "onnx", "onnxruntime", "onnxscript",
-                                                 "numpy"), "PyTorch → ONNX")
+                                                 "numpy"), "PyTorch → ONNX",
+             drawn_header=lambda case, rest: torch_header(case, rest, drawn=True))
 
 PROBE = '''
 import json, traceback
@@ -230,8 +238,9 @@ def _check_values(v: Verdict, case: Case, runtime: str, ref: Lang) -> str:
 
 
 def repro(case: Case, v: Verdict, obs: Observed, title: str, dtype_kind: bool = False,
-          ) -> str:
-    """The short, self-checking repro of this defect."""
+          drawn: bool = False) -> str:
+    """The short, self-checking repro of this defect; `drawn`: float inputs drawn, not
+    printed (see `short`)."""
     t = targets.parse(v.target)
     runtime, ref = _runtime(t), lang(case)
     body = textwrap.indent("".join(x for x in _lines(case, t, obs.where == "check")
@@ -264,7 +273,29 @@ def repro(case: Case, v: Verdict, obs: Observed, title: str, dtype_kind: bool = 
     if not obs.error_class and v.symptom and v.symptom.value in VALUES:
         src += _check_values(v, case, runtime, ref)
     src += f"print('FIXED: {runtime} runs the model and this defect is gone')\n"
-    return head + ref.header(case, src) + src
+    header = ref.drawn_header if drawn and ref.drawn_header else ref.header
+    return head + header(case, src) + src
+
+
+def short(case: Case, v: Verdict, obs: Observed, title: str, literal: str,
+          timeout: float = 300.0) -> str:
+    """The repro with drawn inputs where the defect does not depend on the values, drawing
+    saves a long literal (it costs a seed line) and the drawn script still exits REPRODUCED
+    (run in a child process); else `literal`."""
+    if (v.symptom and v.symptom.value in VALUES) or lang(case).drawn_header is None:
+        return literal
+    src = repro(case, v, obs, title, drawn=True)
+    if len(src) > len(literal) - SAVES:
+        return literal
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "repro.py"
+        p.write_text(src)
+        try:
+            r = subprocess.run([sys.executable, str(p)], capture_output=True, text=True,
+                               timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return literal
+    return src if r.returncode == REPRODUCED else literal
 
 
 def representative(case: Case, v: Verdict, run: Any) -> Case:

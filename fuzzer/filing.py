@@ -96,6 +96,8 @@ def prepare(cause: Cause, run: Runner, versions: dict[str, str],
     obs = defect.observe_finding(case, e.verdict)
     dtype_kind = cause.blame.get("kind") == DTYPE_NOT_ENFORCED
     src = defect.repro(case, e.verdict, obs, cause.title, dtype_kind)
+    if not dtype_kind:  # a dtype defect's inputs are its point: printed exactly
+        src = defect.short(case, e.verdict, obs, cause.title, src)
     expo = [exposure[i.id] for i in cause.instances if exposure and i.id in exposure]
     return Filed(cause, case, e, e.verdict, obs, src, control(case, e.target, run), versions,
                  expo)

@@ -77,6 +77,27 @@ def test_squeeze_repro_exits_1_now_0_when_torchlib_is_fixed_3_when_unrelated(
     assert r.returncode == 3 and "CHANGED" in r.stdout, r.stdout + r.stderr[-2000:]
 
 
+@pytest.mark.integration
+def test_a_shape_defect_repro_draws_its_inputs_a_values_defect_prints_them(
+        tmp_path: Path) -> None:
+    """The MHA wrong shape does not depend on the values: its repro draws three seeded randn
+    inputs instead of printing ~5,000 characters of them, and still exits 1. A wrong-values
+    finding keeps its literals whatever they cost."""
+    e = corpus.find("9e4873a3")
+    obs = defect.observe(e.case, e.target)
+    literal = defect.repro(e.case, e.verdict, obs, "title")
+    short = defect.short(e.case, e.verdict, obs, "title", literal)
+    assert "torch.manual_seed(0)" in short and short.count("torch.randn(") == 3
+    assert "torch.tensor(" not in short and len(short) < len(literal) - defect.SAVES
+    p = tmp_path / "repro.py"
+    p.write_text(short)
+    r = run(p)
+    assert r.returncode == 1 and "REPRODUCED" in r.stdout, r.stdout + r.stderr[-2000:]
+    values = next(f for f in corpus.entries() if f.verdict.symptom
+                  and f.verdict.symptom.value == "wrong_values" and f.target.startswith("dynamo"))
+    assert defect.short(values.case, values.verdict, obs, "t", "LITERAL") == "LITERAL"
+
+
 @pytest.mark.slow  # ~25 s; the squeeze test above covers the exit codes in the default run
 def test_dtype_repro_is_fixed_by_a_dispatcher_that_checks_declared_types(
         tmp_path: Path) -> None:
