@@ -42,7 +42,7 @@ class Observed:
 
     error_class: str = ""  # InvalidGraph, Fail, ... ("" when it ran)
     message: str = ""
-    where: str = ""  # export | load | run | ""
+    where: str = ""  # export | pass | check | load | run | ""
     shapes: list[list[int]] | None = None
     dtypes: list[str] | None = None
     expected_shapes: list[list[int]] | None = None  # torch's
@@ -57,6 +57,8 @@ class Observed:
             return f"{self.runtime} refuses to load the exported model ({self.error_class})"
         if self.where == "run":
             return f"{self.runtime} loads the model but fails to run it ({self.error_class})"
+        if self.where == "pass":
+            return f"the graph rewriter fails on the exported model ({self.error_class})"
         if self.where == "export":
             return f"the export fails ({self.error_class})"
         return f"{self.runtime} loads and runs the model"
@@ -158,7 +160,8 @@ except Exception as e:
     lines = [f.line or "" for f in traceback.extract_tb(e.__traceback__)]
     at = ("check" if any("check_model(" in x for x in lines)
           else "load" if any("InferenceSession(" in x or "ReferenceEvaluator(" in x for x in lines)
-          else "run" if any(".run(" in x for x in lines) else "export")
+          else "run" if any(".run(" in x for x in lines)
+          else "pass" if any(x.strip() in {passes} for x in lines) else "export")
     out = {{"error_class": type(e).__name__, "message": str(e)[:2000], "where": at}}
 out["expected_shapes"] = [list(t.shape) for t in expected]
 out["expected_dtypes"] = [str(t.dtype).removeprefix("torch.") for t in expected]
@@ -169,7 +172,10 @@ print("OBSERVED " + json.dumps(out))
 def observe(case: Case, target: str, timeout: float = 300.0, check: bool = False) -> Observed:
     """Run the repro's own lines in a child process and report what happened."""
     t = targets.parse(target)
-    probe = PROBE.format(body=textwrap.indent(_lines(case, t, check), "    "))
+    passes = {x.strip() for c in t.components if c.kind == "pass" and c.snippet is not None
+              for x in c.snippet(case).splitlines() if x.strip()}
+    probe = PROBE.format(body=textwrap.indent(_lines(case, t, check), "    "),
+                         passes=repr(sorted(passes)))
     src = lang(case).header(case, probe) + probe
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "probe.py"

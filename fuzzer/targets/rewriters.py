@@ -328,6 +328,8 @@ FAULTS: dict[tuple[str, str], str] = {
         "onnxscript.rewriter.ort_fusions.mha:MultiHeadAttention.check",
     ("onnxscript.ort_fusions", "mha2"):
         "onnxscript.rewriter.ort_fusions.mha:MultiHeadAttention.check",
+    ("onnxruntime.transformers", "enable_bias_skip_layer_norm"):
+        "onnxruntime.transformers.fusion_skiplayernorm:FusionBiasSkipLayerNormalization.fuse",
     ("onnxruntime.transformers", "enable_skip_layer_norm"):
         "onnxruntime.transformers.fusion_skiplayernorm:FusionSkipLayerNormalization.fuse",
     # a switch that makes several fused ops, told apart by the one that fired (switch/op)
