@@ -169,6 +169,15 @@ print("OBSERVED " + json.dumps(out))
 '''
 
 
+def _run_script(src: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a script in a clean child process (what a maintainer's `python repro.py` does)."""
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "script.py"
+        p.write_text(src)
+        return subprocess.run([sys.executable, str(p)], capture_output=True, text=True,
+                              timeout=timeout)
+
+
 def observe(case: Case, target: str, timeout: float = 300.0, check: bool = False) -> Observed:
     """Run the repro's own lines in a child process and report what happened."""
     t = targets.parse(target)
@@ -176,12 +185,7 @@ def observe(case: Case, target: str, timeout: float = 300.0, check: bool = False
               for x in c.snippet(case).splitlines() if x.strip()}
     probe = PROBE.format(body=textwrap.indent(_lines(case, t, check), "    "),
                          passes=repr(sorted(passes)))
-    src = lang(case).header(case, probe) + probe
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "probe.py"
-        p.write_text(src)
-        r = subprocess.run([sys.executable, str(p)], capture_output=True, text=True,
-                           timeout=timeout)
+    r = _run_script(lang(case).header(case, probe) + probe, timeout)
     line = next((x for x in r.stdout.splitlines() if x.startswith("OBSERVED ")), None)
     if line is None:
         return Observed("ProcessDied", f"exit {r.returncode}: {r.stderr[-500:]}", "export",
@@ -293,15 +297,10 @@ def short(case: Case, v: Verdict, obs: Observed, title: str, literal: str,
     src = repro(case, v, obs, title, drawn=True)
     if len(src) > len(literal) - SAVES:
         return literal
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "repro.py"
-        p.write_text(src)
-        try:
-            r = subprocess.run([sys.executable, str(p)], capture_output=True, text=True,
-                               timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return literal
-    return src if r.returncode == REPRODUCED else literal
+    try:
+        return src if _run_script(src, timeout).returncode == REPRODUCED else literal
+    except subprocess.TimeoutExpired:
+        return literal
 
 
 def representative(case: Case, v: Verdict, run: Any) -> Case:

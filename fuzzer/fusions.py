@@ -54,13 +54,14 @@ def fired(target: Any, notes: Mapping[str, Any]) -> dict[str, int]:
 
 def switches(notes: Mapping[str, Any], target: Any = None) -> dict[str, list[str]]:
     """Per component, the names blame may switch off: the ones it says (`switches`), else
-    the ones that fired; for a component that records neither but can run without named
-    rules (the dynamo exporter's optimizer), every rule it has."""
-    out = {c: sorted(names) for c, names in (notes.get("fired") or {}).items()}
+    the ones that fired; for the dynamo exporter's optimizer, constant folding and the rules
+    that fired (every rule it has when what fired was not recorded)."""
+    fired = notes.get("fired") or {}
+    out = {c: sorted(names) for c, names in fired.items()}
     out.update(notes.get("switches") or {})
     for comp in target.components if target is not None else ():
-        if comp.without is not None and comp.name not in out and comp.kind == "exporter":
-            out[comp.name] = optimizer_switches()
+        if comp.without is not None and comp.kind == "exporter":
+            out[comp.name] = optimizer_switches(fired.get(comp.name))
     return out
 
 

@@ -158,10 +158,8 @@ def dynamo(optimize: str | None = None, opset: str | None = None) -> Component:
             except Exception as e:
                 raise StageFailure(Stage.GRAPH_OPTIMIZATION, e) from e
             # Its rewrite rules are onnxscript's defaults: what fired counts for coverage,
-            # and blame halves over those and constant folding only.
+            # and blame halves over those and constant folding (fusions.switches).
             record_fired(art, name, counts)
-            art.notes.setdefault("switches", {})[name] = [
-                "constant_folding", *sorted((art.notes.get("fired") or {}).get(name, {}))]
 
     # ~0.5 s an export whether the model has one node or twenty-five: worth packing.
     def snippet(case: Any) -> str:

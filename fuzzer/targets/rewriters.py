@@ -166,6 +166,7 @@ def runnable(model: bytes) -> bool:
     return not any(n.domain == PLACEHOLDER_DOMAIN
                    for n in onnx.load_from_string(model).graph.node)
 
+
 ORT_FUSIONS = ("gemm_to_matmul_add", "erf_gelu", "rms_normalization",
                "skip_layer_normalization", "skip_rms_normalization", "rotary_embedding",
                "cos_sin_cache", "partial_rotary_embedding", "sdpa", "gqa", "packed_qkv_for_gqa",

@@ -62,20 +62,27 @@ def default_rules() -> Sequence[Any]:
 
 
 @contextlib.contextmanager
-def counting_defaults(counts: dict[str, Any]) -> Iterator[None]:
-    """While open, onnxscript's default rules count their matches into `counts`: what the
-    dynamo exporter's optimizer (which reads the module's list when it runs) fired."""
+def _defaults(rules: Sequence[Any]) -> Iterator[None]:
+    """onnxscript's default rule list swapped for `rules` while open, put back whatever
+    happens: the dynamo exporter's optimizer reads the module's list when it runs (one model
+    at a time in a worker)."""
     # on use: the rewriter package loads only when its rules are asked for
     from onnxscript import rewriter
 
     saved = rewriter._DEFAULT_REWRITE_RULES
-    rules = tuple(saved)
-    rewriter._DEFAULT_REWRITE_RULES = tuple(
-        Counted(r, n, counts) for r, n in zip(rules, rule_names(rules), strict=True))
+    rewriter._DEFAULT_REWRITE_RULES = tuple(rules) or (_never(),)  # RewritePass refuses none
     try:
         yield
     finally:
         rewriter._DEFAULT_REWRITE_RULES = saved
+
+
+def counting_defaults(counts: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """While open, onnxscript's default rules count their matches into `counts`: what the
+    dynamo exporter's optimizer fired."""
+    rules = tuple(default_rules())
+    return _defaults(Counted(r, n, counts) for r, n in zip(rules, rule_names(rules),
+                                                             strict=True))
 
 
 def optimizer_without(model: bytes, off: frozenset[str]) -> bytes:
@@ -84,22 +91,14 @@ def optimizer_without(model: bytes, off: frozenset[str]) -> bytes:
     folding off when `constant_folding` is named: blame's re-run of that step."""
     # on use: the rewriter package loads only when its rules are asked for
     import onnx_ir as ir
-    from onnxscript import rewriter
     from onnxscript.optimizer import _optimizer
 
     rules = tuple(default_rules())
-    kept = tuple(r for r, n in zip(rules, rule_names(rules), strict=True) if n not in off)
+    kept = [r for r, n in zip(rules, rule_names(rules), strict=True) if n not in off]
     ir_model = ir.serde.deserialize_model(onnx.load_from_string(model))
-    # optimize_ir reads the module's rule list when it runs: swapped for this call only
-    # (blame runs in a worker, one model at a time), and put back whatever happens.
-    saved = rewriter._DEFAULT_REWRITE_RULES
-    rewriter._DEFAULT_REWRITE_RULES = kept or (_never(),)  # RewritePass refuses no rules
-    try:
-        with quiet():
-            _optimizer.optimize_ir(ir_model, should_fold=(lambda node: False)
-                                   if "constant_folding" in off else (lambda node: None))
-    finally:
-        rewriter._DEFAULT_REWRITE_RULES = saved
+    with _defaults(kept), quiet():
+        _optimizer.optimize_ir(ir_model, should_fold=(lambda node: False)
+                               if "constant_folding" in off else (lambda node: None))
     return ir.serde.serialize_model(ir_model).SerializeToString()
 
 
@@ -112,5 +111,8 @@ def _never() -> Any:
                                name="never")
 
 
-def optimizer_switches() -> list[str]:
-    return ["constant_folding", *rule_names(tuple(default_rules()))]
+def optimizer_switches(fired: Sequence[str] | None = None) -> list[str]:
+    """The names blame may switch off in the dynamo exporter's optimizer: constant folding and
+    the rules that fired, or every default rule when what fired is not known."""
+    return ["constant_folding",
+            *(sorted(fired) if fired is not None else rule_names(tuple(default_rules())))]
