@@ -1,6 +1,6 @@
 """Named blocks: which mined motifs are the blocks real models are built of (RMSNorm, GELU
 written out with tanh or erf, rotary embedding, SwiGLU/GeGLU, attention written out, residual
-add + norm). A registry of predicates on a motif's Case-shaped instance (plain JSON); a motif
+add + norm, and the convolution blocks the conv fusions match). A registry of predicates on a motif's Case-shaped instance (plain JSON); a motif
 may carry several names, and every motif that matches is named (with or without a cast or
 the entry node around it)."""
 
@@ -103,6 +103,42 @@ def _residual_norm(frag: dict[str, Any]) -> bool:
     nodes = {n["id"]: n for n in frag["nodes"]}
     return any(n["op"] in ("aten::layer_norm", "aten::rms_norm") and
                nodes.get(n["args"][0], {}).get("op") == "aten::add" for n in frag["nodes"])
+
+
+def _feeds(frag: dict[str, Any], first: set[str], then: set[str]) -> list[dict[str, Any]]:
+    """The nodes whose op is in `then` and whose first argument a node in `first` computes."""
+    nodes = {n["id"]: n for n in frag["nodes"]}
+    return [n for n in frag["nodes"] if n["op"] in then and n["args"] and
+            nodes.get(n["args"][0], {}).get("op") in first]
+
+
+_CONV = {"aten::conv1d", "aten::conv2d"}
+# Activations ONNX Runtime's ConvActivationFusion folds into FusedConv on CPU (Relu, Clip,
+# Sigmoid, Tanh, LeakyRelu, HardSigmoid) and the ones next to convolutions in real models.
+_CONV_ACTS = {"aten::relu", "aten::relu6", "aten::hardtanh", "aten::sigmoid", "aten::tanh",
+              "aten::leaky_relu", "aten::hardsigmoid", "aten::silu", "aten::gelu",
+              "aten::hardswish"}
+
+
+@named("conv_bn")
+def _conv_bn(frag: dict[str, Any]) -> bool:
+    # Conv -> BatchNorm: onnxscript's FuseBatchNormIntoConv, ONNX Runtime's ConvBNFusion
+    return bool(_feeds(frag, _CONV, {"aten::batch_norm"}))
+
+
+@named("conv_act")
+def _conv_act(frag: dict[str, Any]) -> bool:
+    # Conv -> activation, directly or through the BatchNorm the exporters fold into the Conv
+    # first: ONNX Runtime's FusedConv
+    bn = {n["id"] for n in _feeds(frag, _CONV, {"aten::batch_norm"})}
+    return bool(_feeds(frag, _CONV, _CONV_ACTS)) or any(
+        n["op"] in _CONV_ACTS and n["args"] and n["args"][0] in bn for n in frag["nodes"])
+
+
+@named("pad_conv")
+def _pad_conv(frag: dict[str, Any]) -> bool:
+    # explicit Pad before a Conv (TF-style "same" padding): onnxscript's FuseConvPad
+    return bool(_feeds(frag, {"aten::pad", "aten::constant_pad_nd"}, _CONV))
 
 
 def names_of(frag: dict[str, Any]) -> list[str]:

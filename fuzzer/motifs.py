@@ -485,6 +485,10 @@ class MotifStats:
 
 MAX_MOTIFS = 1500  # the most widespread; plus up to MAX_NAMED of every named block
 MAX_NAMED = 40
+# ... of which at most this many share one set of architectures: near-copies of one family (four
+# parakeet variants, three nemotron ASR encoders) would otherwise fill a block's budget with one
+# layer, and the same block in other families (mobilenet's pad -> conv) would never be drawn.
+MAX_PER_FAMILY = 8
 # Motifs of data movement alone (unsqueeze chains, view -> transpose) test little a chain
 # does not: a kept motif computes something.
 _MOVES = {"shape", "cast", "copy"}
@@ -496,7 +500,8 @@ def _computes(inst: dict[str, Any]) -> bool:
 
 def write_motifs(path: Path, stats: MotifStats, meta: dict[str, Any]) -> int:
     """The motifs seen in >= MIN_ARCHS architectures that compute something, most widespread
-    first (MAX_MOTIFS, plus the MAX_NAMED most widespread of each named block); one a line."""
+    first (MAX_MOTIFS, plus the MAX_NAMED most widespread of each named block, MAX_PER_FAMILY
+    from one set of architectures); one a line."""
     rows = []
     for k, m in stats.motifs.items():
         if len(m["archs"]) < MIN_ARCHS or not _computes(m["instance"]):
@@ -507,12 +512,16 @@ def write_motifs(path: Path, stats: MotifStats, meta: dict[str, Any]) -> int:
                      "archs": sorted(m["archs"]), "instance": inst})
     rows.sort(key=lambda r: (-len(r["archs"]), -r["count"], r["key"]))
     per_name: Counter[str] = Counter()
+    per_family: Counter[tuple[str, tuple[str, ...]]] = Counter()
     kept = []
     for i, r in enumerate(rows):
-        named_ok = [n for n in r["name"] if per_name[n] < MAX_NAMED]
+        fam = tuple(r["archs"])
+        named_ok = [n for n in r["name"]
+                    if per_name[n] < MAX_NAMED and per_family[n, fam] < MAX_PER_FAMILY]
         if i < MAX_MOTIFS or named_ok:
             kept.append(r)
             per_name.update(r["name"])
+            per_family.update((n, fam) for n in r["name"])
     rows = kept
     head = {"format": FORMAT, "min_archs": MIN_ARCHS, "nodes": [MIN_NODES, MAX_NODES],
             "archs": sorted(stats.archs), "skipped": stats.skipped,

@@ -48,6 +48,9 @@ def _archs(name: str) -> set[str]:
     ("rotary", {"llama", "mistral", "qwen2", "phi3"}),
     ("swiglu", {"llama", "mistral", "qwen2"}),
     ("quick_gelu", {"clip", "altclip", "chinese_clip"}),  # x * sigmoid(1.702 x)
+    ("conv_bn", {"resnet", "regnet", "levit"}),
+    ("conv_act", {"resnet", "wav2vec2"}),
+    ("pad_conv", {"mobilenet_v1", "mobilenet_v2"}),  # TF-style "same" padding
 ])
 def test_named_blocks_are_mined_with_the_architectures_that_contain_them(
         name: str, archs: set[str]) -> None:
@@ -81,6 +84,14 @@ def test_rotary_has_fan_in_and_fan_out() -> None:
     assert max(reads.values()) >= 3  # q feeds the cos product and both halves
     assert any(len(n["args"]) == 2 and all(a.startswith("n") for a in n["args"])
                for n in m.instance["nodes"])  # the final add joins two branches
+
+
+def test_a_named_block_spans_families_not_one_familys_variants() -> None:
+    # pad_conv is in three nemotron ASR encoders and two mobilenets, among others: a budget
+    # taken in order of spread alone kept 40 nemotron layers and no mobilenet
+    for name in ("conv_bn", "conv_act", "pad_conv"):
+        assert len({tuple(m.archs) for m in _named(name)}) >= 3, name
+    assert {"mobilenet_v1", "nemotron_asr_streaming"} <= _archs("pad_conv")
 
 
 def test_motifs_json_records_how_it_was_mined() -> None:
@@ -247,6 +258,25 @@ def test_a_motif_case_shrinks_to_the_planted_pair_and_keeps_its_constant(
     assert res.case.ops == ["aten::add", "aten::rsqrt"]
     assert all(k.scalar for k in res.case.consts) and len(res.case.consts) == 1
     assert sandbox.run(res.case, target).outcome == Outcome.BUG
+
+
+@pytest.mark.parametrize(("block", "target", "fusion"), [
+    ("conv_act", "torchscript-17/ort-all", "onnxruntime:FusedConv"),
+    ("conv_bn", "dynamo/onnxscript-ort-fusions/ort-disabled",
+     "onnxscript.rewriter:FuseBatchNormIntoConv"),
+    ("pad_conv", "dynamo/onnxscript-ort-fusions/ort-disabled", "onnxscript.rewriter:FuseConvPad"),
+])
+def test_conv_blocks_reach_the_conv_fusions(block: str, target: str, fusion: str) -> None:
+    """The conv blocks are named for the fusions they feed: the smallest instance of each
+    fires its fusion on the real exporter and rewriter."""
+    from fuzzer.oracle import judge
+
+    fired = []
+    for m in sorted(_named(block), key=lambda m: (m.count and len(m.ops), m.key))[:6]:
+        v = judge(instance_case(m, 3), target)
+        assert v.outcome == Outcome.PASS, (m.ops, v.detail)
+        fired.append(v.evidence.get("fusions", {}).get(fusion, 0))
+    assert any(fired), (block, fired)
 
 
 def test_a_motif_case_becomes_a_repro(tmp_path: Path, rms_case: Case) -> None:
