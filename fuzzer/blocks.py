@@ -1,8 +1,8 @@
 """Named blocks: which mined motifs are the blocks real models are built of (RMSNorm, GELU
 written out with tanh or erf, rotary embedding, SwiGLU/GeGLU, attention written out, residual
-add + norm, and the convolution blocks the conv fusions match). A registry of predicates on a motif's Case-shaped instance (plain JSON); a motif
-may carry several names, and every motif that matches is named (with or without a cast or
-the entry node around it)."""
+add + norm, and the convolution blocks the conv fusions match). A registry of predicates on a
+motif's Case-shaped instance (plain JSON); a motif may carry several names, and every motif
+that matches is named (with or without a cast or the entry node around it)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ class RMSNorm(torch.nn.Module):  # LlamaRMSNorm, as transformers writes it
 x = torch.randn(2, 8, 64)
 fused = {}
 for dynamo in (False, True):
-    torch.onnx.export(RMSNorm(), (x,), "/tmp/rms.onnx", dynamo=dynamo, opset_version=None if dynamo else 17)
+    torch.onnx.export(RMSNorm(), (x,), "/tmp/rms.onnx", dynamo=dynamo,
+                      opset_version=None if dynamo else 17)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     so.optimized_model_filepath = "/tmp/rms_opt.onnx"
