@@ -141,5 +141,12 @@ def _pad_conv(frag: dict[str, Any]) -> bool:
     return bool(_feeds(frag, {"aten::pad", "aten::constant_pad_nd"}, _CONV))
 
 
+@named("pooler")
+def _pooler(frag: dict[str, Any]) -> bool:
+    # BERT's pooler and classification heads, tanh(linear(x[:, 0])): on a 2D input the
+    # exporters write Gemm, and ONNX Runtime's GemmActivationFusion makes a FusedGemm
+    return bool(_feeds(frag, {"aten::linear"}, {"aten::tanh"}))
+
+
 def names_of(frag: dict[str, Any]) -> list[str]:
     return [k for k, f in NAMED.items() if f(frag)]

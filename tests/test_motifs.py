@@ -51,6 +51,7 @@ def _archs(name: str) -> set[str]:
     ("conv_bn", {"resnet", "regnet", "levit"}),
     ("conv_act", {"resnet", "wav2vec2"}),
     ("pad_conv", {"mobilenet_v1", "mobilenet_v2"}),  # TF-style "same" padding
+    ("pooler", {"bert", "albert"}),  # tanh(linear(x[:, 0]))
 ])
 def test_named_blocks_are_mined_with_the_architectures_that_contain_them(
         name: str, archs: set[str]) -> None:
@@ -265,10 +266,12 @@ def test_a_motif_case_shrinks_to_the_planted_pair_and_keeps_its_constant(
     ("conv_bn", "dynamo/onnxscript-ort-fusions/ort-disabled",
      "onnxscript.rewriter:FuseBatchNormIntoConv"),
     ("pad_conv", "dynamo/onnxscript-ort-fusions/ort-disabled", "onnxscript.rewriter:FuseConvPad"),
+    ("pooler", "torchscript-17/ort-all", "onnxruntime:FusedGemm"),
 ])
-def test_conv_blocks_reach_the_conv_fusions(block: str, target: str, fusion: str) -> None:
-    """The conv blocks are named for the fusions they feed: the smallest instance of each
-    fires its fusion on the real exporter and rewriter."""
+def test_conv_and_pooler_blocks_reach_their_fusions(block: str, target: str,
+                                                    fusion: str) -> None:
+    """These blocks are named for the fusions they feed: one of the smallest instances of
+    each fires its fusion on the real exporter and rewriter."""
     from fuzzer.oracle import judge
 
     fired = []
