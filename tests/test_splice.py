@@ -70,9 +70,9 @@ def test_spliced_cases_run_in_eager() -> None:
 
 def test_named_blocks_take_most_draws_and_every_block_is_drawn() -> None:
     names = Counter()
-    for s in range(300):
+    for s in range(600):  # 13 block names share 85% of the draws: ~39 each expected
         names.update(motif_case(s).origin["motif_name"] or ["-"])
-    assert names["-"] <= 0.3 * 300
+    assert names["-"] <= 0.3 * 600
     present = {n for m in MOTIFS for n in m.name}
     assert present <= set(NAMED)
     for n in present:  # gelu_tanh (13 motifs, 11 architectures) as well as rms_norm
