@@ -98,6 +98,14 @@ def _sdpa_manual(frag: dict[str, Any]) -> bool:
     return o["matmul"] >= 2 and o["softmax"] >= 1
 
 
+@named("attention_block")
+def _attention_block(frag: dict[str, Any]) -> bool:
+    # q, k and v projected from the block's input into one attention: what onnxscript's
+    # MultiHeadAttention (and with one shared input, packed Attention) fusions match
+    o = _ops(frag)
+    return o["scaled_dot_product_attention"] >= 1 and o["linear"] >= 3
+
+
 @named("residual_norm")
 def _residual_norm(frag: dict[str, Any]) -> bool:
     nodes = {n["id"]: n for n in frag["nodes"]}

@@ -1,6 +1,7 @@
 """Motifs: the multi-operator blocks real architectures are built of, mined from traced graphs.
 
-n-grams follow one data-flow path; a motif is a connected subgraph of 2..10 operators with its
+n-grams follow one data-flow path; a motif is a connected subgraph of 2..10 operators (up to 14
+for an attention block: the q/k/v projections to the heads merged again) with its
 fan-in and fan-out (RMSNorm reads its input twice, rotary joins two halves), its constants
 (eps, 0.5, sqrt(2/pi), 0.044715), its parameters and its shared inputs. Candidates are the
 single-entry regions of a traced graph: for every node v and every ancestor u within
@@ -39,6 +40,11 @@ from fuzzer.ops.spec import Meta
 
 FORMAT = 1
 MIN_NODES, MAX_NODES = 2, 10
+# An attention block (q/k/v projections, their views and transposes, the attention, the merge
+# of the heads: 12-13 operators) is the block the attention fusions match and does not fit in
+# MAX_NODES; regions ending within ATTENTION_TAIL steps after an attention get this many.
+MAX_ATTENTION_NODES, ATTENTION_TAIL = 14, 3
+_ATTENTION = "aten::scaled_dot_product_attention"
 MIN_ARCHS = 2
 MAX_SCALAR_LITERAL = 64  # elements: tensor constants up to this size keep their values
 # Tensor argument slots in the order catalogue entries take them (schema names).
@@ -222,11 +228,25 @@ _DTYPES = ("float32", "float64", "float16", "bfloat16", "int8", "uint8", "int16"
 
 
 # -- candidate regions --------------------------------------------------------------------------
-def regions(g: nx.DiGraph, ok: set[int], max_nodes: int = MAX_NODES) -> set[frozenset[int]]:
+def attention_tails(g: nx.DiGraph, ops_of: dict[int, str]) -> set[int]:
+    """The attention nodes and the nodes up to ATTENTION_TAIL steps after one."""
+    out: set[int] = set()
+    frontier = {i for i, op in ops_of.items() if op == _ATTENTION}
+    for _ in range(ATTENTION_TAIL + 1):
+        out |= frontier
+        frontier = {s for w in frontier for s in g._succ[w]} - out
+    return out
+
+
+def regions(g: nx.DiGraph, ok: set[int], max_nodes: int = MAX_NODES,
+            wide: set[int] | None = None) -> set[frozenset[int]]:
     """Node sets of the single-entry regions among translatable nodes `ok`: for v and an
-    ancestor u, the nodes on the u->v paths (capped at max_nodes), and the same without u."""
+    ancestor u, the nodes on the u->v paths (capped at max_nodes, MAX_ATTENTION_NODES when v
+    is in `wide`), and the same without u."""
     out: set[frozenset[int]] = set()
+    cap = max_nodes
     for v in ok:
+        max_nodes = MAX_ATTENTION_NODES if wide and v in wide else cap
         anc: dict[int, int] = {v: 0}
         todo = deque([v])
         while todo:
@@ -470,7 +490,8 @@ class MotifStats:
         self.archs.append(label)
         local: Counter[str] = Counter()
         firsts: dict[str, Fragment] = {}
-        for region in regions(g, set(tr)):
+        wide = attention_tails(g, {i: n["op"] for i, n in enumerate(nodes)})
+        for region in regions(g, set(tr), wide=wide):
             frag = fragment(g, tr, region)
             k = motif_key(frag.to_json())
             local[k] += 1
@@ -523,7 +544,8 @@ def write_motifs(path: Path, stats: MotifStats, meta: dict[str, Any]) -> int:
             per_name.update(r["name"])
             per_family.update((n, fam) for n in r["name"])
     rows = kept
-    head = {"format": FORMAT, "min_archs": MIN_ARCHS, "nodes": [MIN_NODES, MAX_NODES],
+    head = {"format": FORMAT, "min_archs": MIN_ARCHS,
+            "nodes": [MIN_NODES, MAX_NODES, MAX_ATTENTION_NODES],
             "archs": sorted(stats.archs), "skipped": stats.skipped,
             "distinct": len(stats.motifs),
             "frequent": sum(1 for m in stats.motifs.values() if len(m["archs"]) >= MIN_ARCHS),

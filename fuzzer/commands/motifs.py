@@ -27,9 +27,10 @@ def motifs(seeds_dir: seeds_option("motifs.json, written by `convfuzz mine`") = 
            as_json: Annotated[bool, typer.Option("--json", help="Print the selected motifs "
                                                  "as JSON (with their instances).")] = False,
            ) -> None:
-    """List mined motifs: connected subgraphs of 2..10 operators seen in >= 2 architectures
-    (with their constants, parameters and shared inputs), most widespread first, and the
-    named blocks (the `motif` source of `convfuzz fuzz` instantiates them)."""
+    """List mined motifs: connected subgraphs of 2..10 operators (14 for an attention block)
+    seen in >= 2 architectures (with their constants, parameters and shared inputs), most
+    widespread first, and the named blocks (the `motif` source of `convfuzz fuzz`
+    instantiates them)."""
     # on use: `convfuzz --help` stays fast (no torch)
     from fuzzer.blocks import NAMED
     from fuzzer.motif_sampler import SEEDS
