@@ -34,7 +34,7 @@ from fuzzer import ops
 from fuzzer.case import Case, CaseError
 from fuzzer.model import CaseModule, infer
 from fuzzer.motifs import Translated, fragment, translate
-from fuzzer.opgraph import OpGraph, graph_from_fx, load_graph
+from fuzzer.opgraph import IDENTITIES, OpGraph, bypass_identities, graph_from_fx, load_graph
 from fuzzer.values import TORCH_DTYPES
 
 GRAPHS = "graphs"  # seeds/graphs/<source>:<name>.json.gz (`python -m fuzzer.mine --graphs`)
@@ -81,7 +81,8 @@ def translations(graph: OpGraph) -> dict[int, Translated]:
 def coverage(graph: OpGraph) -> tuple[int, int, Counter[str]]:
     """(translated nodes, traced nodes, untranslated operators with counts)."""
     tr = translations(graph)
-    cut = Counter(n["op"] for i, n in enumerate(graph.nodes) if i not in tr)
+    cut = Counter(n["op"] for i, n in enumerate(graph.nodes)
+                  if i not in tr and n["op"] not in IDENTITIES)
     return len(tr), len(graph.nodes), cut
 
 
@@ -95,6 +96,7 @@ def _digraph(graph: OpGraph) -> nx.DiGraph:
 def lift(graph: OpGraph, arch: str, *, around: int | None = None, seed: int = 0) -> Lifted:
     """The translated nodes of `graph` as a Case: the largest connected part, or the part
     holding traced node `around`."""
+    graph = bypass_identities(graph)
     tr = translations(graph)
     if not tr:
         raise LiftError(f"{arch}: no traced node has a catalogue entry")
@@ -129,7 +131,8 @@ def lift(graph: OpGraph, arch: str, *, around: int | None = None, seed: int = 0)
         d.pop("consts")
     case = Case.from_dict(d)
     infer(case)  # the catalogue's shape rules agree with every traced shape (ShapeError)
-    cut = Counter(n["op"] for i, n in enumerate(graph.nodes) if i not in tr)
+    cut = Counter(n["op"] for i, n in enumerate(graph.nodes)
+                  if i not in tr and n["op"] not in IDENTITIES)
     return Lifted(case, arch, nodes, where, params, len(graph.nodes), len(tr), cut, len(parts))
 
 
@@ -139,13 +142,14 @@ def graph_path(seeds_dir: Path, arch: str) -> Path:
 
 
 def load_arch_graph(seeds_dir: Path, arch: str) -> OpGraph:
-    """The committed traced graph of a mined architecture (`seeds/graphs/`)."""
+    """The committed traced graph of a mined architecture (`seeds/graphs/`), its identity ops
+    (`.contiguous()`...) bypassed."""
     p = graph_path(seeds_dir, arch)
     if not p.is_file():
         raise LiftError(f"{arch}: no traced graph at {p} (mined architectures are named like "
                         "transformers:bert; `python -m fuzzer.mine --graphs DIR` writes them)")
     try:
-        return load_graph(p)
+        return bypass_identities(load_graph(p))
     except (OSError, ValueError, KeyError, EOFError, gzip.BadGzipFile) as e:
         raise LiftError(f"{p}: not a traced graph ({type(e).__name__})") from None
 

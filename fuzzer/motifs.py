@@ -35,7 +35,7 @@ import networkx as nx
 
 from fuzzer import ops
 from fuzzer.blocks import names_of
-from fuzzer.opgraph import load_graph
+from fuzzer.opgraph import bypass_identities, load_graph
 from fuzzer.ops.spec import Meta
 
 FORMAT = 1
@@ -479,6 +479,7 @@ class MotifStats:
         self.skipped: dict[str, str] = {}
 
     def add(self, label: str, graph: Any) -> None:
+        graph = bypass_identities(graph)  # x.transpose(1, 2).contiguous() cuts no block
         nodes = graph.nodes
         if not any("src" in n and n["src"] for n in nodes):
             self.skipped[label] = "no argument sources (fallback tracer)"

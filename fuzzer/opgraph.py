@@ -181,6 +181,50 @@ def load_graph(path: Any) -> OpGraph:
     return OpGraph(d["nodes"], {(int(a), int(b)) for a, b in d["edges"]})
 
 
+# Ops that hand their input on unchanged in value: `x.transpose(1, 2).contiguous()` ends most
+# attention blocks of transformers. Left in, every one of them cuts a motif or a lifted window
+# in two (the catalogue gives them no entry: they compute nothing an exporter must convert).
+IDENTITIES = {"aten::contiguous": "self", "aten::alias": "self", "aten::detach": "self",
+              "aten::clone": "self", "aten::lift_fresh_copy": "self"}
+
+
+def bypass_identities(graph: OpGraph) -> OpGraph:
+    """The same nodes (same indices), with every read of an IDENTITIES node's output reading
+    its input instead and no edge into or out of it: the identity nodes stay, disconnected."""
+    nodes = graph.nodes
+
+    def source(ref: Any) -> Any:
+        seen = 0
+        while (isinstance(ref, list) and len(ref) == 2 and isinstance(ref[0], int)
+               and 0 <= ref[0] < len(nodes) and nodes[ref[0]]["op"] in IDENTITIES
+               and seen < len(nodes)):
+            n = nodes[ref[0]]
+            ref = (n.get("src") or {}).get(IDENTITIES[n["op"]], ref)
+            seen += 1
+        return ref
+
+    def remap(src: Any) -> Any:
+        if isinstance(src, dict) and "list" in src:
+            return {**src, "list": [source(r) for r in src["list"]]}
+        return source(src)
+
+    ident = {i for i, n in enumerate(nodes) if n["op"] in IDENTITIES}
+    if not ident:
+        return graph
+    out = OpGraph([{**n, "src": {k: remap(v) for k, v in (n.get("src") or {}).items()}}
+                   if i not in ident else n for i, n in enumerate(nodes)], set())
+    for i, n in enumerate(out.nodes):
+        if i in ident:
+            continue
+        for v in n["src"].values():
+            for r in (v["list"] if isinstance(v, dict) and "list" in v else [v]):
+                if isinstance(r, list) and len(r) == 2 and isinstance(r[0], int):
+                    out.edges.add((r[0], i))
+    # edges the sources do not show (a read the tracer recorded only as an edge) are kept
+    out.edges |= {(a, b) for a, b in graph.edges if a not in ident and b not in ident}
+    return out
+
+
 def _pyname(tgt: Any) -> str:
     mod = getattr(tgt, "__module__", None) or "python"
     return f"{mod.replace('_operator', 'operator')}.{getattr(tgt, '__name__', str(tgt))}"

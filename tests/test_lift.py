@@ -112,6 +112,33 @@ def test_a_planted_bug_on_lifted_bert_shrinks_to_a_short_chain(sandbox: Sandbox)
     assert again.outcome == Outcome.BUG and again.detail == v.detail
 
 
+def test_contiguous_is_bypassed_so_an_attention_tail_stays_whole() -> None:
+    """`x.transpose(1, 2).contiguous()` ends most attention blocks: the catalogue has no entry
+    for it, so it cut every motif and lifted window there. It is bypassed now: the same
+    nodes (indices kept), every read of it reads its input, no edge touches it."""
+    from fuzzer.motifs import MotifStats
+    from fuzzer.opgraph import bypass_identities
+
+    class Tail(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x.transpose(1, 2).contiguous() * 2).reshape(2, -1)
+
+    graph = trace_values(Tail(), (torch.randn(2, 3, 4),)).graph
+    ops = [n["op"] for n in graph.nodes]
+    t, c, m = ops.index("aten::transpose"), ops.index("aten::contiguous"), ops.index("aten::mul")
+    b = bypass_identities(graph)
+    assert [n["op"] for n in b.nodes] == ops
+    assert b.nodes[m]["src"]["self"][0] == t and (t, m) in b.edges
+    assert not any(c in e for e in b.edges)
+    lifted = lift(graph, "tail")
+    assert [n.op for n in lifted.case.nodes] == ["aten::transpose", "aten::mul", "aten::reshape"]
+    assert not lifted.cut  # an identity is not a cut
+    st = MotifStats()
+    st.add("tail", graph)
+    assert any([n["op"] for n in mo["instance"]["nodes"]] ==
+               ["aten::transpose", "aten::mul", "aten::reshape"] for mo in st.motifs.values())
+
+
 def test_cli_lift_writes_a_case_and_refuses_an_unknown_architecture(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
