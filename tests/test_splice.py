@@ -105,14 +105,14 @@ def test_fusions_and_cleanups_are_told_apart() -> None:
 @pytest.mark.integration
 def test_a_spliced_rms_norm_still_fuses(sandbox: Sandbox) -> None:
     """An RMSNorm with its weight, a real chain spliced after it: ONNX Runtime still fuses it."""
-    for s in range(400):
+    for s in range(3000):  # 15 named blocks share the draws: the first is seed 409
         c = spliced_case(s)
         if "rms_norm" in c.origin["motif_name"] and c.origin["splice"]["after"] and \
                 c.nodes[-len(c.origin["splice"]["after"]["ops"]) - 1].op == "aten::mul" and \
                 any(not k.scalar for k in c.consts):
             break
     else:
-        pytest.skip("no spliced RMSNorm with its weight in 400 seeds")
+        pytest.fail("no spliced RMSNorm with its weight in 3000 seeds")
     v = sandbox.run(c, "torchscript-17/ort-all")
     assert v.outcome == Outcome.PASS, v.detail
     assert "onnxruntime:SimplifiedLayerNormalization" in v.evidence.get("fusions", {})
