@@ -190,7 +190,8 @@ IDENTITIES = {"aten::contiguous": "self", "aten::alias": "self", "aten::detach":
 
 def bypass_identities(graph: OpGraph) -> OpGraph:
     """The same nodes (same indices), with every read of an IDENTITIES node's output reading
-    its input instead and no edge into or out of it: the identity nodes stay, disconnected."""
+    its input instead and no edge into or out of it: the identity nodes stay, disconnected and
+    without sources."""
     nodes = graph.nodes
 
     def source(ref: Any) -> Any:
@@ -211,8 +212,10 @@ def bypass_identities(graph: OpGraph) -> OpGraph:
     ident = {i for i, n in enumerate(nodes) if n["op"] in IDENTITIES}
     if not ident:
         return graph
+    # an identity keeps its place but reads nothing (so nothing translates it into a dangling
+    # copy) and is read by nothing
     out = OpGraph([{**n, "src": {k: remap(v) for k, v in (n.get("src") or {}).items()}}
-                   if i not in ident else n for i, n in enumerate(nodes)], set())
+                   if i not in ident else {**n, "src": {}} for i, n in enumerate(nodes)], set())
     for i, n in enumerate(out.nodes):
         if i in ident:
             continue
