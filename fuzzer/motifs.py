@@ -244,14 +244,13 @@ def regions(g: nx.DiGraph, ok: set[int], max_nodes: int = MAX_NODES,
     ancestor u, the nodes on the u->v paths (capped at max_nodes, MAX_ATTENTION_NODES when v
     is in `wide`), and the same without u."""
     out: set[frozenset[int]] = set()
-    cap = max_nodes
     for v in ok:
-        max_nodes = MAX_ATTENTION_NODES if wide and v in wide else cap
+        limit = MAX_ATTENTION_NODES if wide and v in wide else max_nodes
         anc: dict[int, int] = {v: 0}
         todo = deque([v])
         while todo:
             w = todo.popleft()
-            if anc[w] >= max_nodes - 1:
+            if anc[w] >= limit - 1:
                 continue
             for p in g._pred[w]:
                 if p in ok and p not in anc:
@@ -267,14 +266,14 @@ def regions(g: nx.DiGraph, ok: set[int], max_nodes: int = MAX_NODES,
                     if s in anc and s not in reach:
                         reach.add(s)
                         stack.append(s)
-                        if len(reach) > max_nodes:
+                        if len(reach) > limit:
                             big = True
                             break
             if big or v not in reach:
                 continue
             # Only nodes from which v is reachable inside the set: the u->v paths.
             region = _co_reach(g, reach, v)
-            if MIN_NODES <= len(region) <= max_nodes:
+            if MIN_NODES <= len(region) <= limit:
                 out.add(frozenset(region))
             inner = region - {u}
             if len(inner) >= MIN_NODES and _connected(g, inner):
