@@ -106,18 +106,16 @@ def _attention_block(frag: dict[str, Any]) -> bool:
     return o["scaled_dot_product_attention"] >= 1 and o["linear"] >= 3
 
 
-@named("residual_norm")
-def _residual_norm(frag: dict[str, Any]) -> bool:
-    nodes = {n["id"]: n for n in frag["nodes"]}
-    return any(n["op"] in ("aten::layer_norm", "aten::rms_norm") and
-               nodes.get(n["args"][0], {}).get("op") == "aten::add" for n in frag["nodes"])
-
-
 def _feeds(frag: dict[str, Any], first: set[str], then: set[str]) -> list[dict[str, Any]]:
     """The nodes whose op is in `then` and whose first argument a node in `first` computes."""
     nodes = {n["id"]: n for n in frag["nodes"]}
     return [n for n in frag["nodes"] if n["op"] in then and n["args"] and
             nodes.get(n["args"][0], {}).get("op") in first]
+
+
+@named("residual_norm")
+def _residual_norm(frag: dict[str, Any]) -> bool:
+    return bool(_feeds(frag, {"aten::add"}, {"aten::layer_norm", "aten::rms_norm"}))
 
 
 _CONV = {"aten::conv1d", "aten::conv2d"}

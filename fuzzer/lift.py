@@ -81,9 +81,13 @@ def translations(graph: OpGraph) -> dict[int, Translated]:
 def coverage(graph: OpGraph) -> tuple[int, int, Counter[str]]:
     """(translated nodes, traced nodes, untranslated operators with counts)."""
     tr = translations(graph)
-    cut = Counter(n["op"] for i, n in enumerate(graph.nodes)
-                  if i not in tr and n["op"] not in IDENTITIES)
-    return len(tr), len(graph.nodes), cut
+    return len(tr), len(graph.nodes), _cut(graph, tr)
+
+
+def _cut(graph: OpGraph, tr: dict[int, Translated]) -> Counter[str]:
+    """Untranslated operators with counts; a bypassed identity op is no cut."""
+    return Counter(n["op"] for i, n in enumerate(graph.nodes)
+                   if i not in tr and n["op"] not in IDENTITIES)
 
 
 def _digraph(graph: OpGraph) -> nx.DiGraph:
@@ -131,9 +135,8 @@ def lift(graph: OpGraph, arch: str, *, around: int | None = None, seed: int = 0)
         d.pop("consts")
     case = Case.from_dict(d)
     infer(case)  # the catalogue's shape rules agree with every traced shape (ShapeError)
-    cut = Counter(n["op"] for i, n in enumerate(graph.nodes)
-                  if i not in tr and n["op"] not in IDENTITIES)
-    return Lifted(case, arch, nodes, where, params, len(graph.nodes), len(tr), cut, len(parts))
+    return Lifted(case, arch, nodes, where, params, len(graph.nodes), len(tr), _cut(graph, tr),
+                  len(parts))
 
 
 # -- where traced graphs come from -----------------------------------------------------------

@@ -210,8 +210,8 @@ def bypass_identities(graph: OpGraph) -> OpGraph:
         return source(src)
 
     ident = {i for i, n in enumerate(nodes) if n["op"] in IDENTITIES}
-    if not ident:
-        return graph
+    if not any(nodes[i].get("src") for i in ident):
+        return graph  # none, or bypassed already (lift() of a load_arch_graph() graph)
     # an identity keeps its place but reads nothing (so nothing translates it into a dangling
     # copy) and is read by nothing
     out = OpGraph([{**n, "src": {k: remap(v) for k, v in (n.get("src") or {}).items()}}
